@@ -1,0 +1,102 @@
+//! Error types of the capability model, attenuation, stores and providers.
+
+use crate::capability::{KeyId, TokenId, ToolRef};
+
+/// An invalid value of the capability model.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ModelError {
+    /// A key id is empty, longer than 64 bytes, or not printable ASCII.
+    #[error("key id must be 1 to 64 printable ASCII bytes")]
+    InvalidKeyId,
+}
+
+/// Why a re-issuing issuer refuses an attenuation step.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum AttenuationError {
+    /// The parent's `max_depth` is zero.
+    #[error("delegation depth exhausted")]
+    DepthExhausted,
+    /// The step asks for a higher depth than the parent leaves.
+    #[error("requested depth {requested} exceeds the {allowed} left")]
+    DepthIncrease {
+        /// The depth the step asked for.
+        requested: u32,
+        /// The most the parent allows.
+        allowed: u32,
+    },
+    /// The step moves `not_before` earlier.
+    #[error("not_before may only move later")]
+    EarlierNotBefore,
+    /// The step moves `expires_at` later.
+    #[error("expires_at may only move earlier")]
+    LaterExpiry,
+    /// The step names a tool the parent does not grant.
+    #[error("tool {0} is not granted by the parent")]
+    ToolNotGranted(ToolRef),
+    /// The step's constraint is not at least as narrow as the parent's.
+    #[error("constraint on {tool} argument {arg:?} is looser than the parent's")]
+    LooserConstraint {
+        /// The tool.
+        tool: ToolRef,
+        /// The argument.
+        arg: String,
+    },
+}
+
+/// A failure of a revocation list, lineage index or other store.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// A lock was poisoned by a panicking writer.
+    #[error("store lock poisoned")]
+    Poisoned,
+    /// A different entry is already recorded under this token id.
+    #[error("conflicting lineage entry for token {0}")]
+    Conflict(TokenId),
+    /// The backing store failed.
+    #[error("store backend: {0}")]
+    Backend(String),
+}
+
+/// An error from a [`crate::TokenProvider`] operation other than verification.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The token does not parse as this format.
+    #[error("malformed token: {0}")]
+    Malformed(&'static str),
+    /// The token is of another format.
+    #[error("token of format {found}, expected {expected}")]
+    WrongFormat {
+        /// The provider's format.
+        expected: &'static str,
+        /// The token's format.
+        found: &'static str,
+    },
+    /// No key of this id is held (for signing, or for authenticating a parent).
+    #[error("unknown key id {0}")]
+    UnknownKey(KeyId),
+    /// A parent token's MAC or signature does not verify.
+    #[error("parent token fails authentication")]
+    BadSignature,
+    /// The attenuation step is refused.
+    #[error(transparent)]
+    Attenuation(#[from] AttenuationError),
+    /// The capability cannot be expressed in this format.
+    #[error("cannot be expressed in this format: {0}")]
+    Unsupported(&'static str),
+    /// The operating system's random number generator failed.
+    #[error("random number generator failed: {0}")]
+    Random(String),
+    /// A model value is invalid.
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    /// A store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// An error of the format's own library.
+    #[error("format library: {0}")]
+    Format(Box<dyn std::error::Error + Send + Sync>),
+}

@@ -1,0 +1,31 @@
+//! captoken's format-agnostic capability model, the `TokenProvider` contract every
+//! format implements, the lineage hash domain, and the reference authorizer that
+//! is the oracle of the conformance suites.
+//!
+//! See DESIGN.md §3–§5 and `ARCHITECTURE.md` for how the pieces fit.
+#![forbid(unsafe_code)]
+
+mod attenuation;
+mod capability;
+mod constraint;
+mod error;
+mod lineage;
+mod provider;
+pub mod reference;
+mod request;
+#[cfg(feature = "testing")]
+pub mod testing;
+
+pub use attenuation::{ArgConstraint, Attenuation};
+pub use capability::{Capability, Grant, HolderKey, KeyId, ParentRef, Subject, TokenId, ToolRef};
+pub use constraint::{Constraint, Value};
+pub use error::{AttenuationError, Error, ModelError, StoreError};
+pub use lineage::{
+    LINEAGE_DOMAIN, LineageEntry, LineageHash, LineageIndex, MemoryLineageIndex,
+    MemoryRevocationList, RevocationList,
+};
+pub use provider::{
+    AttenuationMode, Denied, DenyReason, Format, Inspection, Properties, Token, TokenProvider,
+    Verified, VerifyContext, decode_text, encode_text,
+};
+pub use request::{Clock, FixedClock, Request, SystemClock};

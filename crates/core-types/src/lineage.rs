@@ -1,0 +1,239 @@
+//! The lineage hash domain of DESIGN.md §5, and the revocation list and lineage index keyed by it.
+
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::sync::RwLock;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::capability::{ParentRef, TokenId};
+use crate::error::StoreError;
+use crate::provider::Format;
+
+/// The domain separator of every lineage hash.
+pub const LINEAGE_DOMAIN: &[u8] = b"captoken/lineage/v1";
+
+/// SHA-256 identifying one credential (a token, or a prefix of an offline-attenuated token).
+///
+/// Equality is constant-time.
+#[derive(Clone, Copy, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct LineageHash(pub [u8; 32]);
+
+impl LineageHash {
+    /// `SHA-256("captoken/lineage/v1" || len(tag) || tag || canonical)` where
+    /// `tag` is the format tag ([`Format::tag`]) and `len(tag)` one byte.
+    ///
+    /// Each provider defines its `canonical` credential bytes (DESIGN.md §5, ADR 0002).
+    #[must_use]
+    pub fn compute(format: Format, canonical: &[u8]) -> Self {
+        let tag = format.tag().as_bytes();
+        let mut h = Sha256::new();
+        h.update(LINEAGE_DOMAIN);
+        h.update([u8::try_from(tag.len()).unwrap_or(u8::MAX)]);
+        h.update(tag);
+        h.update(canonical);
+        Self(h.finalize().into())
+    }
+
+    /// Lower-case hexadecimal.
+    #[must_use]
+    pub fn to_hex(&self) -> String {
+        self.0.iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+impl PartialEq for LineageHash {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.ct_eq(&other.0).into()
+    }
+}
+
+impl std::hash::Hash for LineageHash {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.0.hash(state);
+    }
+}
+
+impl fmt::Debug for LineageHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "LineageHash({})", self.to_hex())
+    }
+}
+
+impl fmt::Display for LineageHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_hex())
+    }
+}
+
+/// One row of the lineage index: a re-issued credential and the parent it came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LineageEntry {
+    /// The credential's token id.
+    pub token_id: TokenId,
+    /// The credential's lineage hash.
+    pub hash: LineageHash,
+    /// Its parent, `None` for a root.
+    pub parent: Option<ParentRef>,
+}
+
+/// Revoked lineage hashes. Revoking a hash denies that credential and every descendant.
+///
+/// Implementations report storage failures as errors; verifiers deny on error (fail closed).
+pub trait RevocationList: Send + Sync {
+    /// Revokes a credential and all its descendants.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the revocation could not be recorded.
+    fn revoke(&self, hash: LineageHash) -> Result<(), StoreError>;
+
+    /// Has this credential been revoked?
+    ///
+    /// # Errors
+    /// [`StoreError`] when the store cannot answer.
+    fn is_revoked(&self, hash: &LineageHash) -> Result<bool, StoreError>;
+}
+
+/// Token id -> (lineage hash, parent id, parent hash), written by issuers of
+/// re-issued credentials, read by verifiers that do not hold the parent token
+/// (cold verification).
+pub trait LineageIndex: Send + Sync {
+    /// Records a credential. Recording the same entry again is a no-op; a
+    /// different entry under a recorded token id is refused.
+    ///
+    /// # Errors
+    /// [`StoreError::Conflict`] for a different entry under the same id, or a storage failure.
+    fn record(&self, entry: LineageEntry) -> Result<(), StoreError>;
+
+    /// The entry recorded for a token id.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the store cannot answer.
+    fn get(&self, id: &TokenId) -> Result<Option<LineageEntry>, StoreError>;
+}
+
+/// An in-memory [`RevocationList`].
+#[derive(Debug, Default)]
+pub struct MemoryRevocationList {
+    revoked: RwLock<HashSet<LineageHash>>,
+}
+
+impl MemoryRevocationList {
+    /// An empty list.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+impl RevocationList for MemoryRevocationList {
+    fn revoke(&self, hash: LineageHash) -> Result<(), StoreError> {
+        self.revoked
+            .write()
+            .map_err(|_| StoreError::Poisoned)?
+            .insert(hash);
+        Ok(())
+    }
+
+    fn is_revoked(&self, hash: &LineageHash) -> Result<bool, StoreError> {
+        Ok(self
+            .revoked
+            .read()
+            .map_err(|_| StoreError::Poisoned)?
+            .contains(hash))
+    }
+}
+
+/// An in-memory [`LineageIndex`].
+#[derive(Debug, Default)]
+pub struct MemoryLineageIndex {
+    entries: RwLock<HashMap<TokenId, LineageEntry>>,
+}
+
+impl MemoryLineageIndex {
+    /// An empty index.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+impl LineageIndex for MemoryLineageIndex {
+    fn record(&self, entry: LineageEntry) -> Result<(), StoreError> {
+        let mut map = self.entries.write().map_err(|_| StoreError::Poisoned)?;
+        match map.get(&entry.token_id) {
+            Some(existing) if *existing != entry => Err(StoreError::Conflict(entry.token_id)),
+            Some(_) => Ok(()),
+            None => {
+                map.insert(entry.token_id, entry);
+                Ok(())
+            }
+        }
+    }
+
+    fn get(&self, id: &TokenId) -> Result<Option<LineageEntry>, StoreError> {
+        Ok(self
+            .entries
+            .read()
+            .map_err(|_| StoreError::Poisoned)?
+            .get(id)
+            .copied())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn domain_separates_formats_and_bytes() {
+        let a = LineageHash::compute(Format::new("hmac-v1"), b"x");
+        assert_ne!(a, LineageHash::compute(Format::new("paseto-v4"), b"x"));
+        assert_ne!(a, LineageHash::compute(Format::new("hmac-v1"), b"y"));
+        // The tag's length prefix keeps (tag "ab", bytes "c") apart from (tag "a", bytes "bc").
+        assert_ne!(
+            LineageHash::compute(Format::new("ab"), b"c"),
+            LineageHash::compute(Format::new("a"), b"bc")
+        );
+    }
+
+    #[test]
+    fn domain_is_pinned() {
+        // SHA-256("captoken/lineage/v1" || 0x07 || "hmac-v1" || "abc"), computed independently.
+        let h = LineageHash::compute(Format::new("hmac-v1"), b"abc");
+        assert_eq!(h.to_hex(), LINEAGE_OF_ABC);
+    }
+
+    const LINEAGE_OF_ABC: &str = "b296a8d6729751e5efe381e1a656d806c5fddd3a435245d6803e5cb271444184";
+
+    #[test]
+    fn revocation_list_remembers() {
+        let list = MemoryRevocationList::new();
+        let h = LineageHash([7; 32]);
+        assert!(!list.is_revoked(&h).unwrap());
+        list.revoke(h).unwrap();
+        assert!(list.is_revoked(&h).unwrap());
+        assert!(!list.is_revoked(&LineageHash([8; 32])).unwrap());
+    }
+
+    #[test]
+    fn index_refuses_conflicting_entries() {
+        let idx = MemoryLineageIndex::new();
+        let e = LineageEntry {
+            token_id: TokenId([1; 16]),
+            hash: LineageHash([2; 32]),
+            parent: None,
+        };
+        idx.record(e).unwrap();
+        idx.record(e).unwrap();
+        let other = LineageEntry {
+            hash: LineageHash([3; 32]),
+            ..e
+        };
+        assert!(matches!(idx.record(other), Err(StoreError::Conflict(_))));
+        assert_eq!(idx.get(&e.token_id).unwrap(), Some(e));
+        assert_eq!(idx.get(&TokenId([9; 16])).unwrap(), None);
+    }
+}

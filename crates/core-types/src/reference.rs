@@ -1,0 +1,375 @@
+//! The reference authorizer: the small, format-free oracle every provider's verdict must equal.
+//!
+//! It reads the root capability and the attenuation steps as written, whatever
+//! they ask for: a step is an intersection, so a hostile step (one that asks to
+//! add tools, loosen constraints or extend expiry) constrains and never widens.
+
+use crate::attenuation::Attenuation;
+use crate::capability::{Capability, Grant};
+use crate::provider::DenyReason;
+use crate::request::Request;
+
+/// Is `request` authorized by `root` attenuated by `steps`, in order?
+///
+/// Allowed exactly when:
+/// - every step was taken while the remaining depth was above zero (each step
+///   consumes one level and may lower it further);
+/// - the request's subject is the last delegate, or the root's subject when no step delegates;
+/// - `now` is inside the root's window and inside every step's bounds;
+/// - some root grant is for the request's tool and every argument it constrains
+///   is present and permitted;
+/// - every step that keeps a set of tools keeps this one, and every constraint a
+///   step adds on this tool is satisfied.
+///
+/// # Errors
+/// The first [`DenyReason`] found, in the order above.
+pub fn authorize(
+    root: &Capability,
+    steps: &[Attenuation],
+    request: &Request,
+) -> Result<(), DenyReason> {
+    let mut depth = root.max_depth;
+    let mut subject = &root.subject.principal;
+    let (mut not_before, mut expires_at) = (root.not_before, root.expires_at);
+    for step in steps {
+        depth = depth.checked_sub(1).ok_or(DenyReason::DepthExceeded)?;
+        depth = step.max_depth.map_or(depth, |d| d.min(depth));
+        if let Some(to) = &step.delegate {
+            subject = &to.principal;
+        }
+        not_before = step.not_before.map_or(not_before, |t| t.max(not_before));
+        expires_at = step.expires_at.map_or(expires_at, |t| t.min(expires_at));
+    }
+    if &request.subject != subject {
+        return Err(DenyReason::WrongSubject);
+    }
+    check_window(not_before, expires_at, request.now)?;
+    if !root.grants.iter().any(|g| grant_permits(g, request)) {
+        return Err(DenyReason::NoMatchingGrant);
+    }
+    for step in steps {
+        if let Some(keep) = &step.keep
+            && !keep
+                .iter()
+                .any(|t| t.server == request.server && t.tool == request.tool)
+        {
+            return Err(DenyReason::NoMatchingGrant);
+        }
+        for c in &step.constraints {
+            if c.tool.server == request.server
+                && c.tool.tool == request.tool
+                && !request
+                    .args
+                    .get(&c.arg)
+                    .is_some_and(|v| c.constraint.permits(v))
+            {
+                return Err(DenyReason::ConstraintViolated);
+            }
+        }
+    }
+    Ok(())
+}
+
+impl Capability {
+    /// Does this capability, on its own, authorize `request`? The same as
+    /// [`authorize`] with no steps.
+    ///
+    /// # Errors
+    /// The first [`DenyReason`] found.
+    pub fn authorizes(&self, request: &Request) -> Result<(), DenyReason> {
+        authorize(self, &[], request)
+    }
+}
+
+/// Is `now` inside `not_before <= now < expires_at`?
+///
+/// # Errors
+/// [`DenyReason::NotYetValid`] or [`DenyReason::Expired`].
+pub fn check_window(not_before: u64, expires_at: u64, now: u64) -> Result<(), DenyReason> {
+    if now < not_before {
+        Err(DenyReason::NotYetValid)
+    } else if now >= expires_at {
+        Err(DenyReason::Expired)
+    } else {
+        Ok(())
+    }
+}
+
+/// Does `grant` cover the request's tool, with every constrained argument present and permitted?
+#[must_use]
+pub fn grant_permits(grant: &Grant, request: &Request) -> bool {
+    grant.is_for(&request.server, &request.tool)
+        && grant
+            .args
+            .iter()
+            .all(|(name, c)| request.args.get(name).is_some_and(|v| c.permits(v)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::capability::{KeyId, Subject, TokenId, ToolRef};
+    use crate::constraint::{Constraint, Value};
+    use crate::error::AttenuationError;
+    use crate::request::FixedClock;
+
+    fn fs(tool: &str) -> ToolRef {
+        ToolRef::new("fs", tool)
+    }
+
+    fn root() -> Capability {
+        Capability {
+            id: TokenId([1; 16]),
+            issuer: KeyId::new("k1").unwrap(),
+            subject: Subject::new("agent:a"),
+            grants: [
+                Grant::new("fs", "read")
+                    .with_arg("path", Constraint::Prefix("/srv/".into()))
+                    .with_arg("mode", Constraint::Exact("ro".into()))
+                    .with_arg("limit", Constraint::Range { min: 0, max: 100 }),
+                Grant::new("fs", "list").with_arg(
+                    "fmt",
+                    Constraint::OneOf(["json".into(), "text".into()].into_iter().collect()),
+                ),
+                Grant::new("net", "ping").with_arg("host", Constraint::Any),
+            ]
+            .into_iter()
+            .collect(),
+            not_before: 100,
+            expires_at: 200,
+            max_depth: 2,
+            parent: None,
+        }
+    }
+
+    fn read(now: u64) -> Request {
+        Request::new("agent:a", "fs", "read", &FixedClock(now))
+            .with_arg("path", "/srv/x")
+            .with_arg("mode", "ro")
+            .with_arg("limit", 10)
+    }
+
+    /// Checks one verdict both ways: through the chain, and through the
+    /// strictly re-issued capability whenever every step is a narrowing.
+    fn verdict(steps: &[Attenuation], request: &Request) -> Result<(), DenyReason> {
+        let by_chain = authorize(&root(), steps, request);
+        let reissued = steps
+            .iter()
+            .try_fold(root(), |cap, step| cap.attenuate(step));
+        if let Ok(cap) = reissued {
+            assert_eq!(
+                by_chain.is_ok(),
+                cap.authorizes(request).is_ok(),
+                "chain and re-issuance disagree on {request:?}"
+            );
+        }
+        by_chain
+    }
+
+    #[test]
+    fn allows_inside_and_denies_each_field_outside() {
+        assert_eq!(verdict(&[], &read(150)), Ok(()));
+        let mut r = read(150);
+        r.subject = "agent:b".into();
+        assert_eq!(verdict(&[], &r), Err(DenyReason::WrongSubject));
+        let mut r = read(150);
+        r.server = "fs2".into();
+        assert_eq!(verdict(&[], &r), Err(DenyReason::NoMatchingGrant));
+        let mut r = read(150);
+        r.tool = "write".into();
+        assert_eq!(verdict(&[], &r), Err(DenyReason::NoMatchingGrant));
+    }
+
+    #[test]
+    fn time_window_boundaries() {
+        assert_eq!(verdict(&[], &read(99)), Err(DenyReason::NotYetValid));
+        assert_eq!(verdict(&[], &read(100)), Ok(()));
+        assert_eq!(verdict(&[], &read(199)), Ok(()));
+        assert_eq!(verdict(&[], &read(200)), Err(DenyReason::Expired));
+    }
+
+    #[test]
+    fn every_constraint_kind() {
+        // Prefix, Exact, Range on read; OneOf on list; Any on ping.
+        let bad = [
+            read(150).with_arg("path", "/etc/passwd"),
+            read(150).with_arg("path", 5),
+            read(150).with_arg("mode", "rw"),
+            read(150).with_arg("limit", 101),
+            read(150).with_arg("limit", -1),
+            read(150).with_arg("limit", "10"),
+        ];
+        for r in &bad {
+            assert_eq!(verdict(&[], r), Err(DenyReason::NoMatchingGrant), "{r:?}");
+        }
+        assert_eq!(verdict(&[], &read(150).with_arg("limit", 100)), Ok(()));
+        let list = |fmt: &str| {
+            Request::new("agent:a", "fs", "list", &FixedClock(150)).with_arg("fmt", fmt)
+        };
+        assert_eq!(verdict(&[], &list("json")), Ok(()));
+        assert_eq!(verdict(&[], &list("xml")), Err(DenyReason::NoMatchingGrant));
+        let ping = Request::new("agent:a", "net", "ping", &FixedClock(150));
+        assert_eq!(verdict(&[], &ping.clone().with_arg("host", true)), Ok(()));
+        assert_eq!(
+            verdict(&[], &ping),
+            Err(DenyReason::NoMatchingGrant),
+            "Any still needs the argument"
+        );
+    }
+
+    #[test]
+    fn missing_argument_denied_extra_argument_ignored() {
+        let mut r = read(150);
+        r.args.remove("mode");
+        assert_eq!(verdict(&[], &r), Err(DenyReason::NoMatchingGrant));
+        assert_eq!(verdict(&[], &read(150).with_arg("other", 1)), Ok(()));
+    }
+
+    #[test]
+    fn empty_grant_set_allows_nothing() {
+        let mut cap = root();
+        cap.grants.clear();
+        assert_eq!(cap.authorizes(&read(150)), Err(DenyReason::NoMatchingGrant));
+    }
+
+    #[test]
+    fn depth_is_consumed_and_exhausted() {
+        let step = Attenuation::new();
+        assert_eq!(verdict(&[step.clone(), step.clone()], &read(150)), Ok(()));
+        assert_eq!(
+            verdict(&[step.clone(), step.clone(), step.clone()], &read(150)),
+            Err(DenyReason::DepthExceeded)
+        );
+        assert_eq!(
+            verdict(&[Attenuation::new().max_depth(0), step], &read(150)),
+            Err(DenyReason::DepthExceeded)
+        );
+        let mut r = root();
+        r.max_depth = 0;
+        assert_eq!(
+            r.attenuate(&Attenuation::new()),
+            Err(AttenuationError::DepthExhausted)
+        );
+    }
+
+    #[test]
+    fn delegate_moves_the_subject() {
+        let step = Attenuation::new().delegate(Subject::new("agent:b"));
+        assert_eq!(
+            verdict(std::slice::from_ref(&step), &read(150)),
+            Err(DenyReason::WrongSubject)
+        );
+        let mut by_b = read(150);
+        by_b.subject = "agent:b".into();
+        assert_eq!(verdict(&[step], &by_b), Ok(()));
+    }
+
+    #[test]
+    fn narrowing_steps_narrow() {
+        let step = Attenuation::new()
+            .keep_only([fs("read")])
+            .constrain(fs("read"), "path", Constraint::Prefix("/srv/x".into()))
+            .expires_at(180)
+            .not_before(120);
+        assert_eq!(verdict(std::slice::from_ref(&step), &read(150)), Ok(()));
+        assert_eq!(
+            verdict(std::slice::from_ref(&step), &read(110)),
+            Err(DenyReason::NotYetValid)
+        );
+        assert_eq!(
+            verdict(std::slice::from_ref(&step), &read(180)),
+            Err(DenyReason::Expired)
+        );
+        assert_eq!(
+            verdict(
+                std::slice::from_ref(&step),
+                &read(150).with_arg("path", "/srv/y")
+            ),
+            Err(DenyReason::ConstraintViolated)
+        );
+        let list = Request::new("agent:a", "fs", "list", &FixedClock(150)).with_arg("fmt", "json");
+        assert_eq!(verdict(&[step], &list), Err(DenyReason::NoMatchingGrant));
+    }
+
+    #[test]
+    fn widening_steps_are_refused_by_reissue_and_inert_in_a_chain() {
+        let cases = [
+            (
+                Attenuation::new().expires_at(500),
+                AttenuationError::LaterExpiry,
+            ),
+            (
+                Attenuation::new().not_before(50),
+                AttenuationError::EarlierNotBefore,
+            ),
+            (
+                Attenuation::new().max_depth(5),
+                AttenuationError::DepthIncrease {
+                    requested: 5,
+                    allowed: 1,
+                },
+            ),
+            (
+                Attenuation::new().keep_only([fs("write")]),
+                AttenuationError::ToolNotGranted(fs("write")),
+            ),
+            (
+                Attenuation::new().constrain(fs("read"), "path", Constraint::Prefix("/".into())),
+                AttenuationError::LooserConstraint {
+                    tool: fs("read"),
+                    arg: "path".into(),
+                },
+            ),
+            (
+                Attenuation::new().constrain(fs("read"), "limit", Constraint::Any),
+                AttenuationError::LooserConstraint {
+                    tool: fs("read"),
+                    arg: "limit".into(),
+                },
+            ),
+        ];
+        for (step, err) in cases {
+            assert_eq!(root().attenuate(&step), Err(err), "{step:?}");
+            // In a chain the same step authorizes nothing the root does not.
+            let probes = [
+                read(150),
+                read(50),
+                read(250),
+                read(150).with_arg("path", "/etc"),
+                read(150).with_arg("limit", 1000),
+                Request::new("agent:a", "fs", "write", &FixedClock(150)),
+            ];
+            for probe in &probes {
+                if authorize(&root(), std::slice::from_ref(&step), probe).is_ok() {
+                    assert_eq!(
+                        authorize(&root(), &[], probe),
+                        Ok(()),
+                        "{step:?} widened {probe:?}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn reissue_keeps_narrower_existing_constraint_semantics() {
+        let step =
+            Attenuation::new().constrain(fs("read"), "limit", Constraint::Range { min: 5, max: 6 });
+        let child = root().attenuate(&step).unwrap();
+        assert_eq!(child.max_depth, 1);
+        let g = child
+            .grants
+            .iter()
+            .find(|g| g.is_for("fs", "read"))
+            .unwrap();
+        assert_eq!(g.args["limit"], Constraint::Range { min: 5, max: 6 });
+        assert_eq!(
+            child.authorizes(&read(150)),
+            Err(DenyReason::NoMatchingGrant)
+        );
+        assert_eq!(
+            child.authorizes(&read(150).with_arg("limit", Value::Int(5))),
+            Ok(())
+        );
+    }
+}

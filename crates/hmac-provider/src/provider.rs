@@ -1,0 +1,239 @@
+//! The HMAC `TokenProvider`: issue, re-issue, verify live or cold, hash lineage.
+
+use captoken_core_types::{
+    AttenuationMode, Capability, Denied, DenyReason, Error, Format, Inspection, LineageEntry,
+    LineageHash, ParentRef, Properties, Request, Token, TokenId, TokenProvider, Verified,
+    VerifyContext, decode_text, encode_text,
+};
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+use crate::key::{HmacKey, HmacKeyring};
+use crate::wire::{self, Framed, MAX_TOKEN_LEN, WireError};
+
+/// The format tag, also the lineage-hash domain tag of this format.
+pub const FORMAT: Format = Format::new("hmac-v1");
+/// The text form's prefix, followed by the URL-safe base64 of the binary form.
+pub const TEXT_PREFIX: &str = "cth1.";
+/// The longest chain of ancestors a verifier walks; longer (or cyclic) lineage is denied.
+pub const MAX_CHAIN: usize = 256;
+
+/// Shared-secret HMAC-SHA256 tokens, attenuated by re-issuance.
+///
+/// Whoever holds the keyring can issue, attenuate and verify: issuer and
+/// verifiers share the secret. Canonical credential bytes for the lineage hash
+/// are the token's binary form (ADR 0002).
+#[derive(Debug)]
+pub struct HmacProvider {
+    keys: HmacKeyring,
+}
+
+impl HmacProvider {
+    /// A provider signing and verifying with these keys.
+    #[must_use]
+    pub fn new(keys: HmacKeyring) -> Self {
+        Self { keys }
+    }
+
+    fn mac(key: &HmacKey, signed: &[u8]) -> Hmac<Sha256> {
+        // HMAC accepts keys of any length; HmacKey enforces 32 to 64 bytes.
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key.secret())
+            .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+        mac.update(signed);
+        mac
+    }
+
+    /// Authenticates a token and decodes its capability: framing, key lookup by
+    /// id (no other key is tried), constant-time tag check, then the body.
+    fn open(&self, token: &Token) -> Result<Capability, DenyReason> {
+        if token.format() != FORMAT {
+            return Err(DenyReason::Malformed("token of another format"));
+        }
+        let framed =
+            wire::frame(token.as_bytes()).map_err(|e| DenyReason::Malformed(e.describe()))?;
+        let key = self
+            .keys
+            .get(&framed.key_id)
+            .ok_or(DenyReason::UnknownKey)?;
+        Self::mac(key, framed.signed)
+            .verify_slice(framed.tag)
+            .map_err(|_| DenyReason::BadSignature)?;
+        wire::decode(&framed).map_err(|e| DenyReason::Malformed(e.describe()))
+    }
+
+    fn unverified(token: &Token) -> Result<(Framed<'_>, Capability), Error> {
+        if token.format() != FORMAT {
+            return Err(Error::WrongFormat {
+                expected: FORMAT.tag(),
+                found: token.format().tag(),
+            });
+        }
+        let framed = wire::frame(token.as_bytes()).map_err(wire_error)?;
+        let cap = wire::decode(&framed).map_err(wire_error)?;
+        Ok((framed, cap))
+    }
+
+    /// Checks the token's own revocation and walks its ancestors: supplied
+    /// ones first (live), then the lineage index (cold). Every declared parent
+    /// hash is compared with the hash of the actual parent bytes or the hash
+    /// recorded by the issuer, and every ancestor's hash is checked against the
+    /// revocation list. Returns the number of ancestors.
+    fn check_lineage(
+        &self,
+        own: &LineageHash,
+        cap: &Capability,
+        ctx: &VerifyContext<'_>,
+    ) -> Result<usize, DenyReason> {
+        let revoked =
+            |h: &LineageHash| ctx.revocations.is_revoked(h).map_err(|_| DenyReason::Store);
+        if revoked(own)? {
+            return Err(DenyReason::Revoked);
+        }
+        let mut supplied = ctx.ancestors.iter();
+        let mut next = cap.parent;
+        let mut walked = 0usize;
+        while let Some(parent) = next {
+            walked = walked
+                .checked_add(1)
+                .filter(|n| *n <= MAX_CHAIN)
+                .ok_or(DenyReason::DepthExceeded)?;
+            if revoked(&parent.hash)? {
+                return Err(DenyReason::Revoked);
+            }
+            next = match supplied.next() {
+                Some(token) => {
+                    if LineageHash::compute(FORMAT, token.as_bytes()) != parent.hash {
+                        return Err(DenyReason::LineageMismatch);
+                    }
+                    let ancestor = self.open(token)?;
+                    if ancestor.id != parent.id {
+                        return Err(DenyReason::LineageMismatch);
+                    }
+                    ancestor.parent
+                }
+                None => {
+                    let entry = ctx
+                        .lineage
+                        .get(&parent.id)
+                        .map_err(|_| DenyReason::Store)?
+                        .ok_or(DenyReason::LineageUnknown)?;
+                    if entry.hash != parent.hash || entry.token_id != parent.id {
+                        return Err(DenyReason::LineageMismatch);
+                    }
+                    entry.parent
+                }
+            };
+        }
+        Ok(walked)
+    }
+}
+
+fn wire_error(e: WireError) -> Error {
+    Error::Malformed(e.describe())
+}
+
+impl TokenProvider for HmacProvider {
+    fn format(&self) -> Format {
+        FORMAT
+    }
+
+    fn properties(&self) -> Properties {
+        Properties {
+            attenuation: AttenuationMode::Reissue,
+            public_key_verification: false,
+            deterministic_encoding: true,
+            third_party_caveats: false,
+            revocation: "lineage-hash revocation list; cold verification of a re-issued chain also needs the issuer's lineage index",
+        }
+    }
+
+    fn issue(&self, capability: &Capability) -> Result<Token, Error> {
+        let key = self
+            .keys
+            .get(&capability.issuer)
+            .ok_or_else(|| Error::UnknownKey(capability.issuer.clone()))?;
+        let mut bytes = wire::encode_signed(capability).map_err(wire_error)?;
+        let tag = Self::mac(key, &bytes).finalize().into_bytes();
+        bytes.extend_from_slice(&tag);
+        Ok(Token::new(FORMAT, bytes))
+    }
+
+    fn attenuate(
+        &self,
+        parent: &Token,
+        step: &captoken_core_types::Attenuation,
+    ) -> Result<Token, Error> {
+        let parent_cap = self.open(parent).map_err(|reason| match reason {
+            DenyReason::UnknownKey => match wire::frame(parent.as_bytes()) {
+                Ok(framed) => Error::UnknownKey(framed.key_id),
+                Err(e) => wire_error(e),
+            },
+            DenyReason::BadSignature => Error::BadSignature,
+            DenyReason::Malformed(m) => Error::Malformed(m),
+            _ => Error::Malformed("parent token"),
+        })?;
+        let mut child = parent_cap.attenuate(step)?;
+        child.id = TokenId::random()?;
+        child.parent = Some(ParentRef {
+            id: parent_cap.id,
+            hash: LineageHash::compute(FORMAT, parent.as_bytes()),
+        });
+        self.issue(&child)
+    }
+
+    fn verify(
+        &self,
+        token: &Token,
+        request: &Request,
+        ctx: &VerifyContext<'_>,
+    ) -> Result<Verified, Denied> {
+        let cap = self.open(token)?;
+        cap.authorizes(request)?;
+        let lineage_hash = LineageHash::compute(FORMAT, token.as_bytes());
+        let chain_len = self.check_lineage(&lineage_hash, &cap, ctx)?;
+        Ok(Verified {
+            token_id: cap.id,
+            key_id: cap.issuer,
+            lineage_hash,
+            chain_len,
+        })
+    }
+
+    fn lineage_hash(&self, token: &Token) -> Result<LineageHash, Error> {
+        Self::unverified(token)?;
+        Ok(LineageHash::compute(FORMAT, token.as_bytes()))
+    }
+
+    fn index_entry(&self, token: &Token) -> Result<Option<LineageEntry>, Error> {
+        let (_, cap) = Self::unverified(token)?;
+        Ok(Some(LineageEntry {
+            token_id: cap.id,
+            hash: LineageHash::compute(FORMAT, token.as_bytes()),
+            parent: cap.parent,
+        }))
+    }
+
+    fn inspect(&self, token: &Token) -> Result<Inspection, Error> {
+        let (_, capability) = Self::unverified(token)?;
+        Ok(Inspection {
+            format: FORMAT,
+            declared_parents: capability.parent.iter().map(|p| p.hash).collect(),
+            capability,
+            steps: Vec::new(),
+        })
+    }
+
+    fn parse_bytes(&self, bytes: &[u8]) -> Result<Token, Error> {
+        wire::frame(bytes).map_err(wire_error)?;
+        Ok(Token::new(FORMAT, bytes.to_vec()))
+    }
+
+    fn to_text(&self, token: &Token) -> String {
+        encode_text(TEXT_PREFIX, token.as_bytes())
+    }
+
+    fn parse_text(&self, text: &str) -> Result<Token, Error> {
+        let max = TEXT_PREFIX.len() + MAX_TOKEN_LEN.div_ceil(3) * 4;
+        self.parse_bytes(&decode_text(TEXT_PREFIX, text, max)?)
+    }
+}
