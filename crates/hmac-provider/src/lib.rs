@@ -27,3 +27,8 @@ pub mod wire;
 
 pub use key::{HmacKey, HmacKeyring, KeyError};
 pub use provider::{FORMAT, HmacProvider, MAX_CHAIN, TEXT_PREFIX};
+
+/// The README's example, compiled and run as a doctest so that it stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;
