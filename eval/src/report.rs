@@ -1,0 +1,479 @@
+//! Renders the report, the charts and the ADR tables from the results.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use captoken_core_types::testing::workload;
+
+use crate::results::{Deterministic, ProviderResults, Timings};
+use crate::svg::{Chart, Series, line_chart};
+
+/// How a provider is compared: its cryptographic floor and its peers, by series name.
+#[derive(Clone, Copy, Debug)]
+pub struct Comparison {
+    /// The provider's candidate name.
+    pub provider: &'static str,
+    /// The floor series and what it is.
+    pub floor: (&'static str, &'static str),
+    /// Peer series and what each is.
+    pub peers: &'static [(&'static str, &'static str)],
+}
+
+/// Every provider's floor and peers, in report order. Series names are the
+/// criterion function ids used by `eval/benches/workload.rs`.
+pub const COMPARISONS: &[Comparison] = &[Comparison {
+    provider: "hmac",
+    floor: (
+        "floor-hmac-sha256",
+        "one HMAC-SHA256 over the token's signed bytes",
+    ),
+    peers: &[(
+        "peer-jsonwebtoken-hs256",
+        "jsonwebtoken HS256 with the same claims as compact JSON, then the same authorization",
+    )],
+}];
+
+/// One generated file: a path relative to the repository root and its contents.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Generated {
+    /// Path relative to the repository root.
+    pub path: String,
+    /// Full contents.
+    pub contents: String,
+}
+
+fn fmt_ns(ns: f64) -> String {
+    if ns < 1_000.0 {
+        format!("{ns:.0} ns")
+    } else if ns < 1_000_000.0 {
+        format!("{:.2} µs", ns / 1_000.0)
+    } else {
+        format!("{:.2} ms", ns / 1_000_000.0)
+    }
+}
+
+fn fmt_ratio(a: Option<f64>, b: Option<f64>) -> String {
+    match (a, b) {
+        (Some(a), Some(b)) if b > 0.0 => format!("{:.1}×", a / b),
+        _ => "–".to_owned(),
+    }
+}
+
+fn yes_no(b: bool) -> &'static str {
+    if b { "yes" } else { "no" }
+}
+
+/// The capability matrix table.
+#[must_use]
+pub fn capability_table(d: &Deterministic) -> String {
+    let mut t = String::from(
+        "| provider | format | offline attenuation | public-key verification | deterministic encoding | third-party caveats | revocation needs |\n|---|---|---|---|---|---|---|\n",
+    );
+    for p in &d.providers {
+        let c = &p.capabilities;
+        let _ = writeln!(
+            t,
+            "| {} | `{}` | {} | {} | {} | {} | {} |",
+            p.name,
+            p.format,
+            yes_no(c.offline_attenuation),
+            yes_no(c.public_key_verification),
+            yes_no(c.deterministic_encoding),
+            yes_no(c.third_party_caveats),
+            c.revocation
+        );
+    }
+    t
+}
+
+/// The invariant suites table and the capability gaps.
+#[must_use]
+pub fn suites_table(d: &Deterministic) -> String {
+    let mut t = String::from("| provider | suite | cases | failures |\n|---|---|---|---|\n");
+    for p in &d.providers {
+        for o in &p.suites {
+            let _ = writeln!(
+                t,
+                "| {} | {} | {} | {} |",
+                p.name,
+                o.suite.name(),
+                o.cases,
+                u32::from(o.failure.is_some())
+            );
+        }
+    }
+    let failures: Vec<String> = d
+        .providers
+        .iter()
+        .flat_map(|p| {
+            p.suites.iter().filter_map(move |o| {
+                o.failure.as_ref().map(|f| {
+                    format!(
+                        "- **{} / {}**:\n\n```text\n{f}\n```",
+                        p.name,
+                        o.suite.name()
+                    )
+                })
+            })
+        })
+        .collect();
+    if !failures.is_empty() {
+        t.push_str("\nFailures, with their shrunk counterexamples:\n\n");
+        t.push_str(&failures.join("\n"));
+        t.push('\n');
+    }
+    if !d.cross_format.is_empty() {
+        t.push_str("\nTokens of one format presented to another format's verifier (binary relabelled, and parsed from bytes and text where that succeeds):\n\n| issued by | verified by | tokens presented | accepted |\n|---|---|---|---|\n");
+        for c in &d.cross_format {
+            let _ = writeln!(
+                t,
+                "| {} | {} | {} | {} |",
+                c.from, c.to, c.checks, c.accepted
+            );
+        }
+    }
+    t.push_str("\nCapability gaps (what a suite cannot exercise in that format, and why):\n\n");
+    for p in &d.providers {
+        for g in &p.gaps {
+            let _ = writeln!(t, "- {}: {g}", p.name);
+        }
+    }
+    t
+}
+
+/// The token size table (binary and text bytes per depth).
+#[must_use]
+pub fn size_table(d: &Deterministic) -> String {
+    let mut t = String::from("| provider |");
+    for depth in workload::DEPTHS {
+        let _ = write!(t, " depth {depth} |");
+    }
+    t.push_str("\n|---|");
+    t.push_str(&"---|".repeat(workload::DEPTHS.len()));
+    t.push('\n');
+    let rows = d
+        .providers
+        .iter()
+        .map(|p| (&p.name, &p.sizes))
+        .chain(d.peers.iter().map(|p| (&p.name, &p.sizes)));
+    for (name, sizes) in rows {
+        let _ = write!(t, "| {name} |");
+        for depth in workload::DEPTHS {
+            match sizes.iter().find(|s| s.depth == depth) {
+                Some(s) => {
+                    let _ = write!(t, " {} / {} |", s.binary, s.text);
+                }
+                None => t.push_str(" – |"),
+            }
+        }
+        t.push('\n');
+    }
+    t.push_str("\nEach cell: binary bytes / text bytes of the DESIGN.md §7 workload token after that many delegation steps;\n– where the format cannot express that depth.\n");
+    t
+}
+
+/// The dependency count table.
+#[must_use]
+pub fn dependency_table(d: &Deterministic) -> String {
+    let mut t = String::from("| depending on | distinct crates |\n|---|---|\n");
+    for dep in &d.dependencies {
+        let _ = writeln!(t, "| `{}` | {} |", dep.name, dep.crates);
+    }
+    t
+}
+
+/// The verify latency table: medians per depth, and each provider's ratio to its floor and peers.
+#[must_use]
+pub fn latency_table(timings: &Timings) -> String {
+    let mut t = String::from("| series | what |");
+    for depth in workload::DEPTHS {
+        let _ = write!(t, " depth {depth} |");
+    }
+    t.push_str("\n|---|---|");
+    t.push_str(&"---|".repeat(workload::DEPTHS.len()));
+    t.push('\n');
+    for c in COMPARISONS {
+        let rows = std::iter::once((
+            c.provider,
+            "captoken provider: parse, cryptography, authorization, lineage",
+        ))
+        .chain(std::iter::once(c.floor))
+        .chain(c.peers.iter().copied());
+        for (series, what) in rows {
+            let _ = write!(t, "| {series} | {what} |");
+            for depth in workload::DEPTHS {
+                let cell = timings
+                    .median("verify", series, depth)
+                    .map_or_else(|| "–".to_owned(), fmt_ns);
+                let _ = write!(t, " {cell} |");
+            }
+            t.push('\n');
+        }
+    }
+    t.push_str("\nRatios of each provider's verify median to its floor and peers at the same depth:\n\n| provider | against |");
+    for depth in workload::DEPTHS {
+        let _ = write!(t, " depth {depth} |");
+    }
+    t.push_str("\n|---|---|");
+    t.push_str(&"---|".repeat(workload::DEPTHS.len()));
+    t.push('\n');
+    for c in COMPARISONS {
+        for (other, _) in std::iter::once(c.floor).chain(c.peers.iter().copied()) {
+            let _ = write!(t, "| {} | {other} |", c.provider);
+            for depth in workload::DEPTHS {
+                let _ = write!(
+                    t,
+                    " {} |",
+                    fmt_ratio(
+                        timings.median("verify", c.provider, depth),
+                        timings.median("verify", other, depth)
+                    )
+                );
+            }
+            t.push('\n');
+        }
+    }
+    t
+}
+
+/// Issue and attenuate medians per provider.
+#[must_use]
+pub fn issue_table(timings: &Timings) -> String {
+    let mut t = String::from("| provider | issue (root) |");
+    for depth in workload::DEPTHS.iter().filter(|d| **d > 0) {
+        let _ = write!(t, " attenuate to depth {depth} |");
+    }
+    t.push_str("\n|---|---|");
+    t.push_str(&"---|".repeat(workload::DEPTHS.len() - 1));
+    t.push('\n');
+    for c in COMPARISONS {
+        let issue = timings
+            .median("issue", c.provider, 0)
+            .map_or_else(|| "–".to_owned(), fmt_ns);
+        let _ = write!(t, "| {} | {issue} |", c.provider);
+        for depth in workload::DEPTHS.iter().filter(|d| **d > 0) {
+            let cell = timings
+                .median("attenuate", c.provider, *depth)
+                .map_or_else(|| "–".to_owned(), fmt_ns);
+            let _ = write!(t, " {cell} |");
+        }
+        t.push('\n');
+    }
+    t
+}
+
+fn depth_labels() -> Vec<String> {
+    workload::DEPTHS.iter().map(ToString::to_string).collect()
+}
+
+/// The verify-time chart: one line per provider, floor and peer.
+#[must_use]
+pub fn verify_chart(timings: &Timings) -> String {
+    let xs = depth_labels();
+    let mut series = Vec::new();
+    for c in COMPARISONS {
+        for (name, dashed) in std::iter::once((c.provider, false))
+            .chain(std::iter::once((c.floor.0, true)))
+            .chain(c.peers.iter().map(|p| (p.0, true)))
+        {
+            let values: Vec<Option<f64>> = workload::DEPTHS
+                .iter()
+                .map(|d| timings.median("verify", name, *d))
+                .collect();
+            if values.iter().any(Option::is_some) {
+                series.push(Series {
+                    label: name.to_owned(),
+                    values,
+                    dashed,
+                });
+            }
+        }
+    }
+    let chart = Chart {
+        title: "Verify time against chain depth (median, log scale)",
+        x_label: "chain depth (delegation steps)",
+        y_label: "time",
+        x_values: &xs,
+        y_format: fmt_ns,
+    };
+    line_chart(&chart, &series)
+}
+
+/// The token-size chart: text bytes per provider and depth.
+#[must_use]
+pub fn size_chart(d: &Deterministic) -> String {
+    let xs = depth_labels();
+    let rows = d
+        .providers
+        .iter()
+        .map(|p| (&p.name, &p.sizes, false))
+        .chain(d.peers.iter().map(|p| (&p.name, &p.sizes, true)));
+    let series: Vec<Series> = rows
+        .map(|(name, sizes, dashed)| Series {
+            label: name.clone(),
+            values: workload::DEPTHS
+                .iter()
+                .map(|depth| {
+                    sizes
+                        .iter()
+                        .find(|s| s.depth == *depth)
+                        .map(|s| s.text as f64)
+                })
+                .collect(),
+            dashed,
+        })
+        .collect();
+    let chart = Chart {
+        title: "Token size (text form) against chain depth (log scale)",
+        x_label: "chain depth (delegation steps)",
+        y_label: "bytes",
+        x_values: &xs,
+        y_format: |v| format!("{v:.0} B"),
+    };
+    line_chart(&chart, &series)
+}
+
+/// The named tables that ADRs may embed between `<!-- generated:NAME -->` markers.
+#[must_use]
+pub fn tables(d: &Deterministic, timings: &Timings) -> BTreeMap<&'static str, String> {
+    BTreeMap::from([
+        ("capabilities", capability_table(d)),
+        ("suites", suites_table(d)),
+        ("sizes", size_table(d)),
+        ("dependencies", dependency_table(d)),
+        (
+            "latency",
+            format!(
+                "{}\nMeasured {} on {} ({} run).\n",
+                latency_table(timings),
+                timings.date,
+                timings.machine,
+                timings.mode
+            ),
+        ),
+        ("issue", issue_table(timings)),
+    ])
+}
+
+/// The report Markdown.
+#[must_use]
+pub fn report(d: &Deterministic, timings: &Timings) -> String {
+    let tables = tables(d, timings);
+    let section = |name: &str| tables.get(name).cloned().unwrap_or_default();
+    let providers: Vec<&str> = d
+        .providers
+        .iter()
+        .map(|p: &ProviderResults| p.name.as_str())
+        .collect();
+    format!(
+        "# captoken evaluation report\n\n\
+         Generated by `cargo xtask eval` ({mode} run) on {date}, on {machine}.\n\
+         Deterministic parts (capability matrix, suites, sizes, dependencies) regenerate byte-identically on any machine;\n\
+         `cargo xtask eval --check` fails when they drift. Timings are medians of criterion runs on the machine above:\n\
+         compare ratios measured in one run, not absolute times across machines.\n\n\
+         Providers: {providers}. Workload: DESIGN.md §7 (two tools with prefix, exact and range constraints; one hour; depth 16;\n\
+         step *i* narrows the path prefix and the range and moves expiry one second earlier).\n\n\
+         ## Capability matrix\n\n{caps}\n\
+         ## Invariant suites\n\n\
+         Each suite ran {cases} cases per provider with a fixed seed (DESIGN.md §6): binding, attenuation monotonicity\n\
+         (random and hostile chains against the reference authorizer), lineage hash domain (ancestors recovered,\n\
+         cold = live, forged parent hash, revocation).\n\n{suites}\n\
+         ## Verify latency\n\n\
+         Verify = parse + cryptography + authorization + lineage walk, for the workload request, allowed at every depth.\n\n{latency}\n\
+         ![verify time against chain depth](verify.svg)\n\n\
+         ## Issue and attenuate\n\n{issue}\n\
+         ## Token size\n\n{sizes}\n\
+         ![token size against chain depth](size.svg)\n\n\
+         ## Dependencies\n\n\
+         Distinct crates in the normal dependency tree of each crate alone (itself included), for the host platform.\n\n{deps}",
+        mode = timings.mode,
+        date = timings.date,
+        machine = timings.machine,
+        providers = providers.join(", "),
+        caps = section("capabilities"),
+        cases = d.cases,
+        suites = section("suites"),
+        latency = section("latency"),
+        issue = section("issue"),
+        sizes = section("sizes"),
+        deps = section("dependencies"),
+    )
+}
+
+/// Replaces the body of every `<!-- generated:NAME -->` … `<!-- /generated:NAME -->`
+/// block in `doc` with the table of that name. Unknown names are an error.
+///
+/// # Errors
+/// An unknown table name or an unterminated block.
+pub fn fill_markers(doc: &str, tables: &BTreeMap<&'static str, String>) -> Result<String, String> {
+    let mut out = String::with_capacity(doc.len());
+    let mut rest = doc;
+    while let Some(start) = rest.find("<!-- generated:") {
+        let (before, from) = rest.split_at(start);
+        out.push_str(before);
+        let name_end = from.find(" -->").ok_or("unterminated generated marker")?;
+        let name = from
+            .get("<!-- generated:".len()..name_end)
+            .ok_or("bad marker")?;
+        let close = format!("<!-- /generated:{name} -->");
+        let end = from
+            .find(&close)
+            .ok_or_else(|| format!("no closing marker for {name}"))?;
+        let table = tables
+            .get(name)
+            .ok_or_else(|| format!("unknown generated table {name}"))?;
+        let _ = write!(out, "<!-- generated:{name} -->\n{table}{close}");
+        rest = from.get(end + close.len()..).unwrap_or_default();
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+/// Every file the report consists of: REPORT.md, results.json and the charts.
+///
+/// # Errors
+/// When the results cannot be serialized.
+pub fn report_files(d: &Deterministic, timings: &Timings) -> Result<Vec<Generated>, String> {
+    let results = serde_json::json!({ "deterministic": d, "timings": timings });
+    let mut json = serde_json::to_string_pretty(&results).map_err(|e| e.to_string())?;
+    json.push('\n');
+    Ok(vec![
+        Generated {
+            path: "eval/reports/REPORT.md".into(),
+            contents: report(d, timings),
+        },
+        Generated {
+            path: "eval/reports/results.json".into(),
+            contents: json,
+        },
+        Generated {
+            path: "eval/reports/verify.svg".into(),
+            contents: verify_chart(timings),
+        },
+        Generated {
+            path: "eval/reports/size.svg".into(),
+            contents: size_chart(d),
+        },
+    ])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn markers_are_filled_and_idempotent() {
+        let tables = BTreeMap::from([("sizes", "| a |\n".to_owned())]);
+        let doc = "x\n<!-- generated:sizes -->\nold\n<!-- /generated:sizes -->\ny\n";
+        let once = fill_markers(doc, &tables).unwrap();
+        assert_eq!(
+            once,
+            "x\n<!-- generated:sizes -->\n| a |\n<!-- /generated:sizes -->\ny\n"
+        );
+        assert_eq!(fill_markers(&once, &tables).unwrap(), once);
+        assert!(
+            fill_markers("<!-- generated:nope -->\n<!-- /generated:nope -->", &tables).is_err()
+        );
+        assert!(fill_markers("<!-- generated:sizes -->\n", &tables).is_err());
+    }
+}

@@ -1,0 +1,481 @@
+//! The three invariant suites of DESIGN.md §6, written once and generic over every `Candidate`.
+//!
+//! Each suite is a proptest property run by a deterministic [`TestRunner`], so
+//! that its case count is configurable, its result reproducible, and a failure
+//! comes back shrunk to a minimal counterexample.
+
+use captoken_core_types::reference::authorize;
+use captoken_core_types::testing::{
+    self, RequestSeed, StepSeed, hostile_step, narrowing_step, request_for, request_seed, step_seed,
+};
+use captoken_core_types::{
+    Attenuation, AttenuationMode, Capability, DenyReason, LineageHash, LineageIndex,
+    MemoryLineageIndex, MemoryRevocationList, Request, RevocationList, Token, TokenProvider,
+    VerifyContext,
+};
+use proptest::prelude::*;
+use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestError, TestRng, TestRunner};
+use serde::{Deserialize, Serialize};
+
+use crate::candidate::Candidate;
+
+/// One of the three suites.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Suite {
+    /// A token verifies only inside its authorized set; tampering and other keys deny.
+    Binding,
+    /// Verdicts along random and hostile chains equal the reference; children never widen.
+    Attenuation,
+    /// Ancestor hashes recovered from descendants; cold equals live; forgery and revocation deny.
+    Lineage,
+}
+
+impl Suite {
+    /// Every suite, in report order.
+    pub const ALL: [Self; 3] = [Self::Binding, Self::Attenuation, Self::Lineage];
+
+    /// Lower-case name.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Binding => "binding",
+            Self::Attenuation => "attenuation",
+            Self::Lineage => "lineage",
+        }
+    }
+}
+
+/// The result of running one suite against one candidate.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Outcome {
+    /// The suite.
+    pub suite: Suite,
+    /// Cases run (all of them pass when `failure` is `None`).
+    pub cases: u32,
+    /// The shrunk counterexample and its message, when a case failed.
+    pub failure: Option<String>,
+}
+
+/// Runs one suite for `cases` cases with a fixed seed: the same build gives the same result.
+#[must_use]
+pub fn run<C: Candidate>(suite: Suite, cases: u32) -> Outcome {
+    let config = Config {
+        cases,
+        failure_persistence: None,
+        max_shrink_iters: 2048,
+        rng_algorithm: RngAlgorithm::ChaCha,
+        ..Config::default()
+    };
+    let mut runner =
+        TestRunner::new_with_rng(config, TestRng::deterministic_rng(RngAlgorithm::ChaCha));
+    let failure = match suite {
+        Suite::Binding => describe(runner.run(
+            &(testing::capability(), request_seed(), any::<u32>()),
+            |(root, rs, bit)| binding::<C>(&root, &rs, bit),
+        )),
+        Suite::Attenuation => describe(runner.run(
+            &(testing::capability(), chain_ops(), request_seed()),
+            |(root, ops, rs)| attenuation::<C>(&root, &ops, &rs),
+        )),
+        Suite::Lineage => describe(runner.run(
+            &(
+                testing::capability(),
+                chain_ops(),
+                request_seed(),
+                any::<u8>(),
+                any::<[u8; 32]>(),
+            ),
+            |(root, ops, rs, pick, forged)| {
+                lineage::<C>(&root, &ops, &rs, pick, LineageHash(forged))
+            },
+        )),
+    };
+    Outcome {
+        suite,
+        cases,
+        failure,
+    }
+}
+
+fn describe<T: std::fmt::Debug>(result: Result<(), TestError<T>>) -> Option<String> {
+    match result {
+        Ok(()) => None,
+        Err(TestError::Fail(reason, input)) => {
+            Some(format!("{reason}\nminimal failing input: {input:#?}"))
+        }
+        Err(TestError::Abort(reason)) => Some(format!("aborted: {reason}")),
+    }
+}
+
+/// One operation of a generated chain.
+#[derive(Clone, Debug)]
+pub enum Op {
+    /// A step derived to narrow the current capability.
+    Narrow(StepSeed),
+    /// An arbitrary step that may ask for more than the parent has.
+    Hostile(Attenuation),
+    /// An earlier step again (duplicated or re-ordered).
+    Repeat(u8),
+}
+
+fn chain_ops() -> impl Strategy<Value = Vec<Op>> {
+    prop::collection::vec(
+        prop_oneof![
+            3 => step_seed().prop_map(Op::Narrow),
+            2 => hostile_step().prop_map(Op::Hostile),
+            1 => any::<u8>().prop_map(Op::Repeat),
+        ],
+        0..6,
+    )
+}
+
+/// Stores for one case: a revocation list and a lineage index holding every token issued.
+struct Stores {
+    revoked: MemoryRevocationList,
+    index: MemoryLineageIndex,
+}
+
+impl Stores {
+    fn new() -> Self {
+        Self {
+            revoked: MemoryRevocationList::new(),
+            index: MemoryLineageIndex::new(),
+        }
+    }
+
+    fn cold(&self) -> VerifyContext<'_> {
+        VerifyContext::new(&self.revoked, &self.index)
+    }
+
+    fn record<P: TokenProvider>(&self, p: &P, token: &Token) -> Result<(), TestCaseError> {
+        if let Some(entry) = p.index_entry(token).map_err(fail)? {
+            self.index.record(entry).map_err(fail)?;
+        }
+        Ok(())
+    }
+}
+
+fn fail(e: impl std::fmt::Display) -> TestCaseError {
+    TestCaseError::fail(e.to_string())
+}
+
+/// A chain as the provider built it: the steps it accepted and the tokens, root first.
+struct Chain {
+    steps: Vec<Attenuation>,
+    tokens: Vec<Token>,
+}
+
+impl Chain {
+    /// The ancestors of token `i`, parent first.
+    fn ancestors(&self, i: usize) -> Vec<Token> {
+        self.tokens.iter().take(i).rev().cloned().collect()
+    }
+}
+
+/// Does appending `step` exhaust the delegation depth (so that the chain authorizes nothing)?
+fn exhausts_depth(root: &Capability, steps: &[Attenuation], step: &Attenuation) -> bool {
+    let mut all = steps.to_vec();
+    all.push(step.clone());
+    let any = Request {
+        subject: String::new(),
+        server: String::new(),
+        tool: String::new(),
+        args: Default::default(),
+        now: 0,
+    };
+    authorize(root, &all, &any) == Err(DenyReason::DepthExceeded)
+}
+
+/// Builds a chain from `ops`. A provider may refuse a step only where strict
+/// re-issuance refuses it or where it exhausts the depth; a re-issuing provider
+/// must refuse every step strict re-issuance refuses.
+fn build_chain<P: TokenProvider>(
+    p: &P,
+    stores: &Stores,
+    root: &Capability,
+    ops: &[Op],
+) -> Result<Chain, TestCaseError> {
+    let reissue = p.properties().attenuation == AttenuationMode::Reissue;
+    let first = p.issue(root).map_err(fail)?;
+    stores.record(p, &first)?;
+    let mut chain = Chain {
+        steps: Vec::new(),
+        tokens: vec![first],
+    };
+    let mut current = root.clone();
+    for op in ops {
+        let step = match op {
+            Op::Narrow(seed) => narrowing_step(&current, seed),
+            Op::Hostile(step) => step.clone(),
+            Op::Repeat(i) if !chain.steps.is_empty() => chain
+                .steps
+                .get(usize::from(*i) % chain.steps.len())
+                .cloned()
+                .unwrap_or_default(),
+            Op::Repeat(_) => continue,
+        };
+        let strict = current.attenuate(&step);
+        let parent = chain.tokens.last().ok_or_else(|| fail("empty chain"))?;
+        match p.attenuate(parent, &step) {
+            Ok(token) => {
+                prop_assert!(
+                    !(reissue && strict.is_err()),
+                    "a re-issuing provider accepted a step strict re-issuance refuses: {step:?}"
+                );
+                stores.record(p, &token)?;
+                chain.tokens.push(token);
+                current = match strict {
+                    Ok(next) => next,
+                    // An offline format accepted a step that asks for more: it only
+                    // consumes depth (and may delegate); the rest is an intersection.
+                    Err(_) => {
+                        let mut next = current.clone();
+                        next.max_depth = current
+                            .max_depth
+                            .saturating_sub(1)
+                            .min(step.max_depth.unwrap_or(u32::MAX));
+                        if let Some(to) = &step.delegate {
+                            next.subject = to.clone();
+                        }
+                        next
+                    }
+                };
+                chain.steps.push(step);
+            }
+            Err(e) => {
+                prop_assert!(
+                    strict.is_err() || exhausts_depth(root, &chain.steps, &step),
+                    "refused a step strict re-issuance accepts: {e}: {step:?}"
+                );
+            }
+        }
+    }
+    Ok(chain)
+}
+
+/// The subject a chain prefix hands its authority to.
+fn subject_after(root: &Capability, steps: &[Attenuation]) -> String {
+    steps
+        .iter()
+        .rev()
+        .find_map(|s| s.delegate.as_ref())
+        .unwrap_or(&root.subject)
+        .principal
+        .clone()
+}
+
+fn binding<C: Candidate>(
+    root: &Capability,
+    rs: &RequestSeed,
+    bit: u32,
+) -> Result<(), TestCaseError> {
+    let p = C::provider(0);
+    let stores = Stores::new();
+    let token = p.issue(root).map_err(fail)?;
+    let req = request_for(root, &[], rs);
+    let want = authorize(root, &[], &req).is_ok();
+    prop_assert_eq!(
+        p.verify(&token, &req, &stores.cold()).is_ok(),
+        want,
+        "verdict differs from the reference for {:?}",
+        req
+    );
+    // The same token in its text form.
+    let text = p.parse_text(&p.to_text(&token)).map_err(fail)?;
+    prop_assert_eq!(
+        p.verify(&text, &req, &stores.cold()).is_ok(),
+        want,
+        "text form verdict differs"
+    );
+    // Any single bit flipped denies, whatever the request.
+    let mut bytes = token.as_bytes().to_vec();
+    let bits = u32::try_from(bytes.len())
+        .unwrap_or(u32::MAX)
+        .saturating_mul(8)
+        .max(1);
+    let k = bit % bits;
+    if let Some(byte) = bytes.get_mut(usize::try_from(k / 8).unwrap_or(usize::MAX)) {
+        *byte ^= 1 << (k % 8);
+    }
+    let flipped = Token::new(p.format(), bytes);
+    prop_assert!(
+        p.verify(&flipped, &req, &stores.cold()).is_err(),
+        "bit {} flipped still verifies",
+        k
+    );
+    // Another issuer key of the same id denies.
+    let other = C::provider(1);
+    prop_assert!(
+        other.verify(&token, &req, &stores.cold()).is_err(),
+        "verified under another issuer key"
+    );
+    Ok(())
+}
+
+fn attenuation<C: Candidate>(
+    root: &Capability,
+    ops: &[Op],
+    rs: &RequestSeed,
+) -> Result<(), TestCaseError> {
+    let p = C::provider(0);
+    let stores = Stores::new();
+    let chain = build_chain(&p, &stores, root, ops)?;
+    let req = request_for(root, &chain.steps, rs);
+    for (i, token) in chain.tokens.iter().enumerate() {
+        let steps = chain.steps.get(..i).unwrap_or_default();
+        let want = authorize(root, steps, &req).is_ok();
+        let got = p.verify(token, &req, &stores.cold());
+        prop_assert_eq!(
+            got.is_ok(),
+            want,
+            "token {} of the chain: provider says {:?}",
+            i,
+            got.err()
+        );
+        if i > 0 && want {
+            // The action is inside the parent's authority, for the parent's subject.
+            let parent_steps = chain.steps.get(..i - 1).unwrap_or_default();
+            let as_parent = Request {
+                subject: subject_after(root, parent_steps),
+                ..req.clone()
+            };
+            let parent = chain
+                .tokens
+                .get(i - 1)
+                .ok_or_else(|| fail("missing parent"))?;
+            prop_assert!(
+                p.verify(parent, &as_parent, &stores.cold()).is_ok(),
+                "token {} authorizes an action its parent does not",
+                i
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The ancestor hashes recovered from a token, parent first: declared in the
+/// token for offline formats, walked through the lineage index for re-issued ones.
+fn recovered_ancestors<P: TokenProvider>(
+    p: &P,
+    token: &Token,
+    index: &dyn LineageIndex,
+) -> Result<Vec<LineageHash>, TestCaseError> {
+    let inspection = p.inspect(token).map_err(fail)?;
+    if p.properties().attenuation == AttenuationMode::Offline {
+        return Ok(inspection.declared_parents);
+    }
+    let mut out = Vec::new();
+    let mut next = inspection.capability.parent;
+    while let Some(parent) = next {
+        out.push(parent.hash);
+        next = index.get(&parent.id).map_err(fail)?.and_then(|e| e.parent);
+    }
+    Ok(out)
+}
+
+fn lineage<C: Candidate>(
+    root: &Capability,
+    ops: &[Op],
+    rs: &RequestSeed,
+    pick: u8,
+    forged: LineageHash,
+) -> Result<(), TestCaseError> {
+    let p = C::provider(0);
+    let stores = Stores::new();
+    let chain = build_chain(&p, &stores, root, ops)?;
+    let hashes: Vec<LineageHash> = chain
+        .tokens
+        .iter()
+        .map(|t| p.lineage_hash(t))
+        .collect::<Result<_, _>>()
+        .map_err(fail)?;
+    for (j, token) in chain.tokens.iter().enumerate() {
+        let expected: Vec<LineageHash> = hashes.iter().take(j).rev().copied().collect();
+        prop_assert_eq!(
+            recovered_ancestors(&p, token, &stores.index)?,
+            expected,
+            "ancestors recovered from token {}",
+            j
+        );
+    }
+    let req = request_for(root, &chain.steps, rs);
+    let leaf_at = chain.tokens.len() - 1;
+    let leaf = chain.tokens.last().ok_or_else(|| fail("empty chain"))?;
+    let ancestors = chain.ancestors(leaf_at);
+    let cold = p
+        .verify(leaf, &req, &stores.cold())
+        .map_err(|d| d.reason().clone());
+    let live = p
+        .verify(leaf, &req, &stores.cold().with_ancestors(&ancestors))
+        .map_err(|d| d.reason().clone());
+    prop_assert_eq!(&cold, &live, "cold and live verification differ");
+    prop_assert_eq!(cold.is_ok(), authorize(root, &chain.steps, &req).is_ok());
+
+    // A child declaring a forged parent hash is denied, cold and live.
+    // The forged child's own step only consumes depth, so only its lineage is wrong.
+    if let Ok(child) = C::forge_parent(&p, leaf, &Attenuation::new(), forged) {
+        stores.record(&p, &child)?;
+        let mut with_leaf = vec![leaf.clone()];
+        with_leaf.extend(ancestors.iter().cloned());
+        let child_req = Request {
+            subject: subject_after(root, &chain.steps),
+            ..req.clone()
+        };
+        prop_assert!(
+            p.verify(&child, &child_req, &stores.cold()).is_err(),
+            "forged parent hash accepted cold"
+        );
+        prop_assert!(
+            p.verify(
+                &child,
+                &child_req,
+                &stores.cold().with_ancestors(&with_leaf)
+            )
+            .is_err(),
+            "forged parent hash accepted live"
+        );
+    }
+
+    // Revoking one credential denies it and its descendants only.
+    let k = usize::from(pick) % chain.tokens.len();
+    let unrelated_root = Capability {
+        id: captoken_core_types::TokenId([0xee; 16]),
+        ..root.clone()
+    };
+    let unrelated = p.issue(&unrelated_root).map_err(fail)?;
+    let unrelated_req = request_for(root, &[], rs);
+    let unrelated_before = p.verify(&unrelated, &unrelated_req, &stores.cold()).is_ok();
+    stores
+        .revoked
+        .revoke(*hashes.get(k).ok_or_else(|| fail("no hash"))?)
+        .map_err(fail)?;
+    for (j, token) in chain.tokens.iter().enumerate() {
+        let steps = chain.steps.get(..j).unwrap_or_default();
+        let r = request_for(root, steps, rs);
+        let got = p
+            .verify(token, &r, &stores.cold())
+            .map_err(|d| d.reason().clone());
+        if j >= k {
+            prop_assert!(
+                got.is_err(),
+                "token {} descends from revoked token {} yet verifies",
+                j,
+                k
+            );
+        } else {
+            prop_assert_eq!(
+                got.is_ok(),
+                authorize(root, steps, &r).is_ok(),
+                "token {} is above the revoked one",
+                j
+            );
+        }
+    }
+    prop_assert_eq!(
+        p.verify(&unrelated, &unrelated_req, &stores.cold()).is_ok(),
+        unrelated_before,
+        "revocation touched an unrelated token"
+    );
+    Ok(())
+}

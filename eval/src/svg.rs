@@ -1,0 +1,242 @@
+//! A minimal, dependency-free SVG line chart: one polyline per series over categorical x values.
+//!
+//! Hand-written rather than a plotting crate because the charts are simple and
+//! must be byte-for-byte reproducible; plotting crates lay out text with system
+//! fonts, which differ between machines.
+
+use std::fmt::Write as _;
+
+/// One line of a chart.
+#[derive(Clone, Debug)]
+pub struct Series {
+    /// Legend label.
+    pub label: String,
+    /// One value per x position; `None` where the series has no point.
+    pub values: Vec<Option<f64>>,
+    /// Dashed (floors and peers) or solid (providers).
+    pub dashed: bool,
+}
+
+/// A chart's axes and title.
+#[derive(Clone, Debug)]
+pub struct Chart<'a> {
+    /// Title above the plot.
+    pub title: &'a str,
+    /// Label of the x axis.
+    pub x_label: &'a str,
+    /// Label of the y axis.
+    pub y_label: &'a str,
+    /// Category labels along x.
+    pub x_values: &'a [String],
+    /// How to print a y tick value.
+    pub y_format: fn(f64) -> String,
+}
+
+const WIDTH: f64 = 860.0;
+const HEIGHT: f64 = 460.0;
+const LEFT: f64 = 80.0;
+const RIGHT: f64 = 260.0;
+const TOP: f64 = 40.0;
+const BOTTOM: f64 = 60.0;
+const PALETTE: [&str; 12] = [
+    "#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf",
+    "#7f7f7f", "#bcbd22", "#393b79", "#637939",
+];
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+/// Renders a line chart with a logarithmic y axis (values must be positive).
+#[must_use]
+pub fn line_chart(chart: &Chart<'_>, series: &[Series]) -> String {
+    let points = series
+        .iter()
+        .flat_map(|s| s.values.iter().flatten().copied())
+        .filter(|v| *v > 0.0);
+    let (lo, hi) = points.fold((f64::INFINITY, 0.0f64), |(lo, hi), v| {
+        (lo.min(v), hi.max(v))
+    });
+    let (lo, hi) = if lo.is_finite() {
+        (lo, hi)
+    } else {
+        (1.0, 10.0)
+    };
+    let (dmin, dmax) = (
+        lo.log10().floor(),
+        hi.log10().ceil().max(lo.log10().floor() + 1.0),
+    );
+    let plot_w = WIDTH - LEFT - RIGHT;
+    let plot_h = HEIGHT - TOP - BOTTOM;
+    let n = chart.x_values.len().max(2);
+    let x_at = |i: usize| LEFT + plot_w * (i as f64) / ((n - 1) as f64);
+    let y_at = |v: f64| TOP + plot_h * (1.0 - (v.log10() - dmin) / (dmax - dmin));
+
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" viewBox="0 0 {WIDTH} {HEIGHT}" font-family="sans-serif" font-size="12">"#
+    );
+    let _ = writeln!(
+        out,
+        r#"<rect width="{WIDTH}" height="{HEIGHT}" fill="white"/>"#
+    );
+    let _ = writeln!(
+        out,
+        r#"<text x="{}" y="22" font-size="15" text-anchor="middle">{}</text>"#,
+        LEFT + plot_w / 2.0,
+        escape(chart.title)
+    );
+    // Decade grid lines and labels on y, with lighter 2× and 5× lines between.
+    let mut d = dmin;
+    while d <= dmax {
+        let decade = 10f64.powf(d);
+        let y = y_at(decade);
+        let _ = writeln!(
+            out,
+            r##"<line x1="{LEFT}" y1="{y:.1}" x2="{:.1}" y2="{y:.1}" stroke="#ddd"/>"##,
+            LEFT + plot_w
+        );
+        let _ = writeln!(
+            out,
+            r#"<text x="{:.1}" y="{:.1}" text-anchor="end">{}</text>"#,
+            LEFT - 6.0,
+            y + 4.0,
+            escape(&(chart.y_format)(decade))
+        );
+        if d < dmax {
+            for m in [2.0, 5.0] {
+                let y = y_at(decade * m);
+                let _ = writeln!(
+                    out,
+                    r##"<line x1="{LEFT}" y1="{y:.1}" x2="{:.1}" y2="{y:.1}" stroke="#f0f0f0"/>"##,
+                    LEFT + plot_w
+                );
+                let _ = writeln!(
+                    out,
+                    r##"<text x="{:.1}" y="{:.1}" text-anchor="end" fill="#888" font-size="10">{}</text>"##,
+                    LEFT - 6.0,
+                    y + 3.0,
+                    escape(&(chart.y_format)(decade * m))
+                );
+            }
+        }
+        d += 1.0;
+    }
+    // Categories on x.
+    for (i, label) in chart.x_values.iter().enumerate() {
+        let x = x_at(i);
+        let _ = writeln!(
+            out,
+            r##"<line x1="{x:.1}" y1="{TOP}" x2="{x:.1}" y2="{:.1}" stroke="#eee"/>"##,
+            TOP + plot_h
+        );
+        let _ = writeln!(
+            out,
+            r#"<text x="{x:.1}" y="{:.1}" text-anchor="middle">{}</text>"#,
+            TOP + plot_h + 18.0,
+            escape(label)
+        );
+    }
+    let _ = writeln!(
+        out,
+        r##"<rect x="{LEFT}" y="{TOP}" width="{plot_w}" height="{plot_h}" fill="none" stroke="#333"/>"##
+    );
+    let _ = writeln!(
+        out,
+        r#"<text x="{:.1}" y="{:.1}" text-anchor="middle">{}</text>"#,
+        LEFT + plot_w / 2.0,
+        HEIGHT - 16.0,
+        escape(chart.x_label)
+    );
+    let _ = writeln!(
+        out,
+        r#"<text x="18" y="{:.1}" text-anchor="middle" transform="rotate(-90 18 {:.1})">{}</text>"#,
+        TOP + plot_h / 2.0,
+        TOP + plot_h / 2.0,
+        escape(chart.y_label)
+    );
+    for (k, s) in series.iter().enumerate() {
+        let color = PALETTE.get(k % PALETTE.len()).copied().unwrap_or("#000");
+        let dash = if s.dashed {
+            r#" stroke-dasharray="6 4""#
+        } else {
+            ""
+        };
+        let pts: Vec<String> = s
+            .values
+            .iter()
+            .enumerate()
+            .filter_map(|(i, v)| {
+                v.filter(|v| *v > 0.0)
+                    .map(|v| format!("{:.1},{:.1}", x_at(i), y_at(v)))
+            })
+            .collect();
+        if pts.len() > 1 {
+            let _ = writeln!(
+                out,
+                r#"<polyline points="{}" fill="none" stroke="{color}" stroke-width="2"{dash}/>"#,
+                pts.join(" ")
+            );
+        }
+        for p in &pts {
+            let (x, y) = p.split_once(',').unwrap_or(("0", "0"));
+            let _ = writeln!(out, r#"<circle cx="{x}" cy="{y}" r="3" fill="{color}"/>"#);
+        }
+        let ly = TOP + 10.0 + 20.0 * (k as f64);
+        let lx = WIDTH - RIGHT + 16.0;
+        let _ = writeln!(
+            out,
+            r#"<line x1="{lx}" y1="{ly:.1}" x2="{:.1}" y2="{ly:.1}" stroke="{color}" stroke-width="2"{dash}/>"#,
+            lx + 24.0
+        );
+        let _ = writeln!(
+            out,
+            r#"<text x="{:.1}" y="{:.1}">{}</text>"#,
+            lx + 30.0,
+            ly + 4.0,
+            escape(&s.label)
+        );
+    }
+    out.push_str("</svg>\n");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chart_is_well_formed_and_places_points() {
+        let xs: Vec<String> = ["0", "1", "2"].iter().map(|s| (*s).to_owned()).collect();
+        let chart = Chart {
+            title: "t <&>",
+            x_label: "depth",
+            y_label: "ns",
+            x_values: &xs,
+            y_format: |v| format!("{v}"),
+        };
+        let series = [
+            Series {
+                label: "a".into(),
+                values: vec![Some(10.0), Some(100.0), None],
+                dashed: false,
+            },
+            Series {
+                label: "b".into(),
+                values: vec![Some(1000.0), None, Some(1.0)],
+                dashed: true,
+            },
+        ];
+        let svg = line_chart(&chart, &series);
+        assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
+        assert!(svg.contains("t &lt;&amp;&gt;"));
+        assert_eq!(svg.matches("<polyline").count(), 2);
+        assert_eq!(svg.matches("<circle").count(), 4);
+        // Decades 1 to 1000: four grid lines.
+        assert_eq!(svg.matches(r##"stroke="#ddd""##).count(), 4);
+        assert_eq!(svg, line_chart(&chart, &series), "deterministic");
+    }
+}

@@ -1,0 +1,154 @@
+//! The suites catch broken providers: each wrapper below breaks one rule, and a suite must fail with a shrunk counterexample.
+#![allow(clippy::expect_used, clippy::panic, reason = "tests fail by panicking")]
+
+use captoken_core_types::{
+    Attenuation, Capability, Constraint, Denied, Error, Format, Inspection, LineageEntry,
+    LineageHash, MemoryRevocationList, Properties, Request, Token, TokenProvider, Verified,
+    VerifyContext,
+};
+use captoken_eval::candidate::{Candidate, Hmac};
+use captoken_eval::suites::{Suite, run};
+use captoken_hmac_provider::HmacProvider;
+
+/// How a wrapper breaks the HMAC provider.
+trait Fault {
+    /// Rewrites a capability before it is signed.
+    fn issue(cap: &Capability) -> Capability {
+        cap.clone()
+    }
+    /// Whether verification consults the revocation list.
+    const CHECKS_REVOCATION: bool = true;
+}
+
+/// An HMAC provider with one fault.
+struct Broken<F> {
+    inner: HmacProvider,
+    fault: std::marker::PhantomData<F>,
+}
+
+impl<F: Fault> TokenProvider for Broken<F> {
+    fn format(&self) -> Format {
+        self.inner.format()
+    }
+    fn properties(&self) -> Properties {
+        self.inner.properties()
+    }
+    fn issue(&self, capability: &Capability) -> Result<Token, Error> {
+        self.inner.issue(&F::issue(capability))
+    }
+    fn attenuate(&self, parent: &Token, step: &Attenuation) -> Result<Token, Error> {
+        self.inner.attenuate(parent, step)
+    }
+    fn verify(
+        &self,
+        token: &Token,
+        request: &Request,
+        ctx: &VerifyContext<'_>,
+    ) -> Result<Verified, Denied> {
+        if F::CHECKS_REVOCATION {
+            self.inner.verify(token, request, ctx)
+        } else {
+            let nothing_revoked = MemoryRevocationList::new();
+            let blind =
+                VerifyContext::new(&nothing_revoked, ctx.lineage).with_ancestors(ctx.ancestors);
+            self.inner.verify(token, request, &blind)
+        }
+    }
+    fn lineage_hash(&self, token: &Token) -> Result<LineageHash, Error> {
+        self.inner.lineage_hash(token)
+    }
+    fn index_entry(&self, token: &Token) -> Result<Option<LineageEntry>, Error> {
+        self.inner.index_entry(token)
+    }
+    fn inspect(&self, token: &Token) -> Result<Inspection, Error> {
+        self.inner.inspect(token)
+    }
+    fn parse_bytes(&self, bytes: &[u8]) -> Result<Token, Error> {
+        self.inner.parse_bytes(bytes)
+    }
+    fn to_text(&self, token: &Token) -> String {
+        self.inner.to_text(token)
+    }
+    fn parse_text(&self, text: &str) -> Result<Token, Error> {
+        self.inner.parse_text(text)
+    }
+}
+
+impl<F: Fault> Candidate for Broken<F> {
+    type Provider = Self;
+    const NAME: &'static str = "broken";
+
+    fn provider(key_seed: u8) -> Self {
+        Self {
+            inner: Hmac::provider(key_seed),
+            fault: std::marker::PhantomData,
+        }
+    }
+
+    fn forge_parent(
+        p: &Self,
+        parent: &Token,
+        step: &Attenuation,
+        forged: LineageHash,
+    ) -> Result<Token, Error> {
+        Hmac::forge_parent(&p.inner, parent, step, forged)
+    }
+}
+
+/// Signs every `Range` constraint as `Any`: the token allows out-of-range integers.
+struct IgnoresRanges;
+
+impl Fault for IgnoresRanges {
+    fn issue(cap: &Capability) -> Capability {
+        let mut cap = cap.clone();
+        cap.grants = cap
+            .grants
+            .into_iter()
+            .map(|mut g| {
+                for c in g.args.values_mut() {
+                    if matches!(c, Constraint::Range { .. }) {
+                        *c = Constraint::Any;
+                    }
+                }
+                g
+            })
+            .collect();
+        cap
+    }
+}
+
+/// Never looks at the revocation list.
+struct IgnoresRevocation;
+
+impl Fault for IgnoresRevocation {
+    const CHECKS_REVOCATION: bool = false;
+}
+
+fn expect_failure<C: Candidate>(suite: Suite) -> String {
+    let outcome = run::<C>(suite, 256);
+    let failure = outcome
+        .failure
+        .unwrap_or_else(|| panic!("the {} suite missed the fault", suite.name()));
+    assert!(failure.contains("minimal failing input"), "{failure}");
+    failure
+}
+
+#[test]
+fn binding_catches_an_ignored_constraint() {
+    let failure = expect_failure::<Broken<IgnoresRanges>>(Suite::Binding);
+    // Shrinking leaves a single grant whose one constraint is the range.
+    assert!(failure.contains("Range"), "{failure}");
+}
+
+#[test]
+fn lineage_catches_ignored_revocation() {
+    let failure = expect_failure::<Broken<IgnoresRevocation>>(Suite::Lineage);
+    assert!(failure.contains("revoked"), "{failure}");
+}
+
+#[test]
+fn the_same_suites_pass_for_the_sound_provider() {
+    for suite in Suite::ALL {
+        assert_eq!(run::<Hmac>(suite, 256).failure, None, "{}", suite.name());
+    }
+}
