@@ -337,10 +337,12 @@ pub trait TokenProvider {
 
     /// The lineage-index row an issuer records for this token, for formats
     /// whose chains are verified cold through the index; `None` for formats
-    /// whose tokens carry their whole chain.
+    /// whose tokens carry their whole chain. The token is authenticated first:
+    /// the index must only ever vouch for genuine tokens.
     ///
     /// # Errors
-    /// [`Error::Malformed`] when the token does not parse.
+    /// [`Error::Malformed`] when the token does not parse, [`Error::BadSignature`]
+    /// or [`Error::UnknownKey`] when it does not authenticate.
     fn index_entry(&self, token: &Token) -> Result<Option<LineageEntry>, Error>;
 
     /// Reads a token without verifying it.

@@ -61,6 +61,19 @@ impl HmacProvider {
         wire::decode(&framed).map_err(|e| DenyReason::Malformed(e.describe()))
     }
 
+    /// The caller-facing error for a token [`Self::open`] refused.
+    fn open_error(token: &Token, reason: DenyReason) -> Error {
+        match reason {
+            DenyReason::UnknownKey => match wire::frame(token.as_bytes()) {
+                Ok(framed) => Error::UnknownKey(framed.key_id),
+                Err(e) => wire_error(e),
+            },
+            DenyReason::BadSignature => Error::BadSignature,
+            DenyReason::Malformed(m) => Error::Malformed(m),
+            _ => Error::Malformed("token does not authenticate"),
+        }
+    }
+
     fn unverified(token: &Token) -> Result<(Framed<'_>, Capability), Error> {
         if token.format() != FORMAT {
             return Err(Error::WrongFormat {
@@ -163,15 +176,9 @@ impl TokenProvider for HmacProvider {
         parent: &Token,
         step: &captoken_core_types::Attenuation,
     ) -> Result<Token, Error> {
-        let parent_cap = self.open(parent).map_err(|reason| match reason {
-            DenyReason::UnknownKey => match wire::frame(parent.as_bytes()) {
-                Ok(framed) => Error::UnknownKey(framed.key_id),
-                Err(e) => wire_error(e),
-            },
-            DenyReason::BadSignature => Error::BadSignature,
-            DenyReason::Malformed(m) => Error::Malformed(m),
-            _ => Error::Malformed("parent token"),
-        })?;
+        let parent_cap = self
+            .open(parent)
+            .map_err(|reason| Self::open_error(parent, reason))?;
         let mut child = parent_cap.attenuate(step)?;
         child.id = TokenId::random()?;
         child.parent = Some(ParentRef {
@@ -205,7 +212,10 @@ impl TokenProvider for HmacProvider {
     }
 
     fn index_entry(&self, token: &Token) -> Result<Option<LineageEntry>, Error> {
-        let (_, cap) = Self::unverified(token)?;
+        // Authenticated: an index fed with forged rows would vouch for forged lineage.
+        let cap = self
+            .open(token)
+            .map_err(|reason| Self::open_error(token, reason))?;
         Ok(Some(LineageEntry {
             token_id: cap.id,
             hash: LineageHash::compute(FORMAT, token.as_bytes()),

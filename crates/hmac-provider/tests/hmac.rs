@@ -185,6 +185,15 @@ fn wrong_key_and_unknown_key_id_are_denied() {
         reason(provider_with("k2", 1).verify(&token, &req, &stores.cold())),
         DenyReason::UnknownKey
     );
+    // The lineage index is only fed authenticated rows.
+    assert!(matches!(
+        provider_with("k1", 2).index_entry(&token),
+        Err(Error::BadSignature)
+    ));
+    assert!(matches!(
+        provider_with("k2", 1).index_entry(&token),
+        Err(Error::UnknownKey(_))
+    ));
     // Issuing under a key the provider does not hold is an error.
     assert!(matches!(
         provider_with("k2", 1).issue(&workload::capability(kid("k1"))),
