@@ -4,6 +4,13 @@ use captoken_core_types::{
     Attenuation, Capability, Error, KeyId, LineageHash, ParentRef, Token, TokenProvider,
 };
 use captoken_hmac_provider::{HmacKey, HmacKeyring, HmacProvider};
+use captoken_macaroon_provider::caveat::Claim;
+use captoken_macaroon_provider::wire::{Caveat, Macaroon as WireMacaroon};
+use captoken_macaroon_provider::{MacaroonKey, MacaroonKeyring, MacaroonProvider};
+use captoken_paseto_provider::{
+    LocalKey, LocalKeyring, PasetoLocalProvider, PasetoPublicProvider, PublicKeyring, SigningKey,
+};
+use hmac::Mac as _;
 
 /// The key id every candidate issues under (the suites' and the workload's).
 pub const KEY_ID: &str = captoken_core_types::testing::KEY_ID;
@@ -72,14 +79,113 @@ impl Candidate for Hmac {
     const NAME: &'static str = "hmac";
 
     fn provider(key_seed: u8) -> HmacProvider {
-        let secret = [key_seed.wrapping_add(1); 32];
-        let key = HmacKey::new(key_id(), &secret)
+        let key = HmacKey::new(key_id(), &secret(key_seed))
             .unwrap_or_else(|_| unreachable!("a 32-byte secret is accepted"));
         HmacProvider::new(HmacKeyring::from_keys([key]))
     }
 
     fn forge_parent(
         provider: &HmacProvider,
+        parent: &Token,
+        step: &Attenuation,
+        forged: LineageHash,
+    ) -> Result<Token, Error> {
+        reissue_with_forged_parent(provider, parent, step, forged)
+    }
+}
+
+/// The 32 bytes of key material for a seed.
+fn secret(key_seed: u8) -> [u8; 32] {
+    [key_seed.wrapping_add(1); 32]
+}
+
+/// Macaroons in the libmacaroons v2 format, attenuated offline.
+#[derive(Debug)]
+pub struct Macaroon;
+
+impl Candidate for Macaroon {
+    type Provider = MacaroonProvider;
+    const NAME: &'static str = "macaroon";
+
+    fn provider(key_seed: u8) -> MacaroonProvider {
+        let key = MacaroonKey::new(key_id(), &secret(key_seed))
+            .unwrap_or_else(|_| unreachable!("a 32-byte secret is accepted"));
+        MacaroonProvider::new(MacaroonKeyring::from_keys([key]))
+    }
+
+    /// The holder appends the step as `attenuate` would, but declares `forged`
+    /// in its boundary caveat and re-chains the signature from the parent's, as
+    /// any holder can.
+    fn forge_parent(
+        provider: &MacaroonProvider,
+        parent: &Token,
+        step: &Attenuation,
+        forged: LineageHash,
+    ) -> Result<Token, Error> {
+        let malformed = |_| Error::Malformed("macaroon");
+        let genuine = provider.attenuate(parent, step)?;
+        let mut m = WireMacaroon::decode(parent.as_bytes()).map_err(malformed)?;
+        let child = WireMacaroon::decode(genuine.as_bytes()).map_err(malformed)?;
+        let mut added: Vec<Caveat> = child.caveats.get(m.caveats.len()..).unwrap_or_default().to_vec();
+        let boundary = added.first_mut().ok_or(Error::Malformed("no boundary"))?;
+        let Ok(Claim::Step { count, .. }) = Claim::parse(&boundary.id) else {
+            return Err(Error::Malformed("no boundary"));
+        };
+        boundary.id = Claim::Step { parent: forged, count }.encode().into_bytes();
+        for caveat in added {
+            let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&m.signature)
+                .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+            mac.update(&caveat.id);
+            m.signature = mac.finalize().into_bytes().into();
+            m.caveats.push(caveat);
+        }
+        Ok(Token::new(captoken_macaroon_provider::FORMAT, m.encode().map_err(malformed)?))
+    }
+}
+
+/// PASETO `v4.public`: Ed25519-signed, re-issued to attenuate.
+#[derive(Debug)]
+pub struct PasetoPublic;
+
+impl Candidate for PasetoPublic {
+    type Provider = PasetoPublicProvider;
+    const NAME: &'static str = "paseto-public";
+
+    fn provider(key_seed: u8) -> PasetoPublicProvider {
+        let key = SigningKey::from_seed(key_id(), &secret(key_seed))
+            .unwrap_or_else(|_| unreachable!("a non-zero seed is accepted"));
+        let keys = PublicKeyring::from_signing_keys([key])
+            .unwrap_or_else(|_| unreachable!("one key under one id"));
+        PasetoPublicProvider::new(keys)
+    }
+
+    fn forge_parent(
+        provider: &PasetoPublicProvider,
+        parent: &Token,
+        step: &Attenuation,
+        forged: LineageHash,
+    ) -> Result<Token, Error> {
+        reissue_with_forged_parent(provider, parent, step, forged)
+    }
+}
+
+/// PASETO `v4.local`: the shared-secret variant, for comparison.
+#[derive(Debug)]
+pub struct PasetoLocal;
+
+impl Candidate for PasetoLocal {
+    type Provider = PasetoLocalProvider;
+    const NAME: &'static str = "paseto-local";
+
+    fn provider(key_seed: u8) -> PasetoLocalProvider {
+        let key = LocalKey::from_bytes(key_id(), &secret(key_seed))
+            .unwrap_or_else(|_| unreachable!("32 bytes are a local key"));
+        let keys = LocalKeyring::from_keys([key]).unwrap_or_else(|_| unreachable!("one key under one id"));
+        PasetoLocalProvider::new(keys)
+    }
+
+    fn forge_parent(
+        provider: &PasetoLocalProvider,
         parent: &Token,
         step: &Attenuation,
         forged: LineageHash,

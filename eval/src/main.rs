@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use captoken_eval::candidate::{Candidate, Hmac};
+use captoken_eval::candidate::{Candidate, Hmac, Macaroon, PasetoLocal, PasetoPublic};
 use captoken_eval::measure::{cross_format, peer_sizes, provider_results};
 use captoken_eval::report::{COMPARISONS, Generated, fill_markers, report_files, tables};
 use captoken_eval::results::{DependencyCount, Deterministic, ProviderResults, Timing, Timings};
@@ -83,10 +83,21 @@ fn measure(args: &[String]) -> Result<(), String> {
         .parse()
         .map_err(|e| format!("--cases: {e}"))?;
     let dependencies: Vec<DependencyCount> = read_json(flag(args, "--deps")?)?;
-    let providers = vec![candidate::<Hmac>(cases)?];
+    let providers = vec![
+        candidate::<Hmac>(cases)?,
+        candidate::<Macaroon>(cases)?,
+        candidate::<PasetoPublic>(cases)?,
+        candidate::<PasetoLocal>(cases)?,
+    ];
     eprintln!("  cross-format: every provider's tokens to every other verifier …");
-    let hmac = Hmac::provider(0);
-    let cross = cross_format(&[(Hmac::NAME, &hmac)])?;
+    let (hmac, macaroon) = (Hmac::provider(0), Macaroon::provider(0));
+    let (public, local) = (PasetoPublic::provider(0), PasetoLocal::provider(0));
+    let cross = cross_format(&[
+        (Hmac::NAME, &hmac),
+        (Macaroon::NAME, &macaroon),
+        (PasetoPublic::NAME, &public),
+        (PasetoLocal::NAME, &local),
+    ])?;
     let d = Deterministic {
         cases,
         providers,
@@ -116,7 +127,7 @@ fn series_names() -> Vec<&'static str> {
         .iter()
         .flat_map(|c| {
             std::iter::once(c.provider)
-                .chain(std::iter::once(c.floor.0))
+                .chain(c.floor.map(|f| f.0))
                 .chain(c.peers.iter().map(|p| p.0))
         })
         .collect()

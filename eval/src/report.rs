@@ -13,25 +13,41 @@ use crate::svg::{Chart, Series, line_chart};
 pub struct Comparison {
     /// The provider's candidate name.
     pub provider: &'static str,
-    /// The floor series and what it is.
-    pub floor: (&'static str, &'static str),
+    /// The floor series and what it is, where the format has a primitive floor worth measuring.
+    pub floor: Option<(&'static str, &'static str)>,
     /// Peer series and what each is.
     pub peers: &'static [(&'static str, &'static str)],
 }
 
 /// Every provider's floor and peers, in report order. Series names are the
 /// criterion function ids used by `eval/benches/workload.rs`.
-pub const COMPARISONS: &[Comparison] = &[Comparison {
-    provider: "hmac",
-    floor: (
-        "floor-hmac-sha256",
-        "one HMAC-SHA256 over the token's signed bytes",
-    ),
-    peers: &[(
-        "peer-jsonwebtoken-hs256",
-        "jsonwebtoken HS256 with the same claims as compact JSON, then the same authorization",
-    )],
-}];
+pub const COMPARISONS: &[Comparison] = &[
+    Comparison {
+        provider: "hmac",
+        floor: Some(("floor-hmac-sha256", "one HMAC-SHA256 over the token's signed bytes")),
+        peers: &[(
+            "peer-jsonwebtoken-hs256",
+            "jsonwebtoken HS256 with the same claims as compact JSON, then the same authorization",
+        )],
+    },
+    Comparison {
+        provider: "macaroon",
+        floor: Some(("floor-hmac-chain", "the HMAC-SHA256 chain: one per link (identifier and each caveat)")),
+        peers: &[(
+            "peer-macaroon-crate",
+            "the `macaroon` crate on the same tokens: decode and HMAC chain; caveats accepted by prefix (its verifier cannot see the request)",
+        )],
+    },
+    Comparison {
+        provider: "paseto-public",
+        floor: Some(("floor-ed25519", "one Ed25519 verify_strict (ed25519-dalek) over the token's PAE")),
+        peers: &[(
+            "peer-pasetors",
+            "raw pasetors: verify, parse claims with its `Claims`, check the time window",
+        )],
+    },
+    Comparison { provider: "paseto-local", floor: None, peers: &[] },
+];
 
 /// One generated file: a path relative to the repository root and its contents.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -197,7 +213,7 @@ pub fn latency_table(timings: &Timings) -> String {
             c.provider,
             "captoken provider: parse, cryptography, authorization, lineage",
         ))
-        .chain(std::iter::once(c.floor))
+        .chain(c.floor)
         .chain(c.peers.iter().copied());
         for (series, what) in rows {
             let _ = write!(t, "| {series} | {what} |");
@@ -218,7 +234,7 @@ pub fn latency_table(timings: &Timings) -> String {
     t.push_str(&"---|".repeat(workload::DEPTHS.len()));
     t.push('\n');
     for c in COMPARISONS {
-        for (other, _) in std::iter::once(c.floor).chain(c.peers.iter().copied()) {
+        for (other, _) in c.floor.into_iter().chain(c.peers.iter().copied()) {
             let _ = write!(t, "| {} | {other} |", c.provider);
             for depth in workload::DEPTHS {
                 let _ = write!(
@@ -273,7 +289,7 @@ pub fn verify_chart(timings: &Timings) -> String {
     let mut series = Vec::new();
     for c in COMPARISONS {
         for (name, dashed) in std::iter::once((c.provider, false))
-            .chain(std::iter::once((c.floor.0, true)))
+            .chain(c.floor.map(|f| (f.0, true)))
             .chain(c.peers.iter().map(|p| (p.0, true)))
         {
             let values: Vec<Option<f64>> = workload::DEPTHS

@@ -22,7 +22,7 @@ pub use constraint::{Constraint, Value};
 pub use error::{AttenuationError, Error, ModelError, StoreError};
 pub use lineage::{
     LINEAGE_DOMAIN, LineageEntry, LineageHash, LineageIndex, MemoryLineageIndex,
-    MemoryRevocationList, RevocationList,
+    MemoryRevocationList, RevocationList, check_reissued_lineage,
 };
 pub use provider::{
     AttenuationMode, Denied, DenyReason, Format, Inspection, Properties, Token, TokenProvider,

@@ -10,7 +10,7 @@ use subtle::ConstantTimeEq;
 
 use crate::capability::{ParentRef, TokenId};
 use crate::error::StoreError;
-use crate::provider::Format;
+use crate::provider::{DenyReason, Format, Token, VerifyContext};
 
 /// The domain separator of every lineage hash.
 pub const LINEAGE_DOMAIN: &[u8] = b"captoken/lineage/v1";
@@ -181,6 +181,72 @@ impl LineageIndex for MemoryLineageIndex {
             .get(id)
             .copied())
     }
+}
+
+/// Checks the lineage of a re-issued credential (HMAC, PASETO: formats whose
+/// child carries its parent's id and hash in its signed claims).
+///
+/// Denies when the credential (`own`) or any ancestor is revoked. Walks the
+/// ancestors parent first: those supplied in `ctx.ancestors` (live
+/// verification) are hashed, and each must hash to the hash its child declares
+/// and be authenticated by `open`, which returns its id and declared parent;
+/// past the supplied ones (cold verification), each declared parent must be in
+/// `ctx.lineage` with the same id and hash. A declared hash is never taken on
+/// its face. More than `max_chain` ancestors (or a cycle in the index) denies.
+/// Returns the number of ancestors.
+///
+/// # Errors
+/// [`DenyReason::Revoked`], [`DenyReason::LineageMismatch`],
+/// [`DenyReason::LineageUnknown`], [`DenyReason::DepthExceeded`],
+/// [`DenyReason::Store`], or whatever `open` denies.
+pub fn check_reissued_lineage(
+    format: Format,
+    own: &LineageHash,
+    parent: Option<ParentRef>,
+    ctx: &VerifyContext<'_>,
+    max_chain: usize,
+    mut open: impl FnMut(&Token) -> Result<(TokenId, Option<ParentRef>), DenyReason>,
+) -> Result<usize, DenyReason> {
+    let revoked = |h: &LineageHash| ctx.revocations.is_revoked(h).map_err(|_| DenyReason::Store);
+    if revoked(own)? {
+        return Err(DenyReason::Revoked);
+    }
+    let mut supplied = ctx.ancestors.iter();
+    let mut next = parent;
+    let mut walked = 0usize;
+    while let Some(parent) = next {
+        walked = walked
+            .checked_add(1)
+            .filter(|n| *n <= max_chain)
+            .ok_or(DenyReason::DepthExceeded)?;
+        if revoked(&parent.hash)? {
+            return Err(DenyReason::Revoked);
+        }
+        next = match supplied.next() {
+            Some(token) => {
+                if LineageHash::compute(format, token.as_bytes()) != parent.hash {
+                    return Err(DenyReason::LineageMismatch);
+                }
+                let (id, grandparent) = open(token)?;
+                if id != parent.id {
+                    return Err(DenyReason::LineageMismatch);
+                }
+                grandparent
+            }
+            None => {
+                let entry = ctx
+                    .lineage
+                    .get(&parent.id)
+                    .map_err(|_| DenyReason::Store)?
+                    .ok_or(DenyReason::LineageUnknown)?;
+                if entry.hash != parent.hash || entry.token_id != parent.id {
+                    return Err(DenyReason::LineageMismatch);
+                }
+                entry.parent
+            }
+        };
+    }
+    Ok(walked)
 }
 
 #[cfg(test)]

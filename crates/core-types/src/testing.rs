@@ -267,7 +267,7 @@ fn narrower(c: &Constraint, choice: u8) -> Constraint {
                 .collect(),
         ),
         Constraint::Range { min, max } => {
-            if choice % 2 == 0 {
+            if choice.is_multiple_of(2) {
                 Constraint::Range {
                     min: min.saturating_add(1),
                     max: *max,
@@ -375,7 +375,7 @@ fn satisfying(c: &Constraint, choice: u8) -> Option<Value> {
             .nth(usize::from(choice) % set.len().max(1))
             .cloned(),
         Constraint::Range { min, max } => {
-            (min <= max).then_some(Value::Int(if choice % 2 == 0 { *min } else { *max }))
+            (min <= max).then_some(Value::Int(if choice.is_multiple_of(2) { *min } else { *max }))
         }
     }
 }
@@ -433,7 +433,7 @@ pub fn request_for(root: &Capability, steps: &[Attenuation], seed: &RequestSeed)
             2 => req.tool = pick(&TOOLS, c).to_owned(),
             3 => {
                 let arg = pick(&ARGS, c);
-                if choice % 3 == 0 {
+                if choice.is_multiple_of(3) {
                     args.remove(arg);
                 } else {
                     args.insert(arg.to_owned(), Value::from(pick(&STRINGS, c / 2)));

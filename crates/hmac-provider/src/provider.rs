@@ -3,7 +3,7 @@
 use captoken_core_types::{
     AttenuationMode, Capability, Denied, DenyReason, Error, Format, Inspection, LineageEntry,
     LineageHash, ParentRef, Properties, Request, Token, TokenId, TokenProvider, Verified,
-    VerifyContext, decode_text, encode_text,
+    VerifyContext, check_reissued_lineage, decode_text, encode_text,
 };
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -85,60 +85,6 @@ impl HmacProvider {
         let cap = wire::decode(&framed).map_err(wire_error)?;
         Ok((framed, cap))
     }
-
-    /// Checks the token's own revocation and walks its ancestors: supplied
-    /// ones first (live), then the lineage index (cold). Every declared parent
-    /// hash is compared with the hash of the actual parent bytes or the hash
-    /// recorded by the issuer, and every ancestor's hash is checked against the
-    /// revocation list. Returns the number of ancestors.
-    fn check_lineage(
-        &self,
-        own: &LineageHash,
-        cap: &Capability,
-        ctx: &VerifyContext<'_>,
-    ) -> Result<usize, DenyReason> {
-        let revoked =
-            |h: &LineageHash| ctx.revocations.is_revoked(h).map_err(|_| DenyReason::Store);
-        if revoked(own)? {
-            return Err(DenyReason::Revoked);
-        }
-        let mut supplied = ctx.ancestors.iter();
-        let mut next = cap.parent;
-        let mut walked = 0usize;
-        while let Some(parent) = next {
-            walked = walked
-                .checked_add(1)
-                .filter(|n| *n <= MAX_CHAIN)
-                .ok_or(DenyReason::DepthExceeded)?;
-            if revoked(&parent.hash)? {
-                return Err(DenyReason::Revoked);
-            }
-            next = match supplied.next() {
-                Some(token) => {
-                    if LineageHash::compute(FORMAT, token.as_bytes()) != parent.hash {
-                        return Err(DenyReason::LineageMismatch);
-                    }
-                    let ancestor = self.open(token)?;
-                    if ancestor.id != parent.id {
-                        return Err(DenyReason::LineageMismatch);
-                    }
-                    ancestor.parent
-                }
-                None => {
-                    let entry = ctx
-                        .lineage
-                        .get(&parent.id)
-                        .map_err(|_| DenyReason::Store)?
-                        .ok_or(DenyReason::LineageUnknown)?;
-                    if entry.hash != parent.hash || entry.token_id != parent.id {
-                        return Err(DenyReason::LineageMismatch);
-                    }
-                    entry.parent
-                }
-            };
-        }
-        Ok(walked)
-    }
 }
 
 fn wire_error(e: WireError) -> Error {
@@ -197,7 +143,10 @@ impl TokenProvider for HmacProvider {
         let cap = self.open(token)?;
         cap.authorizes(request)?;
         let lineage_hash = LineageHash::compute(FORMAT, token.as_bytes());
-        let chain_len = self.check_lineage(&lineage_hash, &cap, ctx)?;
+        let chain_len =
+            check_reissued_lineage(FORMAT, &lineage_hash, cap.parent, ctx, MAX_CHAIN, |t| {
+                self.open(t).map(|a| (a.id, a.parent))
+            })?;
         Ok(Verified {
             token_id: cap.id,
             key_id: cap.issuer,

@@ -1,0 +1,1224 @@
+//! Behaviour of the macaroon provider: binding, tamper resistance, keys, offline attenuation, hostile caveats, lineage, sizes.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    clippy::print_stdout,
+    reason = "tests and benchmarks fail by panicking and report what they measured"
+)]
+
+use captoken_core_types::reference::authorize;
+use captoken_core_types::testing::{self, workload};
+use captoken_core_types::{
+    Attenuation, Capability, Constraint, DenyReason, Error, Format, KeyId, LineageEntry,
+    LineageHash, LineageIndex, MemoryLineageIndex, MemoryRevocationList, Request, RevocationList,
+    StoreError, Subject, Token, TokenId, TokenProvider, ToolRef, VerifyContext,
+};
+use captoken_macaroon_provider::caveat::Claim;
+use captoken_macaroon_provider::wire::{Caveat, Macaroon};
+use captoken_macaroon_provider::{FORMAT, MacaroonKey, MacaroonKeyring, MacaroonProvider};
+use hmac::{Hmac, Mac};
+use proptest::prelude::*;
+use sha2::Sha256;
+
+fn kid(s: &str) -> KeyId {
+    KeyId::new(s).unwrap()
+}
+
+fn provider_with(id: &str, secret: u8) -> MacaroonProvider {
+    MacaroonProvider::new(MacaroonKeyring::from_keys([MacaroonKey::new(
+        kid(id),
+        &[secret; 32],
+    )
+    .unwrap()]))
+}
+
+fn provider() -> MacaroonProvider {
+    provider_with("k1", 1)
+}
+
+struct Stores {
+    revoked: MemoryRevocationList,
+    index: MemoryLineageIndex,
+}
+
+impl Stores {
+    fn new() -> Self {
+        Self {
+            revoked: MemoryRevocationList::new(),
+            index: MemoryLineageIndex::new(),
+        }
+    }
+
+    fn ctx(&self) -> VerifyContext<'_> {
+        VerifyContext::new(&self.revoked, &self.index)
+    }
+}
+
+fn root_token(p: &MacaroonProvider) -> Token {
+    p.issue(&workload::capability(kid("k1"))).unwrap()
+}
+
+/// A workload chain of `depth` steps, attenuated by a keyless holder; root first.
+fn chain(p: &MacaroonProvider, depth: usize) -> Vec<Token> {
+    let holder = MacaroonProvider::holder();
+    let mut tokens = vec![root_token(p)];
+    for step in workload::steps(depth) {
+        let child = holder.attenuate(tokens.last().unwrap(), &step).unwrap();
+        tokens.push(child);
+    }
+    tokens
+}
+
+fn reason(r: Result<captoken_core_types::Verified, captoken_core_types::Denied>) -> DenyReason {
+    r.unwrap_err().reason().clone()
+}
+
+fn hmac(key: &[u8], data: &[u8]) -> [u8; 32] {
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).unwrap();
+    mac.update(data);
+    mac.finalize().into_bytes().into()
+}
+
+/// Appends caveats as any holder can: extend the chain from the token's signature.
+fn append_raw(token: &Token, caveats: &[Caveat]) -> Token {
+    let mut m = Macaroon::decode(token.as_bytes()).unwrap();
+    for c in caveats {
+        m.signature = match &c.vid {
+            None => hmac(&m.signature, &c.id),
+            Some(vid) => {
+                let mut both = hmac(&m.signature, vid).to_vec();
+                both.extend_from_slice(&hmac(&m.signature, &c.id));
+                hmac(&m.signature, &both)
+            }
+        };
+        m.caveats.push(c.clone());
+    }
+    Token::new(FORMAT, m.encode().unwrap())
+}
+
+fn fp(text: &str) -> Caveat {
+    Caveat::first_party(text.as_bytes().to_vec())
+}
+
+fn caveat_texts(token: &Token) -> Vec<String> {
+    Macaroon::decode(token.as_bytes())
+        .unwrap()
+        .caveats
+        .iter()
+        .map(|c| String::from_utf8(c.id.clone()).unwrap())
+        .collect()
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[test]
+fn round_trip_binary_text_and_json() {
+    let p = provider();
+    let stores = Stores::new();
+    let token = root_token(&p);
+    let text = p.to_text(&token);
+    assert!(
+        text.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'),
+        "URL-safe base64 without padding: {text}"
+    );
+    assert_eq!(p.parse_text(&text).unwrap(), token);
+    assert_eq!(p.parse_bytes(token.as_bytes()).unwrap(), token);
+    let json = p.to_json(&token).unwrap();
+    assert!(json.starts_with(r#"{"v":2,"i":"ct1 k1 5a5a"#), "{json}");
+    assert_eq!(p.parse_json(&json).unwrap(), token);
+    let verified = p
+        .verify(&token, &workload::request(0), &stores.ctx())
+        .unwrap();
+    assert_eq!(verified.token_id, TokenId([0x5a; 16]));
+    assert_eq!(verified.key_id, kid("k1"));
+    assert_eq!(verified.chain_len, 0);
+    assert_eq!(verified.lineage_hash, p.lineage_hash(&token).unwrap());
+    let inspected = p.inspect(&token).unwrap();
+    assert_eq!(inspected.capability, workload::capability(kid("k1")));
+    assert!(inspected.steps.is_empty() && inspected.declared_parents.is_empty());
+    assert_eq!(p.index_entry(&token).unwrap(), None);
+}
+
+#[test]
+fn workload_caveats_read_as_documented_and_are_pinned() {
+    let p = provider();
+    let tokens = chain(&p, 1);
+    let texts = caveat_texts(&tokens[1]);
+    let parent = p.lineage_hash(&tokens[0]).unwrap().to_hex();
+    let expected = [
+        "ct1 subject agent:planner-7".to_owned(),
+        r#"ct1 grants fs.internal/list_dir(limit[0,1000], mode="ro", path^"/srv/data/") | fs.internal/read_file(limit[0,1000], mode="ro", path^"/srv/data/")"#.to_owned(),
+        "ct1 nbf 1767225600".to_owned(),
+        "ct1 exp 1767229200".to_owned(),
+        "ct1 depth 16".to_owned(),
+        format!("ct1 step {parent} 5"),
+        r#"ct1 arg fs.internal/read_file path^"/srv/data/p1/""#.to_owned(),
+        "ct1 arg fs.internal/read_file limit[0,999]".to_owned(),
+        r#"ct1 arg fs.internal/list_dir path^"/srv/data/p1/""#.to_owned(),
+        "ct1 arg fs.internal/list_dir limit[0,999]".to_owned(),
+        "ct1 exp 1767229199".to_owned(),
+    ];
+    assert_eq!(texts, expected);
+    // Deterministic, and pinned: the wire format and the chain are a compatibility promise.
+    assert_eq!(root_token(&p), root_token(&p));
+    let m = Macaroon::decode(tokens[0].as_bytes()).unwrap();
+    assert_eq!(hex(&m.signature), GOLDEN_ROOT_SIG);
+    assert_eq!(
+        p.lineage_hash(&tokens[0]).unwrap().to_hex(),
+        GOLDEN_ROOT_LINEAGE
+    );
+}
+
+// Both computed independently with pymacaroons 0.13.0 and Python's hashlib
+// (root secret: 32 bytes of 0x01; lineage over the token's v2 binary form).
+const GOLDEN_ROOT_SIG: &str = "d733823c80dbad8e415ecbe02d5fd8a9652ff0565459d02719df10de75d588b3";
+const GOLDEN_ROOT_LINEAGE: &str =
+    "a7e30664b3b67f090cbb05d4dfa0989d6fa785cfd42d1ade50ec7b9d44039d9b";
+
+#[test]
+fn reference_workload_sizes() {
+    let p = provider();
+    let tokens = chain(&p, 16);
+    let mut sizes = Vec::new();
+    for depth in workload::DEPTHS {
+        let t = &tokens[depth];
+        sizes.push((depth, t.as_bytes().len(), p.to_text(t).len()));
+    }
+    println!("depth, binary bytes, text bytes: {sizes:?}");
+    assert_eq!(sizes, GOLDEN_SIZES);
+}
+
+/// (depth, v2 binary bytes, text bytes) of the DESIGN.md §7 workload token.
+const GOLDEN_SIZES: [(usize, usize, usize); 6] = [
+    (0, 314, 419),
+    (1, 607, 810),
+    (2, 906, 1208),
+    (4, 1522, 2030),
+    (8, 2826, 3768),
+    (16, 5778, 7704),
+];
+
+#[test]
+fn every_single_bit_flip_is_denied() {
+    let p = provider();
+    let stores = Stores::new();
+    for (depth, token) in chain(&p, 2).iter().enumerate() {
+        let req = workload::request(depth);
+        assert!(p.verify(token, &req, &stores.ctx()).is_ok());
+        let bytes = token.as_bytes();
+        for i in 0..bytes.len() * 8 {
+            let mut flipped = bytes.to_vec();
+            flipped[i / 8] ^= 1 << (i % 8);
+            let r = p.verify(&Token::new(FORMAT, flipped), &req, &stores.ctx());
+            assert!(r.is_err(), "depth {depth}: bit {i} flipped still verifies");
+        }
+    }
+}
+
+#[test]
+fn every_truncation_and_extension_is_denied() {
+    let p = provider();
+    let stores = Stores::new();
+    let token = &chain(&p, 1)[1];
+    let req = workload::request(1);
+    for n in 0..token.as_bytes().len() {
+        let cut = Token::new(FORMAT, token.as_bytes()[..n].to_vec());
+        assert!(
+            p.verify(&cut, &req, &stores.ctx()).is_err(),
+            "truncated to {n}"
+        );
+        assert!(
+            p.parse_bytes(&token.as_bytes()[..n]).is_err(),
+            "framing of {n} bytes"
+        );
+    }
+    let mut longer = token.as_bytes().to_vec();
+    longer.push(0);
+    assert!(
+        p.verify(&Token::new(FORMAT, longer), &req, &stores.ctx())
+            .is_err()
+    );
+}
+
+#[test]
+fn wrong_key_and_unknown_key_id_are_denied() {
+    let stores = Stores::new();
+    let req = workload::request(0);
+    let token = root_token(&provider());
+    assert_eq!(
+        reason(provider_with("k1", 2).verify(&token, &req, &stores.ctx())),
+        DenyReason::BadSignature
+    );
+    assert_eq!(
+        reason(provider_with("k2", 1).verify(&token, &req, &stores.ctx())),
+        DenyReason::UnknownKey
+    );
+    assert!(matches!(
+        provider_with("k2", 1).issue(&workload::capability(kid("k1"))),
+        Err(Error::UnknownKey(_))
+    ));
+    assert_eq!(
+        reason(MacaroonProvider::holder().verify(&token, &req, &stores.ctx())),
+        DenyReason::UnknownKey,
+        "a holder cannot verify"
+    );
+}
+
+#[test]
+fn denial_is_opaque_to_the_caller() {
+    let stores = Stores::new();
+    let denied = provider_with("k1", 2)
+        .verify(
+            &root_token(&provider()),
+            &workload::request(0),
+            &stores.ctx(),
+        )
+        .unwrap_err();
+    assert_eq!(denied.to_string(), "capability denied");
+    assert_eq!(denied.reason(), &DenyReason::BadSignature);
+}
+
+#[test]
+fn each_request_field_follows_the_reference() {
+    let p = provider();
+    let stores = Stores::new();
+    let tokens = chain(&p, 2);
+    let cap = workload::capability(kid("k1"));
+    for (depth, token) in tokens.iter().enumerate() {
+        let steps = workload::steps(depth);
+        let base = workload::request(depth);
+        let mut variants = vec![
+            base.clone(),
+            Request {
+                subject: "agent:other".into(),
+                ..base.clone()
+            },
+            Request {
+                server: "fs.external".into(),
+                ..base.clone()
+            },
+            Request {
+                tool: "list_dir".into(),
+                ..base.clone()
+            },
+            Request {
+                tool: "write_file".into(),
+                ..base.clone()
+            },
+            base.clone().with_arg("path", "/etc/shadow"),
+            base.clone().with_arg("path", "/srv/data/report.txt"),
+            base.clone().with_arg("mode", "rw"),
+            base.clone().with_arg("limit", 1001),
+            base.clone().with_arg("limit", 1000),
+            base.clone().with_arg("limit", 999),
+            base.clone().with_arg("limit", "10"),
+            base.clone().with_arg("extra", true),
+        ];
+        let mut without = base.clone();
+        without.args.remove("mode");
+        variants.push(without);
+        for now in [
+            workload::NOT_BEFORE - 1,
+            workload::NOT_BEFORE,
+            workload::NOT_BEFORE + workload::VALIDITY - 3,
+            workload::NOT_BEFORE + workload::VALIDITY - 1,
+            workload::NOT_BEFORE + workload::VALIDITY,
+        ] {
+            variants.push(Request {
+                now,
+                ..base.clone()
+            });
+        }
+        let mut allowed = 0;
+        for req in &variants {
+            let want = authorize(&cap, &steps, req);
+            let got = p
+                .verify(token, req, &stores.ctx())
+                .map(|_| ())
+                .map_err(|d| d.reason().clone());
+            assert_eq!(got, want, "depth {depth}: {req:?}");
+            allowed += usize::from(want.is_ok());
+        }
+        assert!(allowed >= 5, "depth {depth}: only {allowed} allowed");
+    }
+}
+
+#[test]
+fn attenuation_is_keyless_and_never_widens() {
+    let p = provider();
+    let stores = Stores::new();
+    let token = root_token(&p);
+    let holder = MacaroonProvider::holder();
+    let read = ToolRef::new(workload::SERVER, "read_file");
+    // Widening requests are accepted as caveats but authorize nothing more.
+    let widen = [
+        Attenuation::new().expires_at(workload::NOT_BEFORE + workload::VALIDITY + 100),
+        Attenuation::new().not_before(workload::NOT_BEFORE - 100),
+        Attenuation::new().max_depth(1000),
+        Attenuation::new().keep_only([ToolRef::new(workload::SERVER, "write_file")]),
+        Attenuation::new().constrain(read.clone(), "path", Constraint::Prefix("/".into())),
+        Attenuation::new().constrain(
+            read.clone(),
+            "limit",
+            Constraint::Range { min: 0, max: 5000 },
+        ),
+        Attenuation::new().constrain(read, "mode", Constraint::Any),
+    ];
+    let probes = [
+        workload::request(0),
+        workload::request(0).with_arg("path", "/etc/passwd"),
+        workload::request(0).with_arg("limit", 4000),
+        workload::request(0).with_arg("mode", "rw"),
+        Request {
+            now: workload::NOT_BEFORE - 50,
+            ..workload::request(0)
+        },
+        Request {
+            now: workload::NOT_BEFORE + workload::VALIDITY + 50,
+            ..workload::request(0)
+        },
+        Request {
+            tool: "write_file".into(),
+            ..workload::request(0)
+        },
+    ];
+    for step in &widen {
+        let child = holder.attenuate(&token, step).unwrap();
+        assert_eq!(holder.inspect(&child).unwrap().steps, vec![step.clone()]);
+        for probe in &probes {
+            let got = p.verify(&child, probe, &stores.ctx());
+            assert_eq!(
+                got.is_ok(),
+                authorize(
+                    &workload::capability(kid("k1")),
+                    std::slice::from_ref(step),
+                    probe
+                )
+                .is_ok(),
+                "{step:?} on {probe:?}"
+            );
+            if got.is_ok() {
+                assert!(
+                    p.verify(&token, probe, &stores.ctx()).is_ok(),
+                    "{step:?} widened {probe:?}"
+                );
+            }
+        }
+    }
+    // Depth: a step taken at depth 0 is accepted by the holder and denied by the verifier.
+    let mut cap = workload::capability(kid("k1"));
+    cap.max_depth = 1;
+    let one = p.issue(&cap).unwrap();
+    let two = holder.attenuate(&one, &Attenuation::new()).unwrap();
+    assert!(p.verify(&two, &workload::request(0), &stores.ctx()).is_ok());
+    let three = holder.attenuate(&two, &Attenuation::new()).unwrap();
+    assert_eq!(
+        reason(p.verify(&three, &workload::request(0), &stores.ctx())),
+        DenyReason::DepthExceeded
+    );
+    let capped = holder
+        .attenuate(&one, &Attenuation::new().max_depth(0))
+        .unwrap();
+    assert!(
+        p.verify(&capped, &workload::request(0), &stores.ctx())
+            .is_ok()
+    );
+    let past_cap = holder.attenuate(&capped, &Attenuation::new()).unwrap();
+    assert_eq!(
+        reason(p.verify(&past_cap, &workload::request(0), &stores.ctx())),
+        DenyReason::DepthExceeded
+    );
+    // A parent that is not a captoken macaroon is refused.
+    let garbage = Token::new(FORMAT, vec![2, 2, 1, b'x', 0, 0, 6, 32]);
+    assert!(holder.attenuate(&garbage, &Attenuation::new()).is_err());
+    assert!(matches!(
+        holder.attenuate(
+            &Token::new(Format::new("hmac-v1"), token.as_bytes().to_vec()),
+            &Attenuation::new()
+        ),
+        Err(Error::WrongFormat { .. })
+    ));
+}
+
+#[test]
+fn delegation_moves_the_subject() {
+    let p = provider();
+    let stores = Stores::new();
+    let root = root_token(&p);
+    let child = MacaroonProvider::holder()
+        .attenuate(
+            &root,
+            &Attenuation::new().delegate(Subject::new("agent:sub")),
+        )
+        .unwrap();
+    let old = workload::request(0);
+    let new = Request {
+        subject: "agent:sub".into(),
+        ..old.clone()
+    };
+    assert_eq!(
+        reason(p.verify(&child, &old, &stores.ctx())),
+        DenyReason::WrongSubject
+    );
+    assert!(p.verify(&child, &new, &stores.ctx()).is_ok());
+    // Delegating again without a boundary (so without spending depth) is refused.
+    let sneaky = append_raw(&child, &[fp("ct1 delegate agent:thief")]);
+    assert_eq!(
+        reason(p.verify(
+            &sneaky,
+            &Request {
+                subject: "agent:thief".into(),
+                ..old
+            },
+            &stores.ctx()
+        )),
+        DenyReason::UnknownCaveat
+    );
+}
+
+#[test]
+fn hostile_raw_caveats_fail_closed() {
+    let p = provider();
+    let stores = Stores::new();
+    let tokens = chain(&p, 1);
+    let (root, child) = (&tokens[0], &tokens[1]);
+    let req = workload::request(1);
+    let good_boundary = |t: &Token, n: u32| {
+        fp(&Claim::Step {
+            parent: p.lineage_hash(t).unwrap(),
+            count: n,
+        }
+        .encode())
+    };
+    let wide = r#"ct1 grants fs.internal/write_file() | fs.internal/read_file()"#;
+    let cases: Vec<(&str, Token, DenyReason)> = vec![
+        (
+            "second grants caveat on a root",
+            append_raw(root, &[fp(wide)]),
+            DenyReason::UnknownCaveat,
+        ),
+        (
+            "second subject on a root",
+            append_raw(root, &[fp("ct1 subject agent:x")]),
+            DenyReason::UnknownCaveat,
+        ),
+        (
+            "step caveat on a root without a boundary",
+            append_raw(root, &[fp("ct1 exp 9999999999")]),
+            DenyReason::UnknownCaveat,
+        ),
+        (
+            "caveat after a complete step",
+            append_raw(child, &[fp(r#"ct1 arg fs.internal/read_file path^"/""#)]),
+            DenyReason::UnknownCaveat,
+        ),
+        (
+            "grants inside a step",
+            append_raw(child, &[good_boundary(child, 1), fp(wide)]),
+            DenyReason::UnknownCaveat,
+        ),
+        (
+            "boundary inside a step",
+            append_raw(child, &[good_boundary(child, 1), good_boundary(child, 0)]),
+            DenyReason::UnknownCaveat,
+        ),
+        (
+            "step shorter than declared",
+            append_raw(child, &[good_boundary(child, 2), fp("ct1 exp 9999999999")]),
+            DenyReason::UnknownCaveat,
+        ),
+        (
+            "duplicate exp in a step",
+            append_raw(
+                child,
+                &[
+                    good_boundary(child, 2),
+                    fp("ct1 exp 9999999999"),
+                    fp("ct1 exp 9999999998"),
+                ],
+            ),
+            DenyReason::UnknownCaveat,
+        ),
+        (
+            "unknown language version",
+            append_raw(child, &[good_boundary(child, 1), fp("ct2 exp 1")]),
+            DenyReason::UnknownCaveat,
+        ),
+        (
+            "foreign caveat",
+            append_raw(
+                child,
+                &[good_boundary(child, 1), fp("time < 2099-01-01T00:00")],
+            ),
+            DenyReason::UnknownCaveat,
+        ),
+        (
+            "garbage bytes",
+            append_raw(
+                child,
+                &[
+                    good_boundary(child, 1),
+                    Caveat::first_party(vec![0xff, 0, 0x80]),
+                ],
+            ),
+            DenyReason::UnknownCaveat,
+        ),
+        (
+            "empty caveat",
+            append_raw(child, &[good_boundary(child, 1), fp("")]),
+            DenyReason::UnknownCaveat,
+        ),
+        (
+            "forged parent hash",
+            append_raw(
+                child,
+                &[fp(&Claim::Step {
+                    parent: p.lineage_hash(root).unwrap(),
+                    count: 0,
+                }
+                .encode())],
+            ),
+            DenyReason::LineageMismatch,
+        ),
+        (
+            "boundary with a zero hash",
+            append_raw(
+                child,
+                &[fp(&Claim::Step {
+                    parent: LineageHash([0; 32]),
+                    count: 0,
+                }
+                .encode())],
+            ),
+            DenyReason::LineageMismatch,
+        ),
+    ];
+    for (what, token, want) in cases {
+        assert_eq!(
+            reason(p.verify(&token, &req, &stores.ctx())),
+            want,
+            "{what}"
+        );
+    }
+    // A well-formed step appended by hand is honoured, and narrows.
+    let by_hand = append_raw(
+        child,
+        &[
+            good_boundary(child, 2),
+            fp(r#"ct1 arg fs.internal/read_file path^"/srv/data/p1/q/""#),
+            fp("ct1 exp 9999999999"),
+        ],
+    );
+    assert_eq!(
+        reason(p.verify(&by_hand, &req, &stores.ctx())),
+        DenyReason::ConstraintViolated
+    );
+    assert!(
+        p.verify(
+            &by_hand,
+            &req.clone().with_arg("path", "/srv/data/p1/q/x"),
+            &stores.ctx()
+        )
+        .is_ok()
+    );
+}
+
+#[cfg(not(feature = "third-party"))]
+#[test]
+fn third_party_caveats_deny_without_the_feature() {
+    let p = provider();
+    let stores = Stores::new();
+    let root = root_token(&p);
+    let with_tp = append_raw(
+        &root,
+        &[
+            fp(&Claim::Step {
+                parent: p.lineage_hash(&root).unwrap(),
+                count: 1,
+            }
+            .encode()),
+            Caveat {
+                location: Some(b"https://auth".to_vec()),
+                id: b"cid".to_vec(),
+                vid: Some(vec![7; 72]),
+            },
+        ],
+    );
+    assert_eq!(
+        reason(p.verify(&with_tp, &workload::request(0), &stores.ctx())),
+        DenyReason::UnknownCaveat
+    );
+    let discharges = [root.clone()];
+    assert_eq!(
+        reason(p.verify(
+            &root,
+            &workload::request(0),
+            &stores.ctx().with_discharges(&discharges)
+        )),
+        DenyReason::Discharge,
+        "an unused discharge denies"
+    );
+    assert!(!p.properties().third_party_caveats);
+}
+
+#[test]
+fn lineage_hashes_are_recovered_from_every_descendant() {
+    let p = provider();
+    let stores = Stores::new();
+    let tokens = chain(&p, 8);
+    let hashes: Vec<LineageHash> = tokens.iter().map(|t| p.lineage_hash(t).unwrap()).collect();
+    for (j, t) in tokens.iter().enumerate() {
+        let declared = p.inspect(t).unwrap().declared_parents;
+        assert_eq!(declared.len(), j);
+        for (k, h) in declared.iter().enumerate() {
+            assert_eq!(*h, hashes[j - 1 - k], "token {j}, ancestor {k}");
+        }
+        let verified = p.verify(t, &workload::request(j), &stores.ctx()).unwrap();
+        assert_eq!(verified.lineage_hash, hashes[j]);
+        assert_eq!(verified.chain_len, j);
+        // Cold and live are the same: supplied ancestors change nothing.
+        let ancestors: Vec<Token> = tokens[..j].iter().rev().cloned().collect();
+        let live = p.verify(
+            t,
+            &workload::request(j),
+            &stores.ctx().with_ancestors(&ancestors),
+        );
+        assert_eq!(live.unwrap(), verified);
+        let wrong = [tokens[0].clone(), Token::new(FORMAT, vec![1, 2, 3])];
+        assert!(
+            p.verify(
+                t,
+                &workload::request(j),
+                &stores.ctx().with_ancestors(&wrong)
+            )
+            .is_ok()
+        );
+    }
+    assert!(
+        hashes
+            .iter()
+            .collect::<std::collections::BTreeSet<_>>()
+            .len()
+            == hashes.len()
+    );
+}
+
+#[test]
+fn revoking_an_ancestor_denies_descendants_only() {
+    let p = provider();
+    let tokens = chain(&p, 4);
+    let mut other_cap = workload::capability(kid("k1"));
+    other_cap.id = TokenId([7; 16]);
+    let unrelated = MacaroonProvider::holder()
+        .attenuate(&p.issue(&other_cap).unwrap(), &workload::step(1))
+        .unwrap();
+    for revoked_at in 0..tokens.len() {
+        let stores = Stores::new();
+        stores
+            .revoked
+            .revoke(p.lineage_hash(&tokens[revoked_at]).unwrap())
+            .unwrap();
+        for (i, t) in tokens.iter().enumerate() {
+            let r = p.verify(t, &workload::request(i), &stores.ctx());
+            if i >= revoked_at {
+                assert_eq!(
+                    reason(r),
+                    DenyReason::Revoked,
+                    "token {i}, revoked {revoked_at}"
+                );
+            } else {
+                assert!(r.is_ok(), "token {i} is not below revoked {revoked_at}");
+            }
+        }
+        assert!(
+            p.verify(&unrelated, &workload::request(1), &stores.ctx())
+                .is_ok()
+        );
+    }
+}
+
+/// A store that cannot answer.
+struct Broken;
+
+impl RevocationList for Broken {
+    fn revoke(&self, _: LineageHash) -> Result<(), StoreError> {
+        Err(StoreError::Backend("down".into()))
+    }
+    fn is_revoked(&self, _: &LineageHash) -> Result<bool, StoreError> {
+        Err(StoreError::Backend("down".into()))
+    }
+}
+
+impl LineageIndex for Broken {
+    fn record(&self, _: LineageEntry) -> Result<(), StoreError> {
+        Err(StoreError::Backend("down".into()))
+    }
+    fn get(&self, _: &TokenId) -> Result<Option<LineageEntry>, StoreError> {
+        Err(StoreError::Backend("down".into()))
+    }
+}
+
+#[test]
+fn store_failure_fails_closed_and_the_index_is_not_needed() {
+    let p = provider();
+    let tokens = chain(&p, 1);
+    let index = MemoryLineageIndex::new();
+    assert_eq!(
+        reason(p.verify(
+            &tokens[1],
+            &workload::request(1),
+            &VerifyContext::new(&Broken, &index)
+        )),
+        DenyReason::Store
+    );
+    let revoked = MemoryRevocationList::new();
+    assert!(
+        p.verify(
+            &tokens[1],
+            &workload::request(1),
+            &VerifyContext::new(&revoked, &Broken)
+        )
+        .is_ok()
+    );
+}
+
+#[test]
+fn other_formats_and_garbage_are_denied() {
+    let p = provider();
+    let stores = Stores::new();
+    let token = root_token(&p);
+    let relabelled = Token::new(Format::new("paseto-v4"), token.as_bytes().to_vec());
+    assert_eq!(
+        reason(p.verify(&relabelled, &workload::request(0), &stores.ctx())),
+        DenyReason::Malformed("token of another format")
+    );
+    assert!(matches!(
+        p.inspect(&relabelled),
+        Err(Error::WrongFormat { .. })
+    ));
+    // A genuine macaroon that is not captoken's: denied before any key is looked up.
+    let foreign = Macaroon {
+        location: None,
+        identifier: b"we used our secret key".to_vec(),
+        caveats: vec![fp("account = 3735928559")],
+        signature: [0; 32],
+    };
+    let foreign = Token::new(FORMAT, foreign.encode().unwrap());
+    assert!(matches!(
+        reason(p.verify(&foreign, &workload::request(0), &stores.ctx())),
+        DenyReason::Malformed(_)
+    ));
+    for text in ["", "!!!!", "AgI", "v4.public.AAAA", &"A".repeat(200_000)] {
+        assert!(p.parse_text(text).is_err(), "{text:.20}");
+    }
+    for json in ["", "{}", "null", r#"{"i":"x"}"#, &"[".repeat(100_000)] {
+        assert!(p.parse_json(json).is_err(), "{json:.20}");
+    }
+}
+
+#[test]
+fn too_many_caveats_are_refused_before_any_cryptography() {
+    let p = provider();
+    let stores = Stores::new();
+    let root = root_token(&p);
+    let mut m = Macaroon::decode(root.as_bytes()).unwrap();
+    m.caveats.extend(std::iter::repeat_n(
+        fp("x"),
+        captoken_macaroon_provider::MAX_TOKEN_CAVEATS,
+    ));
+    let big = Token::new(FORMAT, m.encode().unwrap());
+    assert_eq!(
+        reason(p.verify(&big, &workload::request(0), &stores.ctx())),
+        DenyReason::Malformed("too many caveats")
+    );
+    assert!(p.parse_bytes(big.as_bytes()).is_err());
+}
+
+/// One hostile part appended by hand to a token.
+#[derive(Clone, Debug)]
+enum Item {
+    /// A copy of the token's caveat at this index (mod its length): duplicates, reorderings.
+    Copy(usize),
+    /// The caveats of an arbitrary step, in a shuffled order.
+    Step(Attenuation, u64),
+    /// Arbitrary bytes.
+    Garbage(Vec<u8>),
+    /// A tricky caveat.
+    Fixed(&'static str),
+}
+
+const TRICKY: [&str; 12] = [
+    "ct1 grants s1/t1(a*) | s2/t2(b*) | s1/t2() | s2/t1()",
+    "ct1 subject agent:b",
+    "ct1 delegate agent:b",
+    "ct1 depth 9",
+    "ct1 exp 99999999999",
+    "ct1 nbf 0",
+    "ct1 keep s1/t1, s1/t2, s2/t1, s2/t2",
+    "ct1 arg s1/t1 a*",
+    "ct2 exp 1",
+    "ct1 exp 99999999999999999999",
+    "ct1 step 00 0",
+    "",
+];
+
+fn item() -> impl Strategy<Value = Item> {
+    prop_oneof![
+        2 => any::<usize>().prop_map(Item::Copy),
+        6 => (testing::hostile_step(), any::<u64>()).prop_map(|(s, k)| Item::Step(s, k)),
+        1 => prop::collection::vec(any::<u8>(), 0..24).prop_map(Item::Garbage),
+        2 => prop::sample::select(TRICKY.to_vec()).prop_map(Item::Fixed),
+    ]
+}
+
+#[derive(Clone, Debug)]
+struct RawStep {
+    forge: bool,
+    count_delta: i8,
+    items: Vec<Item>,
+}
+
+fn raw_step() -> impl Strategy<Value = RawStep> {
+    (
+        prop::bool::weighted(0.15),
+        prop_oneof![18 => Just(0i8), 1 => Just(-1i8), 1 => Just(1i8)],
+        prop::collection::vec(item(), 0..4),
+    )
+        .prop_map(|(forge, count_delta, items)| RawStep {
+            forge,
+            count_delta,
+            items,
+        })
+}
+
+fn items_to_caveats(current: &Token, items: &[Item]) -> Vec<Caveat> {
+    let existing = Macaroon::decode(current.as_bytes()).unwrap().caveats;
+    let mut out = Vec::new();
+    for item in items {
+        match item {
+            Item::Copy(i) => out.push(existing[i % existing.len()].clone()),
+            Item::Step(step, key) => {
+                // Encode a step through the public language, then drop its boundary and shuffle.
+                let mut texts: Vec<String> =
+                    claims_of(step).into_iter().map(|c| c.encode()).collect();
+                let n = texts.len().max(1);
+                texts.rotate_left(usize::try_from(*key % n as u64).unwrap());
+                if key % 2 == 1 {
+                    texts.reverse();
+                }
+                out.extend(texts.iter().map(|t| fp(t)));
+            }
+            Item::Garbage(bytes) => out.push(Caveat::first_party(bytes.clone())),
+            Item::Fixed(text) => out.push(fp(text)),
+        }
+    }
+    out
+}
+
+fn claims_of(step: &Attenuation) -> Vec<Claim> {
+    let mut claims = Vec::new();
+    if let Some(k) = &step.keep {
+        claims.push(Claim::Keep(k.clone()));
+    }
+    claims.extend(step.constraints.iter().cloned().map(Claim::Arg));
+    claims.extend(step.not_before.map(Claim::NotBefore));
+    claims.extend(step.expires_at.map(Claim::ExpiresAt));
+    claims.extend(step.max_depth.map(Claim::Depth));
+    claims.extend(step.delegate.clone().map(Claim::Delegate));
+    claims
+}
+
+/// Recomputes, independently of the provider, the chain signature after every
+/// caveat (root secret: 32 bytes of 0x01) and checks that every `ct1 step`
+/// boundary declares the lineage hash of the prefix before it.
+fn boundaries_are_true(token: &Token) -> bool {
+    let m = Macaroon::decode(token.as_bytes()).unwrap();
+    let derived = hmac(b"macaroons-key-generator", &[1u8; 32]);
+    let mut sig = hmac(&derived, &m.identifier);
+    let holder = MacaroonProvider::holder();
+    for (i, c) in m.caveats.iter().enumerate() {
+        if let Ok(Claim::Step { parent, .. }) = Claim::parse(&c.id) {
+            let prefix = Macaroon {
+                location: None,
+                identifier: m.identifier.clone(),
+                caveats: m.caveats[..i].to_vec(),
+                signature: sig,
+            };
+            let prefix = Token::new(FORMAT, prefix.encode().unwrap());
+            if holder.lineage_hash(&prefix).unwrap() != parent {
+                return false;
+            }
+        }
+        sig = hmac(&sig, &c.id);
+    }
+    true
+}
+
+/// Builds a chain through `attenuate` (narrowing and hostile steps, all accepted keylessly).
+fn build_chain(
+    p: &MacaroonProvider,
+    root: &Capability,
+    seeds: &[(testing::StepSeed, Option<Attenuation>)],
+    keep_refused: bool,
+) -> (Vec<Token>, Vec<Attenuation>) {
+    let holder = MacaroonProvider::holder();
+    let mut tokens = vec![p.issue(root).unwrap()];
+    let mut steps = Vec::new();
+    let mut cap = root.clone();
+    for (seed, hostile) in seeds {
+        let step = hostile
+            .clone()
+            .unwrap_or_else(|| testing::narrowing_step(&cap, seed));
+        match cap.attenuate(&step) {
+            Ok(next) => cap = next,
+            // Half the chains keep only the steps a strict issuer would accept
+            // (so that allowed requests are common); the others keep every step.
+            Err(_) if !keep_refused => continue,
+            Err(_) => {}
+        }
+        tokens.push(holder.attenuate(tokens.last().unwrap(), &step).unwrap());
+        steps.push(step);
+    }
+    (tokens, steps)
+}
+
+/// Step seeds, each perhaps replaced by a hostile step, and whether steps a
+/// strict issuer would refuse stay in the chain.
+type Seeds = (Vec<(testing::StepSeed, Option<Attenuation>)>, bool);
+
+fn seeds(max: usize) -> impl Strategy<Value = Seeds> {
+    (
+        prop::collection::vec(
+            (
+                testing::step_seed(),
+                prop::option::weighted(0.3, testing::hostile_step()),
+            ),
+            0..max,
+        ),
+        any::<bool>(),
+    )
+}
+
+/// One case of `verdict_equals_reference`; returns whether the request was allowed.
+fn reference_case(
+    root: &Capability,
+    seeds: &Seeds,
+    rs: &testing::RequestSeed,
+) -> Result<bool, TestCaseError> {
+    let p = provider();
+    let stores = Stores::new();
+    let (tokens, steps) = build_chain(&p, root, &seeds.0, seeds.1);
+    let leaf = tokens.last().unwrap();
+    let inspected = p.inspect(leaf).unwrap();
+    prop_assert_eq!(&inspected.capability, root);
+    prop_assert_eq!(&inspected.steps, &steps);
+    let req = testing::request_for(root, &steps, rs);
+    let want = authorize(root, &steps, &req);
+    let got = p
+        .verify(leaf, &req, &stores.ctx())
+        .map(|v| v.chain_len)
+        .map_err(|d| d.reason().clone());
+    prop_assert_eq!(got, want.clone().map(|()| steps.len()), "{:?}", req);
+    Ok(want.is_ok())
+}
+
+/// What a hostile case came to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Outcome {
+    /// The token no longer reads as root + steps: denied as an unknown caveat.
+    Unreadable,
+    /// A boundary declares a parent hash that is not its prefix's: denied.
+    Forged,
+    /// Readable, true lineage, and the reference allows it.
+    Allowed,
+    /// Readable, true lineage, and the reference denies it.
+    Denied,
+}
+
+/// One case of `hostile_raw_caveats_never_widen`.
+fn hostile_case(
+    root: &Capability,
+    seeds: &Seeds,
+    raw: &[RawStep],
+    loose: &Option<Item>,
+    rs: &testing::RequestSeed,
+) -> Result<Outcome, TestCaseError> {
+    let p = provider();
+    let stores = Stores::new();
+    let (tokens, steps) = build_chain(&p, root, &seeds.0, seeds.1);
+    let mut token = tokens.last().unwrap().clone();
+    for r in raw {
+        let body = items_to_caveats(&token, &r.items);
+        let mut parent = p.lineage_hash(&token).unwrap();
+        if r.forge {
+            parent.0[0] ^= 1;
+        }
+        let count = u32::try_from((body.len() as i64 + i64::from(r.count_delta)).max(0)).unwrap();
+        let mut all = vec![fp(&Claim::Step { parent, count }.encode())];
+        all.extend(body);
+        token = append_raw(&token, &all);
+    }
+    let loose_caveats = items_to_caveats(&token, loose.as_slice());
+    token = append_raw(&token, &loose_caveats);
+
+    let inspected = p.inspect(&token);
+    let read_steps = inspected
+        .as_ref()
+        .map(|i| i.steps.clone())
+        .unwrap_or_else(|_| steps.clone());
+    let req = testing::request_for(root, &read_steps, rs);
+    let got = p
+        .verify(&token, &req, &stores.ctx())
+        .map(|_| ())
+        .map_err(|d| d.reason().clone());
+    let outcome = match inspected {
+        Err(_) => {
+            prop_assert_eq!(got.clone(), Err(DenyReason::UnknownCaveat));
+            Outcome::Unreadable
+        }
+        Ok(ins) => {
+            prop_assert_eq!(&ins.capability, root, "a holder cannot change the root");
+            prop_assert_eq!(
+                &ins.steps[..steps.len()],
+                &steps[..],
+                "a holder cannot change earlier steps"
+            );
+            if !boundaries_are_true(&token) {
+                prop_assert_eq!(got.clone(), Err(DenyReason::LineageMismatch));
+                Outcome::Forged
+            } else {
+                prop_assert_eq!(got.clone(), authorize(root, &ins.steps, &req));
+                if got.is_ok() {
+                    Outcome::Allowed
+                } else {
+                    Outcome::Denied
+                }
+            }
+        }
+    };
+    if got.is_ok() {
+        // Delegation may move who acts; the action must be one the original chain allows.
+        let subject = steps
+            .iter()
+            .rev()
+            .find_map(|s| s.delegate.as_ref())
+            .unwrap_or(&root.subject);
+        let as_original = Request {
+            subject: subject.principal.clone(),
+            ..req
+        };
+        prop_assert_eq!(authorize(root, &steps, &as_original), Ok(()), "widened");
+    }
+    Ok(outcome)
+}
+
+/// The generators reach every outcome often, so the properties below are not vacuous.
+#[test]
+fn generated_cases_cover_every_outcome() {
+    use proptest::strategy::ValueTree;
+    let mut runner = proptest::test_runner::TestRunner::deterministic();
+    let reference = (testing::capability(), seeds(6), testing::request_seed());
+    let (mut allowed, mut denied) = (0, 0);
+    for _ in 0..1000 {
+        let (root, seeds, rs) = reference.new_tree(&mut runner).unwrap().current();
+        if reference_case(&root, &seeds, &rs).unwrap() {
+            allowed += 1;
+        } else {
+            denied += 1;
+        }
+    }
+    println!("reference cases: allowed {allowed}, denied {denied}");
+    assert!(
+        allowed >= 40 && denied >= 40,
+        "allowed {allowed}, denied {denied}"
+    );
+    let hostile = (
+        testing::capability(),
+        seeds(3),
+        prop::collection::vec(raw_step(), 0..3),
+        prop::option::weighted(0.2, item()),
+        testing::request_seed(),
+    );
+    let mut counts = std::collections::BTreeMap::new();
+    for _ in 0..600 {
+        let (root, seeds, raw, loose, rs) = hostile.new_tree(&mut runner).unwrap().current();
+        let outcome = hostile_case(&root, &seeds, &raw, &loose, &rs).unwrap();
+        *counts.entry(outcome).or_insert(0) += 1;
+    }
+    println!("hostile outcomes: {counts:?}");
+    for outcome in [
+        Outcome::Unreadable,
+        Outcome::Forged,
+        Outcome::Allowed,
+        Outcome::Denied,
+    ] {
+        assert!(
+            counts.get(&outcome).copied().unwrap_or(0) >= 15,
+            "{outcome:?}: {counts:?}"
+        );
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// The provider's verdict, reason included, equals the reference authorizer's
+    /// on random capabilities, chains of narrowing and hostile steps (every step
+    /// accepted keylessly, including past the depth), and requests.
+    #[test]
+    fn verdict_equals_reference(root in testing::capability(), seeds in seeds(6), rs in testing::request_seed()) {
+        reference_case(&root, &seeds, &rs)?;
+    }
+
+    /// Hostile caveats appended by hand (whole steps with correct or forged
+    /// boundaries and right or wrong counts, copies of earlier caveats, shuffled
+    /// step caveats, duplicates, garbage, loose caveats without a boundary):
+    /// a token that does not read as root + steps is denied; one whose boundaries
+    /// do not declare their true parents is denied; otherwise the verdict is the
+    /// reference's for what it reads as; and nothing allowed is outside what the
+    /// original chain allows.
+    #[test]
+    fn hostile_raw_caveats_never_widen(
+        root in testing::capability(),
+        seeds in seeds(3),
+        raw in prop::collection::vec(raw_step(), 0..3),
+        loose in prop::option::weighted(0.2, item()),
+        rs in testing::request_seed(),
+    ) {
+        hostile_case(&root, &seeds, &raw, &loose, &rs)?;
+    }
+
+    /// Arbitrary bytes, text and JSON never panic and never verify.
+    #[test]
+    fn arbitrary_input_is_denied(bytes in prop::collection::vec(any::<u8>(), 0..400), text in ".{0,200}") {
+        let p = provider();
+        let stores = Stores::new();
+        let mut framed = vec![2u8];
+        framed.extend_from_slice(&bytes);
+        for b in [bytes.clone(), framed] {
+            prop_assert!(p.verify(&Token::new(FORMAT, b.clone()), &workload::request(0), &stores.ctx()).is_err());
+            let _ = p.inspect(&Token::new(FORMAT, b.clone()));
+            let _ = p.lineage_hash(&Token::new(FORMAT, b));
+        }
+        let _ = p.parse_text(&text);
+        let _ = p.parse_json(&text);
+        let _ = Claim::parse(text.as_bytes());
+    }
+
+    /// Any single-byte change to an attenuated token denies it.
+    #[test]
+    fn any_byte_change_denies(depth in 0usize..4, at in any::<usize>(), xor in 1u8..=255) {
+        let p = provider();
+        let stores = Stores::new();
+        let tokens = chain(&p, depth);
+        let mut bytes = tokens[depth].as_bytes().to_vec();
+        let i = at % bytes.len();
+        bytes[i] ^= xor;
+        prop_assert!(p.verify(&Token::new(FORMAT, bytes), &workload::request(depth), &stores.ctx()).is_err());
+    }
+}

@@ -1,0 +1,72 @@
+//! captoken provider for PASETO v4 capability tokens, built on `pasetors`.
+//!
+//! PASETO is the option "public-key verification without offline attenuation":
+//! the misuse-resistant answer to JWT. [`PasetoPublicProvider`] (the default)
+//! signs `v4.public` tokens with Ed25519, so verifiers hold only public keys;
+//! [`PasetoLocalProvider`] encrypts `v4.local` tokens under a shared key, the
+//! shared-secret variant for the comparison. Both carry the same claims, and
+//! both attenuate by **re-issuance**: the issuer authenticates the parent,
+//! narrows it strictly ([`Capability::attenuate`](captoken_core_types::Capability::attenuate)),
+//! and signs a child whose `parent` claim records the parent's id and lineage hash.
+//!
+//! # Encoding
+//!
+//! - **Claims**: the capability maps onto the registered claims `iss` (the
+//!   issuer's captoken key id), `sub`, `jti`, `iat`, `nbf`, `exp`, plus the
+//!   custom claims `holder`, `grants`, `max_depth` and `parent`; the `claims`
+//!   module's documentation is the schema. Times are RFC 3339, written in UTC;
+//!   every time check uses the request's `now` (the verifier's injected clock),
+//!   never the wall clock, which is why pasetors' own claim validation is not used.
+//! - **Footer**: exactly `{"kid":"<PASERK id>"}`, `k4.pid.…` for `v4.public` and
+//!   `k4.lid.…` for `v4.local`. Verification selects the key by that id and
+//!   tries no other; an unknown id is denied, and so is a token whose `iss` names
+//!   a different key id than the one the footer selected.
+//! - **Implicit assertion**: [`IMPLICIT_ASSERTION`] binds every token to
+//!   captoken's claims schema, so that no other PASETO a key signs can be
+//!   replayed as a capability.
+//! - **Binary and text forms**: both are the PASETO string (`v4.public.…`,
+//!   `v4.local.…`); PASETO is a text format, and the lineage hash of a token is
+//!   the hash of exactly the string every PASETO implementation sees. A verifier
+//!   accepts only the canonical base64 of a token's parts, so one signed token
+//!   has one text and one lineage hash.
+//!
+//! # Limits
+//!
+//! A token is at most [`MAX_TOKEN_LEN`] bytes and its footer at most
+//! [`MAX_FOOTER_LEN`], checked before anything is decoded; every count and
+//! string inside (grants, arguments, set members, names) is bounded by that
+//! length. A verifier walks at most [`MAX_CHAIN`] ancestors. Times must lie in
+//! 1970..=9999 (RFC 3339); [`TokenProvider::issue`](captoken_core_types::TokenProvider::issue)
+//! refuses a capability it cannot express.
+//!
+//! ```
+//! use captoken_core_types::testing::workload;
+//! use captoken_core_types::{KeyId, MemoryLineageIndex, MemoryRevocationList, TokenProvider, VerifyContext};
+//! use captoken_paseto_provider::{PasetoPublicProvider, PublicKeyring, SigningKey};
+//!
+//! // The issuer signs; the verifier holds only the public key.
+//! let signing = SigningKey::generate(KeyId::new("k1")?)?;
+//! let public = signing.verifying_key().clone();
+//! let issuer = PasetoPublicProvider::new(PublicKeyring::from_signing_keys([signing])?);
+//! let token = issuer.issue(&workload::capability(KeyId::new("k1")?))?;
+//! assert!(issuer.to_text(&token).starts_with("v4.public."));
+//!
+//! let verifier = PasetoPublicProvider::new(PublicKeyring::from_verifying_keys([public])?);
+//! let (revoked, index) = (MemoryRevocationList::new(), MemoryLineageIndex::new());
+//! let ctx = VerifyContext::new(&revoked, &index);
+//! assert!(verifier.verify(&token, &workload::request(0), &ctx).is_ok());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+#![forbid(unsafe_code)]
+
+mod claims;
+mod key;
+mod provider;
+mod rfc3339;
+
+pub use claims::MAX_FOOTER_LEN;
+pub use key::{KeyError, LocalKey, LocalKeyring, PublicKeyring, SigningKey, VerifyingKey};
+pub use provider::{
+    FORMAT_LOCAL, FORMAT_PUBLIC, IMPLICIT_ASSERTION, MAX_CHAIN, MAX_TOKEN_LEN, PasetoLocalProvider,
+    PasetoPublicProvider,
+};

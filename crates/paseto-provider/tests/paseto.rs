@@ -1,0 +1,1088 @@
+//! Behaviour of the PASETO providers: binding, tamper resistance, keys, claims, attenuation, lineage, sizes.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    reason = "tests and benchmarks fail by panicking"
+)]
+
+use base64ct::{Base64UrlUnpadded, Encoding};
+use captoken_core_types::reference::authorize;
+use captoken_core_types::testing::{self, workload};
+use captoken_core_types::{
+    Attenuation, AttenuationMode, Capability, Constraint, Denied, DenyReason, Error, Format, KeyId,
+    LineageEntry, LineageHash, LineageIndex, MemoryLineageIndex, MemoryRevocationList, Request,
+    RevocationList, StoreError, Subject, Token, TokenId, TokenProvider, ToolRef, Verified,
+    VerifyContext,
+};
+use captoken_paseto_provider::{
+    FORMAT_LOCAL, FORMAT_PUBLIC, IMPLICIT_ASSERTION, LocalKey, LocalKeyring, MAX_TOKEN_LEN,
+    PasetoLocalProvider, PasetoPublicProvider, PublicKeyring, SigningKey, VerifyingKey,
+};
+use pasetors::keys::AsymmetricSecretKey;
+use pasetors::version4::{PublicToken, V4};
+use proptest::prelude::*;
+
+fn kid(s: &str) -> KeyId {
+    KeyId::new(s).unwrap()
+}
+
+/// Both PASETO purposes run the same behavioural tests.
+#[derive(Clone, Copy, Debug)]
+enum Kind {
+    Public,
+    Local,
+}
+
+const KINDS: [Kind; 2] = [Kind::Public, Kind::Local];
+
+impl Kind {
+    /// A provider holding one key (secret included) of this id, made from `seed`.
+    fn with(self, id: &str, seed: u8) -> Box<dyn TokenProvider> {
+        match self {
+            Self::Public => Box::new(public_with(id, seed)),
+            Self::Local => Box::new(PasetoLocalProvider::new(
+                LocalKeyring::from_keys([LocalKey::from_bytes(kid(id), &[seed; 32]).unwrap()])
+                    .unwrap(),
+            )),
+        }
+    }
+
+    fn provider(self) -> Box<dyn TokenProvider> {
+        self.with("k1", 1)
+    }
+
+    fn format(self) -> Format {
+        match self {
+            Self::Public => FORMAT_PUBLIC,
+            Self::Local => FORMAT_LOCAL,
+        }
+    }
+
+    fn header(self) -> &'static str {
+        match self {
+            Self::Public => "v4.public.",
+            Self::Local => "v4.local.",
+        }
+    }
+}
+
+fn signing(id: &str, seed: u8) -> SigningKey {
+    SigningKey::from_seed(kid(id), &[seed; 32]).unwrap()
+}
+
+fn public_with(id: &str, seed: u8) -> PasetoPublicProvider {
+    PasetoPublicProvider::new(PublicKeyring::from_signing_keys([signing(id, seed)]).unwrap())
+}
+
+/// A verifier holding only the public half of key `seed`, under key id `id`.
+fn verifier_with(id: &str, seed: u8) -> PasetoPublicProvider {
+    let public =
+        VerifyingKey::from_paserk(kid(id), &signing("x", seed).verifying_key().to_paserk())
+            .unwrap();
+    PasetoPublicProvider::new(PublicKeyring::from_verifying_keys([public]).unwrap())
+}
+
+struct Stores {
+    revoked: MemoryRevocationList,
+    index: MemoryLineageIndex,
+}
+
+impl Stores {
+    fn new() -> Self {
+        Self {
+            revoked: MemoryRevocationList::new(),
+            index: MemoryLineageIndex::new(),
+        }
+    }
+
+    fn cold(&self) -> VerifyContext<'_> {
+        VerifyContext::new(&self.revoked, &self.index)
+    }
+}
+
+fn root_token(p: &dyn TokenProvider) -> Token {
+    p.issue(&workload::capability(kid("k1"))).unwrap()
+}
+
+/// A workload chain of `depth` steps, every token recorded in the index; root first.
+fn chain(p: &dyn TokenProvider, stores: &Stores, depth: usize) -> Vec<Token> {
+    chain_from(p, stores, &workload::capability(kid("k1")), depth)
+}
+
+/// A workload chain from `root`.
+fn chain_from(
+    p: &dyn TokenProvider,
+    stores: &Stores,
+    root: &Capability,
+    depth: usize,
+) -> Vec<Token> {
+    let mut tokens = vec![p.issue(root).unwrap()];
+    for step in workload::steps(depth) {
+        let child = p.attenuate(tokens.last().unwrap(), &step).unwrap();
+        tokens.push(child);
+    }
+    for t in &tokens {
+        stores
+            .index
+            .record(p.index_entry(t).unwrap().unwrap())
+            .unwrap();
+    }
+    tokens
+}
+
+fn ancestors_of(tokens: &[Token]) -> Vec<Token> {
+    tokens[..tokens.len() - 1].iter().rev().cloned().collect()
+}
+
+fn reason(r: Result<Verified, Denied>) -> DenyReason {
+    r.unwrap_err().reason().clone()
+}
+
+fn at(now: u64) -> Request {
+    Request {
+        now,
+        ..workload::request(0)
+    }
+}
+
+/// The parts of a `v4.public` token: payload, signature, footer.
+fn split_public(token: &Token) -> (Vec<u8>, Vec<u8>, Vec<u8>) {
+    let text = std::str::from_utf8(token.as_bytes()).unwrap();
+    let (m, f) = text
+        .strip_prefix("v4.public.")
+        .unwrap()
+        .split_once('.')
+        .unwrap();
+    let m = Base64UrlUnpadded::decode_vec(m).unwrap();
+    let (payload, sig) = m.split_at(m.len() - 64);
+    (
+        payload.to_vec(),
+        sig.to_vec(),
+        Base64UrlUnpadded::decode_vec(f).unwrap(),
+    )
+}
+
+/// Signs arbitrary payload, footer and implicit assertion with the Ed25519 key of `seed`, outside captoken.
+fn sign_raw(seed: u8, payload: &[u8], footer: &[u8], implicit: &[u8]) -> Token {
+    let mut secret = vec![seed; 32];
+    secret.extend_from_slice(&signing("x", seed).verifying_key().to_bytes());
+    let sk = AsymmetricSecretKey::<V4>::from(&secret).unwrap();
+    let text = PublicToken::sign(&sk, payload, Some(footer), Some(implicit)).unwrap();
+    Token::new(FORMAT_PUBLIC, text.into_bytes())
+}
+
+#[test]
+fn properties_state_the_formats() {
+    let public = Kind::Public.provider().properties();
+    assert_eq!(public.attenuation, AttenuationMode::Reissue);
+    assert!(public.public_key_verification && public.deterministic_encoding);
+    assert!(!public.third_party_caveats);
+    let local = Kind::Local.provider().properties();
+    assert_eq!(local.attenuation, AttenuationMode::Reissue);
+    assert!(!local.public_key_verification && !local.deterministic_encoding);
+    assert_eq!(Kind::Public.provider().format(), FORMAT_PUBLIC);
+    assert_eq!(Kind::Local.provider().format(), FORMAT_LOCAL);
+}
+
+#[test]
+fn round_trip_binary_and_text() {
+    for kind in KINDS {
+        let p = kind.provider();
+        let stores = Stores::new();
+        let token = root_token(&*p);
+        let text = p.to_text(&token);
+        assert!(text.starts_with(kind.header()), "{kind:?}");
+        assert_eq!(
+            text.as_bytes(),
+            token.as_bytes(),
+            "the binary form is the text"
+        );
+        let back = p.parse_text(&text).unwrap();
+        assert_eq!(back, token);
+        assert_eq!(p.parse_bytes(token.as_bytes()).unwrap(), token);
+        let verified = p
+            .verify(&back, &workload::request(0), &stores.cold())
+            .unwrap();
+        assert_eq!(verified.token_id, TokenId([0x5a; 16]));
+        assert_eq!(verified.key_id, kid("k1"));
+        assert_eq!(verified.chain_len, 0);
+        assert_eq!(verified.lineage_hash, p.lineage_hash(&token).unwrap());
+        assert_eq!(
+            verified.lineage_hash,
+            LineageHash::compute(kind.format(), text.as_bytes())
+        );
+        let inspected = p.inspect(&token).unwrap();
+        assert_eq!(inspected.format, kind.format());
+        assert_eq!(inspected.capability, workload::capability(kid("k1")));
+        assert!(inspected.declared_parents.is_empty() && inspected.steps.is_empty());
+    }
+}
+
+#[test]
+fn public_encoding_is_deterministic_and_pinned() {
+    let p = Kind::Public.provider();
+    assert_eq!(root_token(&*p), root_token(&*p));
+    // The encoding is a compatibility promise: this golden token pins it.
+    // `interop.py` re-signs its payload and footer with pyseto and gets the same text.
+    assert_eq!(p.to_text(&root_token(&*p)), GOLDEN_ROOT);
+    // v4.local encrypts under a random nonce.
+    let l = Kind::Local.provider();
+    assert_ne!(root_token(&*l), root_token(&*l));
+}
+
+/// The workload root under the key of seed `[1; 32]` named `k1`.
+const GOLDEN_ROOT: &str = "v4.public.eyJpc3MiOiJrMSIsInN1YiI6ImFnZW50OnBsYW5uZXItNyIsImp0aSI6IjVhNWE1YTVhNWE1YTVhNWE1YTVhNWE1YTVhNWE1YTVhIiwiaWF0IjoiMjAyNi0wMS0wMVQwMDowMDowMFoiLCJuYmYiOiIyMDI2LTAxLTAxVDAwOjAwOjAwWiIsImV4cCI6IjIwMjYtMDEtMDFUMDE6MDA6MDBaIiwiZ3JhbnRzIjpbeyJzZXJ2ZXIiOiJmcy5pbnRlcm5hbCIsInRvb2wiOiJsaXN0X2RpciIsImFyZ3MiOnsibGltaXQiOnsicmFuZ2UiOlswLDEwMDBdfSwibW9kZSI6eyJlcSI6InJvIn0sInBhdGgiOnsicHJlZml4IjoiL3Nydi9kYXRhLyJ9fX0seyJzZXJ2ZXIiOiJmcy5pbnRlcm5hbCIsInRvb2wiOiJyZWFkX2ZpbGUiLCJhcmdzIjp7ImxpbWl0Ijp7InJhbmdlIjpbMCwxMDAwXX0sIm1vZGUiOnsiZXEiOiJybyJ9LCJwYXRoIjp7InByZWZpeCI6Ii9zcnYvZGF0YS8ifX19XSwibWF4X2RlcHRoIjoxNn1MbIVKCLmTjT0vWEOu-exWYVhj7HiE2nRWqSyBp1SkMhqYt8uTAlONFNhd7LwujgHIFeF7wy1I-0H-Kd8uWIEF.eyJraWQiOiJrNC5waWQub0ZrNFV1VUktZm51eVVtck1oZ0Q1VGdDUmttVEtIRGRtMjZ2UzFYTl83cUMifQ";
+
+/// DESIGN.md §7 workload sizes, binary and text (the same bytes), at each depth.
+#[test]
+fn reference_workload_sizes() {
+    for (kind, expected) in [
+        (Kind::Public, WORKLOAD_SIZES_PUBLIC),
+        (Kind::Local, WORKLOAD_SIZES_LOCAL),
+    ] {
+        let p = kind.provider();
+        let stores = Stores::new();
+        let tokens = chain(&*p, &stores, 16);
+        let sizes: Vec<(usize, usize)> = workload::DEPTHS
+            .iter()
+            .map(|&d| (d, tokens[d].as_bytes().len()))
+            .collect();
+        for &(d, n) in &sizes {
+            assert_eq!(p.to_text(&tokens[d]).len(), n);
+            eprintln!("{kind:?} depth {d}: {n} bytes (binary = text)");
+        }
+        assert_eq!(sizes, expected, "{kind:?}");
+    }
+}
+
+const WORKLOAD_SIZES_PUBLIC: [(usize, usize); 6] = [
+    (0, 777),
+    (1, 951),
+    (2, 959),
+    (4, 975),
+    (8, 1005),
+    (16, 1088),
+];
+/// One byte shorter than `v4.public`: the header `v4.local.`; nonce and tag (64 bytes) replace the signature.
+const WORKLOAD_SIZES_LOCAL: [(usize, usize); 6] = [
+    (0, 776),
+    (1, 950),
+    (2, 958),
+    (4, 974),
+    (8, 1004),
+    (16, 1087),
+];
+
+#[test]
+fn every_single_bit_flip_is_denied() {
+    for kind in KINDS {
+        let p = kind.provider();
+        let stores = Stores::new();
+        let token = root_token(&*p);
+        let req = workload::request(0);
+        assert!(p.verify(&token, &req, &stores.cold()).is_ok());
+        let bytes = token.as_bytes();
+        for i in 0..bytes.len() * 8 {
+            let mut flipped = bytes.to_vec();
+            flipped[i / 8] ^= 1 << (i % 8);
+            let r = p.verify(&Token::new(kind.format(), flipped), &req, &stores.cold());
+            assert!(r.is_err(), "{kind:?}: bit {i} flipped still verifies");
+        }
+    }
+}
+
+#[test]
+fn every_truncation_and_extension_is_denied() {
+    for kind in KINDS {
+        let p = kind.provider();
+        let stores = Stores::new();
+        let token = root_token(&*p);
+        let req = workload::request(0);
+        for n in 0..token.as_bytes().len() {
+            let cut = Token::new(kind.format(), token.as_bytes()[..n].to_vec());
+            assert!(
+                p.verify(&cut, &req, &stores.cold()).is_err(),
+                "{kind:?}: truncated to {n}"
+            );
+        }
+        for suffix in [&b"A"[..], b".", b"=", b"\n", b".e30"] {
+            let mut longer = token.as_bytes().to_vec();
+            longer.extend_from_slice(suffix);
+            let longer = Token::new(kind.format(), longer);
+            assert!(
+                p.verify(&longer, &req, &stores.cold()).is_err(),
+                "{kind:?}: {suffix:?}"
+            );
+            assert!(p.parse_bytes(longer.as_bytes()).is_err());
+        }
+    }
+}
+
+#[test]
+fn non_canonical_text_is_refused() {
+    let p = Kind::Public.provider();
+    let stores = Stores::new();
+    let text = p.to_text(&root_token(&*p));
+    let (head, footer) = text.rsplit_once('.').unwrap();
+    let variants = [
+        // No footer at all, and an empty footer.
+        head.to_owned(),
+        format!("{head}."),
+        // Padding, whitespace, standard-alphabet base64.
+        format!("{text}="),
+        format!("{head}.{footer}=="),
+        format!(" {text}"),
+        text.replace('-', "+").replace('_', "/"),
+        // Upper-case header.
+        text.replacen("v4.public.", "V4.PUBLIC.", 1),
+    ];
+    for v in variants {
+        if v == text {
+            continue;
+        }
+        assert!(p.parse_text(&v).is_err(), "{v:.40}");
+        let r = p.verify(
+            &Token::new(FORMAT_PUBLIC, v.clone().into_bytes()),
+            &workload::request(0),
+            &stores.cold(),
+        );
+        assert!(r.is_err(), "{v:.40}");
+    }
+    // The same signed parts re-encoded with non-zero trailing bits in the last
+    // base64 character (a second text for one token) are refused.
+    let last = footer.as_bytes()[footer.len() - 1];
+    let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let pos = alphabet.iter().position(|c| *c == last).unwrap();
+    for other in 1..4 {
+        let mut v = text.clone().into_bytes();
+        let n = v.len();
+        v[n - 1] = alphabet[(pos & !3) | ((pos + other) & 3)];
+        assert!(p.parse_bytes(&v).is_err());
+    }
+}
+
+#[test]
+fn wrong_key_unknown_key_and_mismatched_issuer_are_denied() {
+    let stores = Stores::new();
+    let req = workload::request(0);
+    for kind in KINDS {
+        let token = root_token(&*kind.provider());
+        // The same key id under another key: the footer's PASERK id is unknown.
+        assert_eq!(
+            reason(kind.with("k1", 2).verify(&token, &req, &stores.cold())),
+            DenyReason::UnknownKey,
+            "{kind:?}"
+        );
+        // The verifier holds the key, but under another key id than the token's `iss`.
+        assert_eq!(
+            reason(kind.with("k2", 1).verify(&token, &req, &stores.cold())),
+            DenyReason::UnknownKey,
+            "{kind:?}"
+        );
+        // Issuing under a key the provider does not hold is an error.
+        assert!(matches!(
+            kind.with("k2", 1).issue(&workload::capability(kid("k1"))),
+            Err(Error::UnknownKey(_))
+        ));
+    }
+    // A token signed by one key whose footer names another key the verifier holds.
+    let signed_by_2 = root_token(&public_with("k1", 2));
+    let (payload, _, _) = split_public(&signed_by_2);
+    let footer_of_1 = split_public(&root_token(&public_with("k1", 1))).2;
+    let forged = sign_raw(2, &payload, &footer_of_1, IMPLICIT_ASSERTION);
+    assert_eq!(
+        reason(verifier_with("k1", 1).verify(&forged, &req, &stores.cold())),
+        DenyReason::BadSignature
+    );
+}
+
+#[test]
+fn a_verifier_needs_only_the_public_key_and_cannot_issue() {
+    let stores = Stores::new();
+    let issuer = public_with("k1", 1);
+    let verifier = verifier_with("k1", 1);
+    let tokens = chain(&issuer, &stores, 2);
+    assert!(
+        verifier
+            .verify(&tokens[2], &workload::request(2), &stores.cold())
+            .is_ok()
+    );
+    assert!(matches!(
+        verifier.issue(&workload::capability(kid("k1"))),
+        Err(Error::UnknownKey(_))
+    ));
+    assert!(matches!(
+        verifier.attenuate(&tokens[0], &workload::step(1)),
+        Err(Error::UnknownKey(_))
+    ));
+    // An issuer that does not hold the parent's key at all.
+    assert!(matches!(
+        public_with("k1", 3).attenuate(&tokens[0], &workload::step(1)),
+        Err(Error::UnknownKey(id)) if id.as_str().starts_with("k4.pid.")
+    ));
+}
+
+#[test]
+fn tokens_signed_for_another_purpose_are_denied() {
+    let stores = Stores::new();
+    let req = workload::request(0);
+    let verifier = verifier_with("k1", 1);
+    let (payload, _, footer) = split_public(&root_token(&public_with("k1", 1)));
+    // Built outside captoken with the right pieces: accepted.
+    let same = sign_raw(1, &payload, &footer, IMPLICIT_ASSERTION);
+    assert!(verifier.verify(&same, &req, &stores.cold()).is_ok());
+    // The same claims signed by the same key without captoken's implicit assertion,
+    // or with another one, are another application's tokens.
+    for implicit in [&b""[..], b"captoken/paseto/claims/v2", b"session"] {
+        let other = sign_raw(1, &payload, &footer, implicit);
+        assert_eq!(
+            reason(verifier.verify(&other, &req, &stores.cold())),
+            DenyReason::BadSignature
+        );
+    }
+}
+
+#[test]
+fn signed_claims_outside_the_schema_are_denied() {
+    let stores = Stores::new();
+    let req = workload::request(0);
+    let verifier = verifier_with("k1", 1);
+    let (payload, _, footer) = split_public(&root_token(&public_with("k1", 1)));
+    let json = String::from_utf8(payload).unwrap();
+    let edits = [
+        (r#""max_depth":16"#, r#""max_depth":16,"aud":"gateway-2""#),
+        (r#""max_depth":16"#, r#""max_depth":16,"max_depth":16"#),
+        (r#""exp":"2026-01-01T01:00:00Z""#, r#""exp":1767229200"#),
+        (r#""iss":"k1""#, r#""iss":"k2""#),
+        (r#"{"eq":"ro"}"#, r#"{"eq":"ro","any":1}"#),
+    ];
+    for (from, to) in edits {
+        let edited = json.replacen(from, to, 1);
+        assert_ne!(edited, json);
+        let token = sign_raw(1, edited.as_bytes(), &footer, IMPLICIT_ASSERTION);
+        let r = reason(verifier.verify(&token, &req, &stores.cold()));
+        assert!(
+            matches!(r, DenyReason::Malformed(_) | DenyReason::UnknownKey),
+            "{to}: {r:?}"
+        );
+    }
+    // Footers other than exactly {"kid": …}.
+    for footer in [&b""[..], b"{}", br#"{"kid":"k4.pid.x","wpk":"y"}"#] {
+        let token = sign_raw(1, json.as_bytes(), footer, IMPLICIT_ASSERTION);
+        assert!(matches!(
+            reason(verifier.verify(&token, &req, &stores.cold())),
+            DenyReason::Malformed(_)
+        ));
+    }
+}
+
+#[test]
+fn denial_is_opaque_to_the_caller() {
+    let stores = Stores::new();
+    let denied = Kind::Public
+        .with("k1", 2)
+        .verify(
+            &root_token(&*Kind::Public.provider()),
+            &workload::request(0),
+            &stores.cold(),
+        )
+        .unwrap_err();
+    assert_eq!(denied.to_string(), "capability denied");
+    assert_eq!(denied.reason(), &DenyReason::UnknownKey);
+}
+
+#[test]
+fn each_request_field_follows_the_reference() {
+    for kind in KINDS {
+        let p = kind.provider();
+        let stores = Stores::new();
+        let token = root_token(&*p);
+        let cap = workload::capability(kid("k1"));
+        let base = workload::request(0);
+        let mut variants = vec![
+            base.clone(),
+            Request {
+                subject: "agent:other".into(),
+                ..base.clone()
+            },
+            Request {
+                server: "fs.external".into(),
+                ..base.clone()
+            },
+            Request {
+                tool: "list_dir".into(),
+                ..base.clone()
+            },
+            Request {
+                tool: "write_file".into(),
+                ..base.clone()
+            },
+            base.clone().with_arg("path", "/etc/shadow"),
+            base.clone().with_arg("path", 7),
+            base.clone().with_arg("mode", "rw"),
+            base.clone().with_arg("limit", 1001),
+            base.clone().with_arg("limit", 1000),
+            base.clone().with_arg("limit", "10"),
+            base.clone().with_arg("extra", true),
+        ];
+        let mut without = base.clone();
+        without.args.remove("mode");
+        variants.push(without);
+        for now in [
+            workload::NOT_BEFORE - 1,
+            workload::NOT_BEFORE,
+            workload::NOT_BEFORE + workload::VALIDITY - 1,
+            workload::NOT_BEFORE + workload::VALIDITY,
+        ] {
+            variants.push(at(now));
+        }
+        let mut allowed = 0;
+        for req in &variants {
+            let want = authorize(&cap, &[], req);
+            let got = p.verify(&token, req, &stores.cold());
+            assert_eq!(got.is_ok(), want.is_ok(), "{kind:?} {req:?}");
+            if let Err(reason) = want {
+                assert_eq!(got.unwrap_err().reason(), &reason, "{kind:?} {req:?}");
+            } else {
+                allowed += 1;
+            }
+        }
+        assert_eq!(
+            allowed, 6,
+            "the base, list_dir, limit 1000, an extra argument, and the two in-window edges"
+        );
+    }
+}
+
+#[test]
+fn time_edges_use_the_request_clock() {
+    for kind in KINDS {
+        let p = kind.provider();
+        let stores = Stores::new();
+        let token = root_token(&*p);
+        let (nbf, exp) = (
+            workload::NOT_BEFORE,
+            workload::NOT_BEFORE + workload::VALIDITY,
+        );
+        assert_eq!(
+            reason(p.verify(&token, &at(nbf - 1), &stores.cold())),
+            DenyReason::NotYetValid
+        );
+        assert!(p.verify(&token, &at(nbf), &stores.cold()).is_ok());
+        assert!(p.verify(&token, &at(exp - 1), &stores.cold()).is_ok());
+        assert_eq!(
+            reason(p.verify(&token, &at(exp), &stores.cold())),
+            DenyReason::Expired
+        );
+        // Far from the wall clock in both directions: only the request's `now` counts.
+        let mut cap = workload::capability(kid("k1"));
+        cap.not_before = 8_000_000_000;
+        cap.expires_at = 8_000_000_010;
+        let future = p.issue(&cap).unwrap();
+        assert!(
+            p.verify(&future, &at(8_000_000_005), &stores.cold())
+                .is_ok()
+        );
+        assert_eq!(
+            reason(p.verify(&future, &at(8_000_000_010), &stores.cold())),
+            DenyReason::Expired
+        );
+        cap.not_before = 0;
+        cap.expires_at = 10;
+        let ancient = p.issue(&cap).unwrap();
+        assert!(p.verify(&ancient, &at(9), &stores.cold()).is_ok());
+        // Times RFC 3339 cannot write are refused at issue.
+        cap.expires_at = u64::MAX;
+        assert!(matches!(p.issue(&cap), Err(Error::Unsupported(_))));
+    }
+}
+
+#[test]
+fn foreign_time_forms_and_a_later_iat_are_honoured() {
+    let stores = Stores::new();
+    let verifier = verifier_with("k1", 1);
+    let (payload, _, footer) = split_public(&root_token(&public_with("k1", 1)));
+    let json = String::from_utf8(payload).unwrap();
+    let nbf = workload::NOT_BEFORE;
+    // Offsets and fractions as other implementations write them; iat 30.5 s after nbf.
+    let edited = json
+        .replacen(
+            r#""iat":"2026-01-01T00:00:00Z""#,
+            r#""iat":"2026-01-01T01:00:30.5+01:00""#,
+            1,
+        )
+        .replacen(
+            r#""exp":"2026-01-01T01:00:00Z""#,
+            r#""exp":"2025-12-31T20:00:00-05:00""#,
+            1,
+        );
+    let token = sign_raw(1, edited.as_bytes(), &footer, IMPLICIT_ASSERTION);
+    assert_eq!(
+        reason(verifier.verify(&token, &at(nbf + 30), &stores.cold())),
+        DenyReason::NotYetValid
+    );
+    assert!(
+        verifier
+            .verify(&token, &at(nbf + 31), &stores.cold())
+            .is_ok()
+    );
+    assert!(
+        verifier
+            .verify(&token, &at(nbf + 3599), &stores.cold())
+            .is_ok()
+    );
+    assert_eq!(
+        reason(verifier.verify(&token, &at(nbf + 3600), &stores.cold())),
+        DenyReason::Expired
+    );
+}
+
+#[test]
+fn widening_attenuation_is_refused() {
+    for kind in KINDS {
+        let p = kind.provider();
+        let token = root_token(&*p);
+        let read = ToolRef::new(workload::SERVER, "read_file");
+        let widen = [
+            Attenuation::new().expires_at(workload::NOT_BEFORE + workload::VALIDITY + 1),
+            Attenuation::new().not_before(workload::NOT_BEFORE - 1),
+            Attenuation::new().max_depth(16),
+            Attenuation::new().keep_only([ToolRef::new(workload::SERVER, "write_file")]),
+            Attenuation::new().constrain(read.clone(), "path", Constraint::Prefix("/".into())),
+            Attenuation::new().constrain(
+                read.clone(),
+                "limit",
+                Constraint::Range { min: 0, max: 5000 },
+            ),
+            Attenuation::new().constrain(read, "mode", Constraint::Any),
+        ];
+        for step in &widen {
+            assert!(
+                matches!(p.attenuate(&token, step), Err(Error::Attenuation(_))),
+                "{kind:?} {step:?}"
+            );
+        }
+        // A narrowing step succeeds, consumes depth, gets a fresh id and records its parent.
+        let child = p.attenuate(&token, &workload::step(1)).unwrap();
+        let inspected = p.inspect(&child).unwrap();
+        assert_eq!(inspected.capability.max_depth, 15);
+        assert_ne!(inspected.capability.id, TokenId([0x5a; 16]));
+        assert_eq!(
+            inspected.declared_parents,
+            vec![p.lineage_hash(&token).unwrap()]
+        );
+        assert_eq!(inspected.capability.parent.unwrap().id, TokenId([0x5a; 16]));
+        // Exhausted depth.
+        let mut cap = workload::capability(kid("k1"));
+        cap.max_depth = 0;
+        let leaf = p.issue(&cap).unwrap();
+        assert!(matches!(
+            p.attenuate(&leaf, &Attenuation::new()),
+            Err(Error::Attenuation(_))
+        ));
+        // A parent the issuer cannot authenticate is not re-issued.
+        let mut tampered = token.as_bytes().to_vec();
+        tampered[20] ^= 1;
+        assert!(
+            p.attenuate(&Token::new(kind.format(), tampered), &workload::step(1))
+                .is_err()
+        );
+    }
+}
+
+#[test]
+fn delegation_moves_the_subject() {
+    for kind in KINDS {
+        let p = kind.provider();
+        let stores = Stores::new();
+        let root = root_token(&*p);
+        stores
+            .index
+            .record(p.index_entry(&root).unwrap().unwrap())
+            .unwrap();
+        let child = p
+            .attenuate(
+                &root,
+                &Attenuation::new().delegate(Subject::new("agent:sub")),
+            )
+            .unwrap();
+        let old = workload::request(0);
+        let new = Request {
+            subject: "agent:sub".into(),
+            ..old.clone()
+        };
+        assert_eq!(
+            reason(p.verify(&child, &old, &stores.cold())),
+            DenyReason::WrongSubject
+        );
+        assert!(p.verify(&child, &new, &stores.cold()).is_ok());
+    }
+}
+
+#[test]
+fn cold_verification_equals_live_up_to_depth_8() {
+    for kind in KINDS {
+        let p = kind.provider();
+        for depth in 0..=8 {
+            let stores = Stores::new();
+            let tokens = chain(&*p, &stores, depth);
+            let leaf = tokens.last().unwrap();
+            let ancestors = ancestors_of(&tokens);
+            let live = stores.cold().with_ancestors(&ancestors);
+            let empty_index = MemoryLineageIndex::new();
+            let live_only =
+                VerifyContext::new(&stores.revoked, &empty_index).with_ancestors(&ancestors);
+            for req_depth in 0..=8 {
+                let req = workload::request(req_depth);
+                let cold = p.verify(leaf, &req, &stores.cold());
+                assert_eq!(
+                    cold.as_ref().ok(),
+                    p.verify(leaf, &req, &live).as_ref().ok()
+                );
+                assert_eq!(
+                    cold.as_ref().ok(),
+                    p.verify(leaf, &req, &live_only).as_ref().ok(),
+                    "{kind:?} depth {depth}"
+                );
+                assert_eq!(
+                    cold.as_ref().map(|v| v.chain_len).ok(),
+                    (req_depth >= depth).then_some(depth)
+                );
+                // The request's path is inside the leaf's prefix only when it is at least as deep.
+                assert_eq!(
+                    cold.is_ok(),
+                    req_depth >= depth,
+                    "{kind:?} depth {depth}, request {req_depth}"
+                );
+            }
+            if depth > 0 {
+                // Neither the parent nor the index: the lineage cannot be established.
+                let nothing = VerifyContext::new(&stores.revoked, &empty_index);
+                assert_eq!(
+                    reason(p.verify(leaf, &workload::request(depth), &nothing)),
+                    DenyReason::LineageUnknown
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn revoking_an_ancestor_denies_descendants_only() {
+    for kind in KINDS {
+        let p = kind.provider();
+        let stores = Stores::new();
+        let tokens = chain(&*p, &stores, 4);
+        let other_root = Capability {
+            id: TokenId([0x33; 16]),
+            ..workload::capability(kid("k1"))
+        };
+        let unrelated = chain_from(&*p, &Stores::new(), &other_root, 2);
+        for t in &unrelated {
+            stores
+                .index
+                .record(p.index_entry(t).unwrap().unwrap())
+                .unwrap();
+        }
+        let revoked_at = 2;
+        stores
+            .revoked
+            .revoke(p.lineage_hash(&tokens[revoked_at]).unwrap())
+            .unwrap();
+        for (i, t) in tokens.iter().enumerate() {
+            let req = workload::request(i);
+            let ancestors = ancestors_of(&tokens[..=i]);
+            for ctx in [stores.cold(), stores.cold().with_ancestors(&ancestors)] {
+                let r = p.verify(t, &req, &ctx);
+                if i >= revoked_at {
+                    assert_eq!(reason(r), DenyReason::Revoked, "{kind:?} token {i}");
+                } else {
+                    assert!(r.is_ok(), "{kind:?} token {i} is not below the revoked one");
+                }
+            }
+        }
+        assert!(
+            p.verify(&unrelated[2], &workload::request(2), &stores.cold())
+                .is_ok()
+        );
+    }
+}
+
+#[test]
+fn forged_lineage_is_denied() {
+    for kind in KINDS {
+        let p = kind.provider();
+        let stores = Stores::new();
+        let tokens = chain(&*p, &stores, 2);
+        let leaf = &tokens[2];
+        let req = workload::request(2);
+        // A supplied parent that is not the declared one.
+        let other = chain(&*p, &Stores::new(), 1);
+        let wrong = [other[1].clone(), tokens[0].clone()];
+        assert_eq!(
+            reason(p.verify(leaf, &req, &stores.cold().with_ancestors(&wrong))),
+            DenyReason::LineageMismatch
+        );
+        // An index whose entry for the parent records another hash.
+        let forged = MemoryLineageIndex::new();
+        let parent = p.index_entry(&tokens[1]).unwrap().unwrap();
+        forged
+            .record(LineageEntry {
+                hash: LineageHash([0; 32]),
+                ..parent
+            })
+            .unwrap();
+        let ctx = VerifyContext::new(&stores.revoked, &forged);
+        assert_eq!(
+            reason(p.verify(leaf, &req, &ctx)),
+            DenyReason::LineageMismatch
+        );
+        // A supplied ancestor of the right bytes but relabelled as another format.
+        let relabelled = [Token::new(
+            Format::new("hmac-v1"),
+            tokens[1].as_bytes().to_vec(),
+        )];
+        assert!(
+            p.verify(leaf, &req, &stores.cold().with_ancestors(&relabelled))
+                .is_err()
+        );
+    }
+    // A declared parent hash signed by the issuer but not the parent's: denied live and cold.
+    let p = public_with("k1", 1);
+    let stores = Stores::new();
+    let tokens = chain(&p, &stores, 1);
+    let mut cap = p.inspect(&tokens[1]).unwrap().capability;
+    cap.parent = Some(captoken_core_types::ParentRef {
+        id: cap.parent.unwrap().id,
+        hash: LineageHash([9; 32]),
+    });
+    cap.id = TokenId([0x77; 16]);
+    let liar = p.issue(&cap).unwrap();
+    let req = workload::request(1);
+    assert_eq!(
+        reason(p.verify(&liar, &req, &stores.cold())),
+        DenyReason::LineageMismatch
+    );
+    let ancestors = [tokens[0].clone()];
+    assert_eq!(
+        reason(p.verify(&liar, &req, &stores.cold().with_ancestors(&ancestors))),
+        DenyReason::LineageMismatch
+    );
+}
+
+/// A store that cannot answer.
+struct Broken;
+
+impl RevocationList for Broken {
+    fn revoke(&self, _: LineageHash) -> Result<(), StoreError> {
+        Err(StoreError::Backend("down".into()))
+    }
+    fn is_revoked(&self, _: &LineageHash) -> Result<bool, StoreError> {
+        Err(StoreError::Backend("down".into()))
+    }
+}
+
+impl LineageIndex for Broken {
+    fn record(&self, _: LineageEntry) -> Result<(), StoreError> {
+        Err(StoreError::Backend("down".into()))
+    }
+    fn get(&self, _: &TokenId) -> Result<Option<LineageEntry>, StoreError> {
+        Err(StoreError::Backend("down".into()))
+    }
+}
+
+#[test]
+fn store_failure_fails_closed() {
+    for kind in KINDS {
+        let p = kind.provider();
+        let stores = Stores::new();
+        let tokens = chain(&*p, &stores, 1);
+        let req = workload::request(1);
+        assert_eq!(
+            reason(p.verify(
+                &tokens[1],
+                &req,
+                &VerifyContext::new(&Broken, &stores.index)
+            )),
+            DenyReason::Store
+        );
+        assert_eq!(
+            reason(p.verify(
+                &tokens[1],
+                &req,
+                &VerifyContext::new(&stores.revoked, &Broken)
+            )),
+            DenyReason::Store
+        );
+    }
+}
+
+#[test]
+fn other_formats_and_garbage_are_denied() {
+    let stores = Stores::new();
+    let public = Kind::Public.provider();
+    let local = Kind::Local.provider();
+    let (pt, lt) = (root_token(&*public), root_token(&*local));
+    for (p, foreign) in [(&public, &lt), (&local, &pt)] {
+        // The other purpose's token, under its own label and relabelled.
+        assert!(
+            p.verify(foreign, &workload::request(0), &stores.cold())
+                .is_err()
+        );
+        let relabelled = Token::new(p.format(), foreign.as_bytes().to_vec());
+        assert!(
+            p.verify(&relabelled, &workload::request(0), &stores.cold())
+                .is_err()
+        );
+        assert!(matches!(p.inspect(foreign), Err(Error::WrongFormat { .. })));
+        assert!(p.parse_bytes(foreign.as_bytes()).is_err());
+    }
+    let hmac_label = Token::new(Format::new("hmac-v1"), pt.as_bytes().to_vec());
+    assert!(
+        public
+            .verify(&hmac_label, &workload::request(0), &stores.cold())
+            .is_err()
+    );
+    let huge = format!("v4.public.{}", "A".repeat(MAX_TOKEN_LEN));
+    for text in [
+        "",
+        "v4.public.",
+        "v4.public..",
+        "v4.public.!!!!.e30",
+        "v2.public.AAAA",
+        "cth1.AAAA",
+        &huge,
+    ] {
+        assert!(public.parse_text(text).is_err(), "{text:.20}");
+        assert!(
+            public
+                .verify(
+                    &Token::new(FORMAT_PUBLIC, text.as_bytes().to_vec()),
+                    &workload::request(0),
+                    &stores.cold()
+                )
+                .is_err()
+        );
+    }
+    let not_utf8 = Token::new(FORMAT_PUBLIC, vec![0xff; 100]);
+    assert!(
+        public
+            .verify(&not_utf8, &workload::request(0), &stores.cold())
+            .is_err()
+    );
+    assert!(public.to_text(&not_utf8).contains('\u{fffd}'));
+}
+
+fn verdict_equals_reference_for(
+    kind: Kind,
+    root: &Capability,
+    seeds: &[(testing::StepSeed, Option<Attenuation>)],
+    rs: &testing::RequestSeed,
+) -> Result<(), TestCaseError> {
+    let p = kind.provider();
+    let stores = Stores::new();
+    let mut tokens = vec![p.issue(root).unwrap()];
+    let mut steps = Vec::new();
+    let mut cap: Capability = root.clone();
+    for (seed, hostile) in seeds {
+        let step = hostile
+            .clone()
+            .unwrap_or_else(|| testing::narrowing_step(&cap, seed));
+        let expected = cap.attenuate(&step);
+        let got = p.attenuate(tokens.last().unwrap(), &step);
+        prop_assert_eq!(expected.is_ok(), got.is_ok(), "{:?} {:?}", kind, step);
+        let (Ok(next), Ok(token)) = (expected, got) else {
+            continue;
+        };
+        cap = next;
+        steps.push(step);
+        tokens.push(token);
+    }
+    for t in &tokens {
+        stores
+            .index
+            .record(p.index_entry(t).unwrap().unwrap())
+            .unwrap();
+    }
+    let req = testing::request_for(root, &steps, rs);
+    let want = authorize(root, &steps, &req).is_ok();
+    let leaf = tokens.last().unwrap();
+    let ancestors = ancestors_of(&tokens);
+    prop_assert_eq!(
+        p.verify(leaf, &req, &stores.cold()).is_ok(),
+        want,
+        "{:?} cold, {:?}",
+        kind,
+        req
+    );
+    prop_assert_eq!(
+        p.verify(leaf, &req, &stores.cold().with_ancestors(&ancestors))
+            .is_ok(),
+        want,
+        "{:?} live",
+        kind
+    );
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// The provider's verdict equals the reference authorizer's on random
+    /// capabilities, chains (narrowing and hostile steps) and requests, live and
+    /// cold; a step is refused exactly when strict re-issuance refuses it.
+    #[test]
+    fn verdict_equals_reference(
+        root in testing::capability(),
+        seeds in prop::collection::vec((testing::step_seed(), prop::option::weighted(0.3, testing::hostile_step())), 0..5),
+        rs in testing::request_seed(),
+    ) {
+        verdict_equals_reference_for(Kind::Public, &root, &seeds, &rs)?;
+    }
+
+    /// The same for `v4.local`.
+    #[test]
+    fn local_verdict_equals_reference(
+        root in testing::capability(),
+        seeds in prop::collection::vec((testing::step_seed(), prop::option::weighted(0.3, testing::hostile_step())), 0..5),
+        rs in testing::request_seed(),
+    ) {
+        verdict_equals_reference_for(Kind::Local, &root, &seeds, &rs)?;
+    }
+
+    /// Arbitrary bytes never panic and never verify.
+    #[test]
+    fn arbitrary_bytes_are_denied(bytes in prop::collection::vec(any::<u8>(), 0..600)) {
+        let stores = Stores::new();
+        for kind in KINDS {
+            let p = kind.provider();
+            let token = Token::new(kind.format(), bytes.clone());
+            prop_assert!(p.verify(&token, &workload::request(0), &stores.cold()).is_err());
+            let _ = p.inspect(&token);
+            let _ = p.index_entry(&token);
+            let _ = p.lineage_hash(&token);
+        }
+    }
+
+    /// Random edits of a valid token's text (replace, insert, delete a byte) are
+    /// denied unless they leave the token unchanged.
+    #[test]
+    fn edited_tokens_are_denied(edits in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>(), 0u8..3), 1..4)) {
+        let stores = Stores::new();
+        let p = Kind::Public.provider();
+        let token = root_token(&*p);
+        let mut bytes = token.as_bytes().to_vec();
+        for (at, byte, op) in &edits {
+            let i = at.index(bytes.len());
+            match op {
+                0 => bytes[i] = *byte,
+                1 => bytes.insert(i, *byte),
+                _ => { bytes.remove(i); }
+            }
+        }
+        let r = p.verify(&Token::new(FORMAT_PUBLIC, bytes.clone()), &workload::request(0), &stores.cold());
+        prop_assert_eq!(r.is_ok(), bytes == token.as_bytes());
+    }
+}
