@@ -53,7 +53,9 @@ fn provider<C: Candidate>(c: &mut Criterion) {
     let ctx = VerifyContext::new(&revoked, &index);
     let root = workload::capability(key_id());
     c.benchmark_group("issue")
-        .bench_function(BenchmarkId::new(C::NAME, 0), |b| b.iter(|| p.issue(black_box(&root))));
+        .bench_function(BenchmarkId::new(C::NAME, 0), |b| {
+            b.iter(|| p.issue(black_box(&root)))
+        });
     let mut group = c.benchmark_group("attenuate");
     for depth in workload::DEPTHS.iter().copied().filter(|d| *d > 0) {
         let parent = &tokens[depth - 1];
@@ -67,7 +69,11 @@ fn provider<C: Candidate>(c: &mut Criterion) {
     for depth in workload::DEPTHS {
         let token = &tokens[depth];
         let request = workload::request(depth);
-        assert!(p.verify(token, &request, &ctx).is_ok(), "{} denies the workload at depth {depth}", C::NAME);
+        assert!(
+            p.verify(token, &request, &ctx).is_ok(),
+            "{} denies the workload at depth {depth}",
+            C::NAME
+        );
         group.bench_function(BenchmarkId::new(C::NAME, depth), |b| {
             b.iter(|| p.verify(black_box(token), black_box(&request), &ctx))
         });
@@ -82,10 +88,15 @@ fn hmac_floor(c: &mut Criterion) {
     for depth in workload::DEPTHS {
         let framed = captoken_hmac_provider::wire::frame(tokens[depth].as_bytes()).expect("framed");
         let (signed, tag) = (framed.signed.to_vec(), framed.tag.to_vec());
-        assert_eq!(hmac_sha256(&SECRET, &signed).as_slice(), tag.as_slice(), "the floor must verify");
+        assert_eq!(
+            hmac_sha256(&SECRET, &signed).as_slice(),
+            tag.as_slice(),
+            "the floor must verify"
+        );
         group.bench_function(BenchmarkId::new("floor-hmac-sha256", depth), |b| {
             b.iter(|| {
-                let mut mac = HmacSha256::new_from_slice(black_box(&SECRET)).expect("any key length");
+                let mut mac =
+                    HmacSha256::new_from_slice(black_box(&SECRET)).expect("any key length");
                 mac.update(black_box(&signed));
                 mac.verify_slice(black_box(&tag))
             })
@@ -103,10 +114,19 @@ fn macaroon_floor(c: &mut Criterion) {
     let mut group = c.benchmark_group("verify");
     for depth in workload::DEPTHS {
         let m = Wire::decode(tokens[depth].as_bytes()).expect("v2 macaroon");
-        let links: Vec<Vec<u8>> =
-            std::iter::once(m.identifier.clone()).chain(m.caveats.iter().map(|c| c.id.clone())).collect();
-        let chain_sig = |links: &[Vec<u8>]| links.iter().fold(derived, |sig, link| hmac_sha256(&sig, link));
-        assert_eq!(chain_sig(&links), m.signature, "the floor must reproduce the signature");
+        let links: Vec<Vec<u8>> = std::iter::once(m.identifier.clone())
+            .chain(m.caveats.iter().map(|c| c.id.clone()))
+            .collect();
+        let chain_sig = |links: &[Vec<u8>]| {
+            links
+                .iter()
+                .fold(derived, |sig, link| hmac_sha256(&sig, link))
+        };
+        assert_eq!(
+            chain_sig(&links),
+            m.signature,
+            "the floor must reproduce the signature"
+        );
         group.bench_function(BenchmarkId::new("floor-hmac-chain", depth), |b| {
             b.iter(|| chain_sig(black_box(&links)))
         });
@@ -116,7 +136,10 @@ fn macaroon_floor(c: &mut Criterion) {
 
 /// PASETO's pre-authentication encoding (PAE).
 fn pae(pieces: &[&[u8]]) -> Vec<u8> {
-    let mut out = u64::try_from(pieces.len()).expect("count").to_le_bytes().to_vec();
+    let mut out = u64::try_from(pieces.len())
+        .expect("count")
+        .to_le_bytes()
+        .to_vec();
     for p in pieces {
         out.extend_from_slice(&u64::try_from(p.len()).expect("length").to_le_bytes());
         out.extend_from_slice(p);
@@ -133,11 +156,19 @@ fn paseto_floor(c: &mut Criterion) {
     let mut group = c.benchmark_group("verify");
     for depth in workload::DEPTHS {
         let text = p.to_text(&tokens[depth]);
-        let (message, footer) = text.strip_prefix("v4.public.").and_then(|b| b.split_once('.')).expect("parts");
+        let (message, footer) = text
+            .strip_prefix("v4.public.")
+            .and_then(|b| b.split_once('.'))
+            .expect("parts");
         let message = Base64UrlUnpadded::decode_vec(message).expect("base64");
         let footer = Base64UrlUnpadded::decode_vec(footer).expect("base64");
         let (payload, sig) = message.split_at(message.len() - 64);
-        let m2 = pae(&[b"v4.public.", payload, &footer, captoken_paseto_provider::IMPLICIT_ASSERTION]);
+        let m2 = pae(&[
+            b"v4.public.",
+            payload,
+            &footer,
+            captoken_paseto_provider::IMPLICIT_ASSERTION,
+        ]);
         let sig = ed25519_dalek::Signature::from_slice(sig).expect("signature");
         assert!(vk.verify_strict(&m2, &sig).is_ok(), "the floor must verify");
         group.bench_function(BenchmarkId::new("floor-ed25519", depth), |b| {
@@ -152,10 +183,14 @@ fn jwt_peer(c: &mut Criterion) {
     let peer = JwtPeer::new(&SECRET);
     let token = peer.issue(&workload::capability(key_id())).expect("jwt");
     let request = workload::request(0);
-    assert!(peer.verify(&token, &request).is_ok(), "the JWT peer denies the workload");
-    c.benchmark_group("verify").bench_function(BenchmarkId::new("peer-jsonwebtoken-hs256", 0), |b| {
-        b.iter(|| peer.verify(black_box(&token), black_box(&request)))
-    });
+    assert!(
+        peer.verify(&token, &request).is_ok(),
+        "the JWT peer denies the workload"
+    );
+    c.benchmark_group("verify")
+        .bench_function(BenchmarkId::new("peer-jsonwebtoken-hs256", 0), |b| {
+            b.iter(|| peer.verify(black_box(&token), black_box(&request)))
+        });
 }
 
 /// Raw pasetors on the same v4.public token, depth 0: parse, verify, parse the
@@ -172,22 +207,36 @@ fn pasetors_peer(c: &mut Criterion) {
     let public = p.keys().get(&key_id()).expect("verifying key").to_bytes();
     let pk = AsymmetricPublicKey::<V4>::from(&public).expect("public key");
     let text = p.to_text(&p.issue(&workload::capability(key_id())).expect("issue"));
-    let now = OffsetDateTime::from_unix_timestamp(i64::try_from(workload::NOW).expect("time")).expect("time");
+    let now = OffsetDateTime::from_unix_timestamp(i64::try_from(workload::NOW).expect("time"))
+        .expect("time");
     let verify = |text: &str| -> bool {
-        let Ok(untrusted) = UntrustedToken::<pasetors::Public, V4>::try_from(text) else { return false };
-        let Ok(trusted) = PublicToken::verify(&pk, &untrusted, None, Some(captoken_paseto_provider::IMPLICIT_ASSERTION))
-        else {
+        let Ok(untrusted) = UntrustedToken::<pasetors::Public, V4>::try_from(text) else {
             return false;
         };
-        let Ok(claims) = Claims::from_string(trusted.payload()) else { return false };
+        let Ok(trusted) = PublicToken::verify(
+            &pk,
+            &untrusted,
+            None,
+            Some(captoken_paseto_provider::IMPLICIT_ASSERTION),
+        ) else {
+            return false;
+        };
+        let Ok(claims) = Claims::from_string(trusted.payload()) else {
+            return false;
+        };
         let time = |name| {
-            claims.get_claim(name).and_then(|v| v.as_str()).and_then(|s| OffsetDateTime::parse(s, &Rfc3339).ok())
+            claims
+                .get_claim(name)
+                .and_then(|v| v.as_str())
+                .and_then(|s| OffsetDateTime::parse(s, &Rfc3339).ok())
         };
         matches!((time("nbf"), time("exp")), (Some(nbf), Some(exp)) if nbf <= now && now < exp)
     };
     assert!(verify(&text), "raw pasetors must accept the token");
     c.benchmark_group("verify")
-        .bench_function(BenchmarkId::new("peer-pasetors", 0), |b| b.iter(|| verify(black_box(&text))));
+        .bench_function(BenchmarkId::new("peer-pasetors", 0), |b| {
+            b.iter(|| verify(black_box(&text)))
+        });
 }
 
 /// The `macaroon` crate verifying captoken's own v2 macaroons with the same root
@@ -210,8 +259,13 @@ fn macaroon_crate_peer(c: &mut Criterion) {
                 .and_then(|m| verifier.verify(&m, &key, Vec::new()))
                 .is_ok()
         };
-        assert!(check(&bytes), "the macaroon crate must verify captoken's macaroon at depth {depth}");
-        group.bench_function(BenchmarkId::new("peer-macaroon-crate", depth), |b| b.iter(|| check(black_box(&bytes))));
+        assert!(
+            check(&bytes),
+            "the macaroon crate must verify captoken's macaroon at depth {depth}"
+        );
+        group.bench_function(BenchmarkId::new("peer-macaroon-crate", depth), |b| {
+            b.iter(|| check(black_box(&bytes)))
+        });
     }
     group.finish();
 }

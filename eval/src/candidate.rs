@@ -126,12 +126,21 @@ impl Candidate for Macaroon {
         let genuine = provider.attenuate(parent, step)?;
         let mut m = WireMacaroon::decode(parent.as_bytes()).map_err(malformed)?;
         let child = WireMacaroon::decode(genuine.as_bytes()).map_err(malformed)?;
-        let mut added: Vec<Caveat> = child.caveats.get(m.caveats.len()..).unwrap_or_default().to_vec();
+        let mut added: Vec<Caveat> = child
+            .caveats
+            .get(m.caveats.len()..)
+            .unwrap_or_default()
+            .to_vec();
         let boundary = added.first_mut().ok_or(Error::Malformed("no boundary"))?;
         let Ok(Claim::Step { count, .. }) = Claim::parse(&boundary.id) else {
             return Err(Error::Malformed("no boundary"));
         };
-        boundary.id = Claim::Step { parent: forged, count }.encode().into_bytes();
+        boundary.id = Claim::Step {
+            parent: forged,
+            count,
+        }
+        .encode()
+        .into_bytes();
         for caveat in added {
             let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&m.signature)
                 .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
@@ -139,7 +148,10 @@ impl Candidate for Macaroon {
             m.signature = mac.finalize().into_bytes().into();
             m.caveats.push(caveat);
         }
-        Ok(Token::new(captoken_macaroon_provider::FORMAT, m.encode().map_err(malformed)?))
+        Ok(Token::new(
+            captoken_macaroon_provider::FORMAT,
+            m.encode().map_err(malformed)?,
+        ))
     }
 }
 
@@ -180,7 +192,8 @@ impl Candidate for PasetoLocal {
     fn provider(key_seed: u8) -> PasetoLocalProvider {
         let key = LocalKey::from_bytes(key_id(), &secret(key_seed))
             .unwrap_or_else(|_| unreachable!("32 bytes are a local key"));
-        let keys = LocalKeyring::from_keys([key]).unwrap_or_else(|_| unreachable!("one key under one id"));
+        let keys =
+            LocalKeyring::from_keys([key]).unwrap_or_else(|_| unreachable!("one key under one id"));
         PasetoLocalProvider::new(keys)
     }
 

@@ -24,7 +24,10 @@ pub struct Comparison {
 pub const COMPARISONS: &[Comparison] = &[
     Comparison {
         provider: "hmac",
-        floor: Some(("floor-hmac-sha256", "one HMAC-SHA256 over the token's signed bytes")),
+        floor: Some((
+            "floor-hmac-sha256",
+            "one HMAC-SHA256 over the token's signed bytes",
+        )),
         peers: &[(
             "peer-jsonwebtoken-hs256",
             "jsonwebtoken HS256 with the same claims as compact JSON, then the same authorization",
@@ -32,7 +35,10 @@ pub const COMPARISONS: &[Comparison] = &[
     },
     Comparison {
         provider: "macaroon",
-        floor: Some(("floor-hmac-chain", "the HMAC-SHA256 chain: one per link (identifier and each caveat)")),
+        floor: Some((
+            "floor-hmac-chain",
+            "the HMAC-SHA256 chain: one per link (identifier and each caveat)",
+        )),
         peers: &[(
             "peer-macaroon-crate",
             "the `macaroon` crate on the same tokens: decode and HMAC chain; caveats accepted by prefix (its verifier cannot see the request)",
@@ -40,13 +46,20 @@ pub const COMPARISONS: &[Comparison] = &[
     },
     Comparison {
         provider: "paseto-public",
-        floor: Some(("floor-ed25519", "one Ed25519 verify_strict (ed25519-dalek) over the token's PAE")),
+        floor: Some((
+            "floor-ed25519",
+            "one Ed25519 verify_strict (ed25519-dalek) over the token's PAE",
+        )),
         peers: &[(
             "peer-pasetors",
             "raw pasetors: verify, parse claims with its `Claims`, check the time window",
         )],
     },
-    Comparison { provider: "paseto-local", floor: None, peers: &[] },
+    Comparison {
+        provider: "paseto-local",
+        floor: None,
+        peers: &[],
+    },
 ];
 
 /// One generated file: a path relative to the repository root and its contents.

@@ -14,8 +14,11 @@ fn forged_parent_is_denied<C: Candidate>() {
     let (revoked, index) = (MemoryRevocationList::new(), MemoryLineageIndex::new());
     let chain = workload_chain(&p, 2).expect("chain");
     let leaf = chain.last().expect("leaf");
-    let forged = C::forge_parent(&p, leaf, &Attenuation::new(), LineageHash([9; 32])).expect("forged child");
-    let genuine = p.attenuate(leaf, &Attenuation::new()).expect("genuine child");
+    let forged =
+        C::forge_parent(&p, leaf, &Attenuation::new(), LineageHash([9; 32])).expect("forged child");
+    let genuine = p
+        .attenuate(leaf, &Attenuation::new())
+        .expect("genuine child");
     for t in chain.iter().chain([&forged, &genuine]) {
         if let Some(entry) = p.index_entry(t).expect("entry") {
             index.record(entry).expect("record");
@@ -23,8 +26,14 @@ fn forged_parent_is_denied<C: Candidate>() {
     }
     let ctx = VerifyContext::new(&revoked, &index);
     let request = workload::request(2);
-    assert!(p.verify(&genuine, &request, &ctx).is_ok(), "{}: the genuine child verifies", C::NAME);
-    let denied = p.verify(&forged, &request, &ctx).expect_err("the forged child must be denied");
+    assert!(
+        p.verify(&genuine, &request, &ctx).is_ok(),
+        "{}: the genuine child verifies",
+        C::NAME
+    );
+    let denied = p
+        .verify(&forged, &request, &ctx)
+        .expect_err("the forged child must be denied");
     assert_eq!(denied.reason(), &DenyReason::LineageMismatch, "{}", C::NAME);
 }
 

@@ -375,7 +375,11 @@ fn satisfying(c: &Constraint, choice: u8) -> Option<Value> {
             .nth(usize::from(choice) % set.len().max(1))
             .cloned(),
         Constraint::Range { min, max } => {
-            (min <= max).then_some(Value::Int(if choice.is_multiple_of(2) { *min } else { *max }))
+            (min <= max).then_some(Value::Int(if choice.is_multiple_of(2) {
+                *min
+            } else {
+                *max
+            }))
         }
     }
 }
