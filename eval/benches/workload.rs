@@ -5,19 +5,24 @@
 //! chain depths; `captoken-eval timings` reads the medians back by those names.
 //! Every series is checked to accept the workload before it is timed.
 #![allow(
+    clippy::unwrap_used,
     clippy::expect_used,
     clippy::indexing_slicing,
+    clippy::panic,
     reason = "a benchmark with a broken setup must stop"
 )]
 
 use std::hint::black_box;
 
 use base64ct::{Base64UrlUnpadded, Encoding};
+use captoken_biscuit_provider::RootSigningKey;
 use captoken_core_types::testing::workload;
 use captoken_core_types::{
     LineageIndex, MemoryLineageIndex, MemoryRevocationList, Token, TokenProvider, VerifyContext,
 };
-use captoken_eval::candidate::{Candidate, Hmac, Macaroon, PasetoLocal, PasetoPublic, key_id};
+use captoken_eval::candidate::{
+    Biscuit, Candidate, Hmac, Macaroon, PasetoLocal, PasetoPublic, key_id,
+};
 use captoken_eval::measure::workload_chain;
 use captoken_eval::peers::jwt::JwtPeer;
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
@@ -270,6 +275,198 @@ fn macaroon_crate_peer(c: &mut Criterion) {
     group.finish();
 }
 
+/// Biscuit: raw biscuit-auth and the Ed25519 floor.
+mod biscuit {
+    use super::*;
+    use biscuit_auth::Biscuit;
+    use biscuit_auth::builder::Term;
+    use biscuit_auth::format::schema;
+    use biscuit_auth::macros::authorizer;
+    use captoken_core_types::{Request, Value};
+    use ed25519_dalek::{Signature, SigningKey, VerifyingKey};
+
+    /// The hand-written authorizer of a raw biscuit-auth user for the workload request.
+    pub(super) fn raw_verify(
+        bytes: &[u8],
+        root: biscuit_auth::PublicKey,
+        req: &Request,
+        blocks: i64,
+        limits: &biscuit_auth::AuthorizerLimits,
+    ) -> Result<usize, biscuit_auth::error::Token> {
+        let token = Biscuit::from(bytes, root)?;
+        let arg = |k: &str| match &req.args[k] {
+            Value::Str(s) => Term::Str(s.clone()),
+            Value::Int(i) => Term::Integer(*i),
+            Value::Bool(b) => Term::Bool(*b),
+        };
+        let mut authorizer = authorizer!(
+            r#"
+            requester({subject});
+            holder({subject});
+            chain({blocks});
+            time({now});
+            tool({server}, {tool});
+            arg("path", {path});
+            arg("mode", {mode});
+            arg("limit", {limit});
+            allow if tool($s, $t), right($s, $t);
+            "#,
+            subject = req.subject.as_str(),
+            blocks = blocks,
+            now = Term::Date(req.now),
+            server = req.server.as_str(),
+            tool = req.tool.as_str(),
+            path = arg("path"),
+            mode = arg("mode"),
+            limit = arg("limit"),
+        )
+        .set_limits(limits.clone())
+        .build(&token)?;
+        authorizer.authorize()
+    }
+
+    /// The payload each block's signature covers (biscuit-auth 6's formats v0 and v1).
+    fn signed_payloads(proto: &schema::Biscuit) -> Vec<Vec<u8>> {
+        let mut out = Vec::new();
+        let mut prev_sig: Option<&[u8]> = None;
+        for s in std::iter::once(&proto.authority).chain(&proto.blocks) {
+            let version = s.version.unwrap_or(0);
+            let alg = s.next_key.algorithm.to_le_bytes();
+            let mut m = Vec::new();
+            if version == 0 {
+                m.extend_from_slice(&s.block);
+                m.extend_from_slice(&alg);
+                m.extend_from_slice(&s.next_key.key);
+            } else {
+                m.extend_from_slice(b"\0BLOCK\0\0VERSION\0");
+                m.extend_from_slice(&version.to_le_bytes());
+                m.extend_from_slice(b"\0PAYLOAD\0");
+                m.extend_from_slice(&s.block);
+                m.extend_from_slice(b"\0ALGORITHM\0");
+                m.extend_from_slice(&alg);
+                m.extend_from_slice(b"\0NEXTKEY\0");
+                m.extend_from_slice(&s.next_key.key);
+                if let Some(p) = prev_sig {
+                    m.extend_from_slice(b"\0PREVSIG\0");
+                    m.extend_from_slice(p);
+                }
+            }
+            out.push(m);
+            prev_sig = Some(&s.signature);
+        }
+        out
+    }
+
+    pub(super) struct Floor {
+        keys: Vec<VerifyingKey>,
+        messages: Vec<Vec<u8>>,
+        signatures: Vec<Signature>,
+        secret: [u8; 32],
+        last_key: VerifyingKey,
+    }
+
+    impl Floor {
+        pub(super) fn new(root: VerifyingKey, token: &Token) -> Self {
+            let proto: schema::Biscuit = prost::Message::decode(token.as_bytes()).unwrap();
+            let signed: Vec<&schema::SignedBlock> = std::iter::once(&proto.authority)
+                .chain(&proto.blocks)
+                .collect();
+            let mut keys = vec![root];
+            for s in &signed[..signed.len() - 1] {
+                keys.push(
+                    VerifyingKey::from_bytes(&s.next_key.key.clone().try_into().unwrap()).unwrap(),
+                );
+            }
+            let last_key = VerifyingKey::from_bytes(
+                &signed
+                    .last()
+                    .unwrap()
+                    .next_key
+                    .key
+                    .clone()
+                    .try_into()
+                    .unwrap(),
+            )
+            .unwrap();
+            let Some(schema::proof::Content::NextSecret(secret)) = proto.proof.content.clone()
+            else {
+                panic!("unsealed token");
+            };
+            let floor = Self {
+                keys,
+                messages: signed_payloads(&proto),
+                signatures: signed
+                    .iter()
+                    .map(|s| Signature::from_slice(&s.signature).unwrap())
+                    .collect(),
+                secret: secret.try_into().unwrap(),
+                last_key,
+            };
+            assert!(floor.run(), "the floor reproduces biscuit-auth's checks");
+            floor
+        }
+
+        /// Every block signature with `verify_strict`, then the proof.
+        pub(super) fn run(&self) -> bool {
+            self.keys
+                .iter()
+                .zip(&self.messages)
+                .zip(&self.signatures)
+                .all(|((k, m), s)| k.verify_strict(m, s).is_ok())
+                && SigningKey::from_bytes(&self.secret).verifying_key() == self.last_key
+        }
+    }
+}
+
+/// Biscuit: one Ed25519 `verify_strict` per block over the exact signed
+/// payloads, plus the proof of an unsealed token (deriving the public key of
+/// the next secret key): the cryptography Biscuit cannot avoid.
+fn biscuit_floor(c: &mut Criterion) {
+    let p = Biscuit::provider(0);
+    let root = RootSigningKey::ed25519_from_seed(key_id(), &SECRET)
+        .public()
+        .to_bytes();
+    let root = ed25519_dalek::VerifyingKey::from_bytes(&root.try_into().expect("32 bytes"))
+        .expect("point");
+    let tokens = chain(&p, &MemoryLineageIndex::new());
+    let mut group = c.benchmark_group("verify");
+    for depth in workload::DEPTHS {
+        let floor = biscuit::Floor::new(root, &tokens[depth]);
+        group.bench_function(BenchmarkId::new("floor-ed25519-blocks", depth), |b| {
+            b.iter(|| black_box(&floor).run())
+        });
+    }
+    group.finish();
+}
+
+/// Raw biscuit-auth on the same tokens: `Biscuit::from` under the root key, then
+/// a hand-written authorizer with the same facts and policy, no captoken model.
+fn biscuit_peer(c: &mut Criterion) {
+    let p = Biscuit::provider(0);
+    let public = RootSigningKey::ed25519_from_seed(key_id(), &SECRET)
+        .public()
+        .to_bytes();
+    let root = biscuit_auth::PublicKey::from_bytes(&public, biscuit_auth::Algorithm::Ed25519)
+        .expect("public key");
+    let limits = p.limits().run.clone();
+    let tokens = chain(&p, &MemoryLineageIndex::new());
+    let mut group = c.benchmark_group("verify");
+    for depth in workload::DEPTHS {
+        let (bytes, request) = (tokens[depth].as_bytes(), workload::request(depth));
+        let blocks = i64::try_from(depth + 1).expect("small");
+        assert!(
+            biscuit::raw_verify(bytes, root, &request, blocks, &limits).is_ok(),
+            "raw biscuit-auth must allow the workload"
+        );
+        group.bench_function(BenchmarkId::new("peer-biscuit-auth", depth), |b| {
+            b.iter(|| {
+                biscuit::raw_verify(black_box(bytes), root, black_box(&request), blocks, &limits)
+            })
+        });
+    }
+    group.finish();
+}
+
 fn benches(c: &mut Criterion) {
     provider::<Hmac>(c);
     hmac_floor(c);
@@ -281,6 +478,9 @@ fn benches(c: &mut Criterion) {
     paseto_floor(c);
     pasetors_peer(c);
     provider::<PasetoLocal>(c);
+    provider::<Biscuit>(c);
+    biscuit_floor(c);
+    biscuit_peer(c);
 }
 
 criterion_group!(workload_benches, benches);

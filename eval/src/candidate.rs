@@ -1,5 +1,6 @@
 //! How the suites and benchmarks obtain each provider: one `Candidate` per token format.
 
+use captoken_biscuit_provider::{BiscuitKeyring, BiscuitProvider, RootSigningKey};
 use captoken_core_types::{
     Attenuation, Capability, Error, KeyId, LineageHash, ParentRef, Token, TokenProvider,
 };
@@ -23,6 +24,9 @@ pub trait Candidate {
 
     /// The name in reports and test names, for example `hmac`.
     const NAME: &'static str;
+
+    /// The crate that provides it, for the dependency table.
+    const CRATE: &'static str;
 
     /// A provider that issues and verifies under [`KEY_ID`] with key material
     /// derived from `key_seed`: two seeds give two unrelated keys of the same id.
@@ -77,6 +81,7 @@ pub struct Hmac;
 impl Candidate for Hmac {
     type Provider = HmacProvider;
     const NAME: &'static str = "hmac";
+    const CRATE: &'static str = "captoken-hmac-provider";
 
     fn provider(key_seed: u8) -> HmacProvider {
         let key = HmacKey::new(key_id(), &secret(key_seed))
@@ -106,6 +111,7 @@ pub struct Macaroon;
 impl Candidate for Macaroon {
     type Provider = MacaroonProvider;
     const NAME: &'static str = "macaroon";
+    const CRATE: &'static str = "captoken-macaroon-provider";
 
     fn provider(key_seed: u8) -> MacaroonProvider {
         let key = MacaroonKey::new(key_id(), &secret(key_seed))
@@ -162,6 +168,7 @@ pub struct PasetoPublic;
 impl Candidate for PasetoPublic {
     type Provider = PasetoPublicProvider;
     const NAME: &'static str = "paseto-public";
+    const CRATE: &'static str = "captoken-paseto-provider";
 
     fn provider(key_seed: u8) -> PasetoPublicProvider {
         let key = SigningKey::from_seed(key_id(), &secret(key_seed))
@@ -188,6 +195,7 @@ pub struct PasetoLocal;
 impl Candidate for PasetoLocal {
     type Provider = PasetoLocalProvider;
     const NAME: &'static str = "paseto-local";
+    const CRATE: &'static str = "captoken-paseto-provider";
 
     fn provider(key_seed: u8) -> PasetoLocalProvider {
         let key = LocalKey::from_bytes(key_id(), &secret(key_seed))
@@ -204,5 +212,47 @@ impl Candidate for PasetoLocal {
         forged: LineageHash,
     ) -> Result<Token, Error> {
         reissue_with_forged_parent(provider, parent, step, forged)
+    }
+}
+
+/// Biscuit on biscuit-auth 6: Datalog, attenuated offline, verified with the root public key.
+#[derive(Debug)]
+pub struct Biscuit;
+
+impl Candidate for Biscuit {
+    type Provider = BiscuitProvider;
+    const NAME: &'static str = "biscuit";
+    const CRATE: &'static str = "captoken-biscuit-provider";
+
+    fn provider(key_seed: u8) -> BiscuitProvider {
+        let mut keys = BiscuitKeyring::new();
+        keys.insert_signing(RootSigningKey::ed25519_from_seed(
+            key_id(),
+            &secret(key_seed),
+        ))
+        .unwrap_or_else(|_| unreachable!("one key in an empty keyring"));
+        BiscuitProvider::new(keys)
+    }
+
+    /// The holder appends, with biscuit-auth's own API, a block that declares
+    /// `forged` as its parent's lineage hash (and nothing else).
+    fn forge_parent(
+        _provider: &BiscuitProvider,
+        parent: &Token,
+        _step: &Attenuation,
+        forged: LineageHash,
+    ) -> Result<Token, Error> {
+        let library = |e: biscuit_auth::error::Token| Error::Format(Box::new(e));
+        let block = biscuit_auth::builder::BlockBuilder::new()
+            .fact(biscuit_auth::builder::fact(
+                "parent",
+                &[biscuit_auth::builder::Term::Bytes(forged.0.to_vec())],
+            ))
+            .map_err(library)?;
+        let child = biscuit_auth::UnverifiedBiscuit::from(parent.as_bytes())
+            .and_then(|t| t.append(block))
+            .and_then(|t| t.to_vec())
+            .map_err(library)?;
+        Ok(Token::new(captoken_biscuit_provider::FORMAT, child))
     }
 }

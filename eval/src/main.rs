@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use captoken_eval::candidate::{Candidate, Hmac, Macaroon, PasetoLocal, PasetoPublic};
+use captoken_eval::candidate::{Biscuit, Candidate, Hmac, Macaroon, PasetoLocal, PasetoPublic};
 use captoken_eval::measure::{cross_format, peer_sizes, provider_results};
 use captoken_eval::report::{COMPARISONS, Generated, fill_markers, report_files, tables};
 use captoken_eval::results::{DependencyCount, Deterministic, ProviderResults, Timing, Timings};
@@ -88,15 +88,18 @@ fn measure(args: &[String]) -> Result<(), String> {
         candidate::<Macaroon>(cases)?,
         candidate::<PasetoPublic>(cases)?,
         candidate::<PasetoLocal>(cases)?,
+        candidate::<Biscuit>(cases)?,
     ];
     eprintln!("  cross-format: every provider's tokens to every other verifier …");
     let (hmac, macaroon) = (Hmac::provider(0), Macaroon::provider(0));
     let (public, local) = (PasetoPublic::provider(0), PasetoLocal::provider(0));
+    let biscuit = Biscuit::provider(0);
     let cross = cross_format(&[
         (Hmac::NAME, &hmac),
         (Macaroon::NAME, &macaroon),
         (PasetoPublic::NAME, &public),
         (PasetoLocal::NAME, &local),
+        (Biscuit::NAME, &biscuit),
     ])?;
     let d = Deterministic {
         cases,

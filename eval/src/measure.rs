@@ -21,6 +21,7 @@ pub fn provider_results<C: Candidate>(cases: u32) -> Result<ProviderResults, Str
     Ok(ProviderResults {
         name: C::NAME.to_owned(),
         format: provider.format().tag().to_owned(),
+        crate_name: C::CRATE.to_owned(),
         capabilities: capabilities(&properties),
         suites: Suite::ALL
             .iter()

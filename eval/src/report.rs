@@ -60,6 +60,17 @@ pub const COMPARISONS: &[Comparison] = &[
         floor: None,
         peers: &[],
     },
+    Comparison {
+        provider: "biscuit",
+        floor: Some((
+            "floor-ed25519-blocks",
+            "one Ed25519 verify_strict per block plus the proof's key derivation",
+        )),
+        peers: &[(
+            "peer-biscuit-auth",
+            "raw biscuit-auth: `Biscuit::from` and a hand-written authorizer with the same facts and policy",
+        )],
+    },
 ];
 
 /// One generated file: a path relative to the repository root and its contents.
@@ -362,6 +373,46 @@ pub fn size_chart(d: &Deterministic) -> String {
     line_chart(&chart, &series)
 }
 
+/// One line per provider with the figures a decision weighs: verify cost at
+/// depths 0 and 16 and relative to the HMAC provider, token size, dependencies
+/// and the two capabilities that separate the formats.
+#[must_use]
+pub fn summary_table(d: &Deterministic, timings: &Timings) -> String {
+    let mut t = String::from(
+        "| provider | offline attenuation | public-key verification | verify, depth 0 | verify, depth 16 | × hmac at depth 0 | text bytes, depth 0 | text bytes, depth 16 | crates |\n|---|---|---|---|---|---|---|---|---|\n",
+    );
+    let base = timings.median("verify", "hmac", 0);
+    for p in &d.providers {
+        let v0 = timings.median("verify", &p.name, 0);
+        let v16 = timings.median("verify", &p.name, 16);
+        let size = |depth: usize| {
+            p.sizes
+                .iter()
+                .find(|s| s.depth == depth)
+                .map_or_else(|| "–".to_owned(), |s| s.text.to_string())
+        };
+        let crates = d
+            .dependencies
+            .iter()
+            .find(|c| c.name == p.crate_name)
+            .map_or_else(|| "–".to_owned(), |c| c.crates.to_string());
+        let _ = writeln!(
+            t,
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            p.name,
+            yes_no(p.capabilities.offline_attenuation),
+            yes_no(p.capabilities.public_key_verification),
+            v0.map_or_else(|| "–".to_owned(), fmt_ns),
+            v16.map_or_else(|| "–".to_owned(), fmt_ns),
+            fmt_ratio(v0, base),
+            size(0),
+            size(16),
+            crates
+        );
+    }
+    t
+}
+
 /// The named tables that ADRs may embed between `<!-- generated:NAME -->` markers.
 #[must_use]
 pub fn tables(d: &Deterministic, timings: &Timings) -> BTreeMap<&'static str, String> {
@@ -381,6 +432,16 @@ pub fn tables(d: &Deterministic, timings: &Timings) -> BTreeMap<&'static str, St
             ),
         ),
         ("issue", issue_table(timings)),
+        (
+            "summary",
+            format!(
+                "{}\nMeasured {} on {} ({} run); sizes and crate counts are deterministic.\n",
+                summary_table(d, timings),
+                timings.date,
+                timings.machine,
+                timings.mode
+            ),
+        ),
     ])
 }
 
@@ -402,6 +463,7 @@ pub fn report(d: &Deterministic, timings: &Timings) -> String {
          compare ratios measured in one run, not absolute times across machines.\n\n\
          Providers: {providers}. Workload: DESIGN.md §7 (two tools with prefix, exact and range constraints; one hour; depth 16;\n\
          step *i* narrows the path prefix and the range and moves expiry one second earlier).\n\n\
+         ## Summary\n\n{summary}\n\
          ## Capability matrix\n\n{caps}\n\
          ## Invariant suites\n\n\
          Each suite ran {cases} cases per provider with a fixed seed (DESIGN.md §6): binding, attenuation monotonicity\n\
@@ -419,6 +481,7 @@ pub fn report(d: &Deterministic, timings: &Timings) -> String {
         date = timings.date,
         machine = timings.machine,
         providers = providers.join(", "),
+        summary = section("summary"),
         caps = section("capabilities"),
         cases = d.cases,
         suites = section("suites"),

@@ -26,6 +26,8 @@ pub struct ProviderResults {
     pub name: String,
     /// Format tag.
     pub format: String,
+    /// The crate that provides it.
+    pub crate_name: String,
     /// Capability matrix row.
     pub capabilities: Capabilities,
     /// Invariant suite outcomes.

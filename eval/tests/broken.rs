@@ -77,6 +77,7 @@ impl<F: Fault> TokenProvider for Broken<F> {
 impl<F: Fault> Candidate for Broken<F> {
     type Provider = Self;
     const NAME: &'static str = "broken";
+    const CRATE: &'static str = "captoken-hmac-provider";
 
     fn provider(key_seed: u8) -> Self {
         Self {

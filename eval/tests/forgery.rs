@@ -6,7 +6,7 @@ use captoken_core_types::{
     Attenuation, DenyReason, LineageHash, LineageIndex, MemoryLineageIndex, MemoryRevocationList,
     TokenProvider, VerifyContext,
 };
-use captoken_eval::candidate::{Candidate, Hmac, Macaroon, PasetoLocal, PasetoPublic};
+use captoken_eval::candidate::{Biscuit, Candidate, Hmac, Macaroon, PasetoLocal, PasetoPublic};
 use captoken_eval::measure::workload_chain;
 
 fn forged_parent_is_denied<C: Candidate>() {
@@ -43,4 +43,5 @@ fn every_candidate_forges_a_parent_hash_that_verification_catches() {
     forged_parent_is_denied::<Macaroon>();
     forged_parent_is_denied::<PasetoPublic>();
     forged_parent_is_denied::<PasetoLocal>();
+    forged_parent_is_denied::<Biscuit>();
 }

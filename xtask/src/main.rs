@@ -21,7 +21,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
 /// Provider crates, by folder under `crates/`.
-const PROVIDERS: [&str; 1] = ["hmac-provider"];
+const PROVIDERS: [&str; 4] = [
+    "hmac-provider",
+    "macaroon-provider",
+    "biscuit-provider",
+    "paseto-provider",
+];
 
 /// Suite cases per provider: default run, and `--full`.
 const QUICK_CASES: u32 = 256;

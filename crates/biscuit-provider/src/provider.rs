@@ -1,0 +1,419 @@
+//! The Biscuit `TokenProvider`: issue, attenuate offline, verify (signatures, lineage, revocation, Datalog), inspect.
+
+use std::time::Duration;
+
+use base64ct::{Base64Url, Encoding};
+use biscuit_auth::builder::{AuthorizerBuilder, Policy};
+use biscuit_auth::error::{FailedCheck, Format as BiscuitFormat, Logic, Token as BiscuitError};
+use biscuit_auth::format::schema;
+use biscuit_auth::{Biscuit, PublicKey, UnverifiedBiscuit};
+use captoken_core_types::{
+    Attenuation, AttenuationError, AttenuationMode, Capability, Denied, DenyReason, Error, Format,
+    Inspection, KeyId, LineageEntry, LineageHash, Properties, Request, Token, TokenProvider,
+    Verified, VerifyContext,
+};
+
+use crate::datalog::{self as dl, CheckClass};
+use crate::key::{BiscuitKeyring, root_key_id};
+use crate::limits::Limits;
+use crate::wire::{self, Blocks, WireError};
+
+/// The format tag, also the lineage-hash domain tag of this format.
+pub const FORMAT: Format = Format::new("biscuit-v3");
+
+/// Biscuit tokens on biscuit-auth 6: public-key verification, offline attenuation.
+///
+/// The keyring's signing keys issue; its public keys verify. Anyone attenuates
+/// without a key. See the crate documentation for the Datalog it writes.
+#[derive(Debug)]
+pub struct BiscuitProvider {
+    keys: BiscuitKeyring,
+    limits: Limits,
+    policy: Policy,
+}
+
+fn wire_error(e: WireError) -> Error {
+    Error::Malformed(e.describe())
+}
+
+fn library(e: BiscuitError) -> Error {
+    Error::Format(Box::new(e))
+}
+
+impl BiscuitProvider {
+    /// A provider with these keys and the default [`Limits`].
+    #[must_use]
+    pub fn new(keys: BiscuitKeyring) -> Self {
+        Self::with_limits(keys, Limits::default())
+    }
+
+    /// A provider with these keys and limits.
+    ///
+    /// `run.max_iterations` is raised to at least 1 and `run.max_time` lowered
+    /// to at most one hour: biscuit-auth never reaches a zero iteration limit
+    /// (its check is for equality after an iteration) and then subtracts the
+    /// iterations from it, and it adds the time limit to an `Instant`.
+    #[must_use]
+    pub fn with_limits(keys: BiscuitKeyring, mut limits: Limits) -> Self {
+        limits.run.max_iterations = limits.run.max_iterations.max(1);
+        limits.run.max_time = limits.run.max_time.min(Duration::from_secs(3600));
+        Self {
+            keys,
+            limits,
+            policy: dl::allow_policy(),
+        }
+    }
+
+    /// The limits in force.
+    #[must_use]
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// The lineage hash of every credential in the token's chain, root first
+    /// and the token's own last (DESIGN.md §5); recomputed, never read from the token.
+    ///
+    /// # Errors
+    /// [`Error::Malformed`] when the token does not parse.
+    pub fn lineage(&self, token: &Token) -> Result<Vec<LineageHash>, Error> {
+        Ok(wire::lineage_hashes(&self.container(token)?))
+    }
+
+    /// Biscuit's revocation identifiers (block signatures), each with the lineage
+    /// hash of the credential that ends with that block, root first.
+    ///
+    /// Biscuit revokes by block: revoking identifier `k` rejects every token that
+    /// contains block `k`, that is the credential ending at `k` and all its
+    /// descendants. Lineage hash `k` covers blocks `0..=k` including signature
+    /// `k`, so the pairs are one to one and revoking either denies the same
+    /// tokens. This provider checks only the lineage-hash list; the pairs let an
+    /// operator translate a Biscuit revocation list into it.
+    ///
+    /// # Errors
+    /// [`Error::Malformed`] when the token does not parse.
+    pub fn revocation_ids(&self, token: &Token) -> Result<Vec<(LineageHash, Vec<u8>)>, Error> {
+        let proto = self.container(token)?;
+        let ids = std::iter::once(&proto.authority)
+            .chain(&proto.blocks)
+            .map(|s| s.signature.clone());
+        Ok(wire::lineage_hashes(&proto).into_iter().zip(ids).collect())
+    }
+
+    fn container(&self, token: &Token) -> Result<schema::Biscuit, Error> {
+        if token.format() != FORMAT {
+            return Err(Error::WrongFormat {
+                expected: FORMAT.tag(),
+                found: token.format().tag(),
+            });
+        }
+        wire::container(token.as_bytes(), &self.limits).map_err(wire_error)
+    }
+
+    /// Checks every signature under the root key the token's root key id
+    /// selects; no other key is tried.
+    fn authenticate(&self, bytes: &[u8]) -> Result<(Biscuit, KeyId), DenyReason> {
+        let keys = &self.keys;
+        let choose = |rid: Option<u32>| -> Result<PublicKey, BiscuitFormat> {
+            rid.and_then(|r| keys.by_root_key_id(r))
+                .map(|k| k.key())
+                .ok_or(BiscuitFormat::UnknownPublicKey)
+        };
+        let biscuit = Biscuit::from(bytes, choose).map_err(|e| match e {
+            BiscuitError::Format(BiscuitFormat::UnknownPublicKey) => DenyReason::UnknownKey,
+            BiscuitError::Format(
+                BiscuitFormat::Signature(_)
+                | BiscuitFormat::SealedSignature
+                | BiscuitFormat::InvalidSignatureSize(_)
+                | BiscuitFormat::SignatureDeserializationError(_)
+                | BiscuitFormat::BlockSignatureDeserializationError(_),
+            ) => DenyReason::BadSignature,
+            _ => DenyReason::Malformed("not a valid Biscuit token"),
+        })?;
+        let key_id = biscuit
+            .root_key_id()
+            .and_then(|r| keys.by_root_key_id(r))
+            .map(|k| k.id().clone())
+            .ok_or(DenyReason::UnknownKey)?;
+        Ok((biscuit, key_id))
+    }
+
+    /// Compares supplied ancestors (parent first) with the lineage recomputed
+    /// from the token itself. Biscuit carries its whole chain, so cold and live
+    /// verification are the same computation; supplied ancestors can only be
+    /// confirmed, and a wrong one is denied.
+    fn check_ancestors(
+        &self,
+        hashes: &[LineageHash],
+        ctx: &VerifyContext<'_>,
+    ) -> Result<(), DenyReason> {
+        let ancestors = hashes.len().saturating_sub(1);
+        if ctx.ancestors.len() > ancestors {
+            return Err(DenyReason::LineageMismatch);
+        }
+        for (i, ancestor) in ctx.ancestors.iter().enumerate() {
+            let want = ancestors
+                .checked_sub(i + 1)
+                .and_then(|k| hashes.get(k))
+                .ok_or(DenyReason::LineageMismatch)?;
+            let got = self
+                .lineage_hash(ancestor)
+                .map_err(|_| DenyReason::LineageMismatch)?;
+            if got != *want {
+                return Err(DenyReason::LineageMismatch);
+            }
+        }
+        Ok(())
+    }
+
+    fn authorize(
+        &self,
+        biscuit: &Biscuit,
+        proto: &schema::Biscuit,
+        holder: &str,
+        request: &Request,
+    ) -> Result<(), DenyReason> {
+        let run = || -> Result<usize, BiscuitError> {
+            let mut builder = AuthorizerBuilder::new();
+            for f in dl::ambient(request, holder, proto.blocks.len() + 1) {
+                builder = builder.fact(f)?;
+            }
+            let mut authorizer = builder
+                .policy(self.policy.clone())?
+                .set_limits(self.limits.run.clone())
+                .build(biscuit)?;
+            authorizer.authorize()
+        };
+        run().map(|_| ()).map_err(|e| match wire::blocks(proto) {
+            Ok(blocks) => deny_reason(e, &blocks),
+            Err(w) => DenyReason::Malformed(w.describe()),
+        })
+    }
+}
+
+/// The structured reason for a failed evaluation, in the reference
+/// authorizer's order: depth, subject, validity window, root grant, then the
+/// first failing step check.
+fn deny_reason(e: BiscuitError, blocks: &Blocks) -> DenyReason {
+    let (checks, matched) = match e {
+        BiscuitError::FailedLogic(Logic::Unauthorized { checks, .. }) => (checks, true),
+        BiscuitError::FailedLogic(Logic::NoMatchingPolicy { checks }) => (checks, false),
+        BiscuitError::FailedLogic(Logic::InvalidBlockRule(..)) => return DenyReason::UnknownCaveat,
+        BiscuitError::RunLimit(limit) => {
+            return DenyReason::Format(format!("datalog run limit: {limit}"));
+        }
+        BiscuitError::Execution(x) => {
+            return DenyReason::Format(format!("datalog evaluation: {x}"));
+        }
+        other => return DenyReason::Format(other.to_string()),
+    };
+    let classes: Vec<CheckClass> = checks
+        .iter()
+        .map(|c| match c {
+            FailedCheck::Block(b) => usize::try_from(b.block_id)
+                .ok()
+                .zip(usize::try_from(b.check_id).ok())
+                .and_then(|(i, j)| blocks.check(i, j))
+                .map_or(CheckClass::Constraint, |c| dl::classify(&c)),
+            FailedCheck::Authorizer(_) => CheckClass::Constraint,
+        })
+        .collect();
+    let first = |class: CheckClass| classes.contains(&class);
+    if first(CheckClass::Depth) {
+        DenyReason::DepthExceeded
+    } else if first(CheckClass::Subject) {
+        DenyReason::WrongSubject
+    } else if first(CheckClass::NotBefore) {
+        DenyReason::NotYetValid
+    } else if first(CheckClass::Expires) {
+        DenyReason::Expired
+    } else if !matched {
+        DenyReason::NoMatchingGrant
+    } else {
+        match classes.first() {
+            Some(CheckClass::Keep) => DenyReason::NoMatchingGrant,
+            _ => DenyReason::ConstraintViolated,
+        }
+    }
+}
+
+impl TokenProvider for BiscuitProvider {
+    fn format(&self) -> Format {
+        FORMAT
+    }
+
+    fn properties(&self) -> Properties {
+        Properties {
+            attenuation: AttenuationMode::Offline,
+            public_key_verification: true,
+            // Every block is signed with a fresh random key.
+            deterministic_encoding: false,
+            // Biscuit has third-party blocks; this provider does not use them.
+            third_party_caveats: false,
+            revocation: "lineage-hash revocation list; every ancestor's hash is recomputed from the token itself (one per block, one to one with Biscuit's revocation ids)",
+        }
+    }
+
+    fn issue(&self, capability: &Capability) -> Result<Token, Error> {
+        if capability.parent.is_some() {
+            return Err(Error::Unsupported(
+                "a Biscuit root has no parent: attenuate the parent token instead",
+            ));
+        }
+        let key = self
+            .keys
+            .signing(&capability.issuer)
+            .ok_or_else(|| Error::UnknownKey(capability.issuer.clone()))?;
+        let bytes = Biscuit::builder()
+            .merge(dl::authority(capability))
+            .root_key_id(root_key_id(&capability.issuer))
+            .build(key.pair())
+            .and_then(|b| b.to_vec())
+            .map_err(library)?;
+        if bytes.len() > self.limits.max_token_len {
+            return Err(Error::Unsupported("capability too large for a token"));
+        }
+        Ok(Token::new(FORMAT, bytes))
+    }
+
+    fn attenuate(&self, parent: &Token, step: &Attenuation) -> Result<Token, Error> {
+        let proto = self.container(parent)?;
+        let count = proto.blocks.len() + 1;
+        if count >= self.limits.max_blocks {
+            return Err(Error::Unsupported(
+                "chain longer than the provider's block limit",
+            ));
+        }
+        let blocks = wire::blocks(&proto).map_err(wire_error)?;
+        // The tightest `check if chain($n), $n <= C` of the chain bounds its length.
+        let bound = blocks
+            .depth_bound()
+            .ok_or(Error::Malformed("no delegation depth bound"))?;
+        if bound <= i64::try_from(count).unwrap_or(i64::MAX) {
+            return Err(AttenuationError::DepthExhausted.into());
+        }
+        let parent_hash = wire::lineage_hashes(&proto)
+            .last()
+            .copied()
+            .ok_or(Error::Malformed("no authority block"))?;
+        let bytes = UnverifiedBiscuit::from(parent.as_bytes())
+            .and_then(|u| u.append(dl::step(step, count, &parent_hash)))
+            .and_then(|child| child.to_vec())
+            .map_err(library)?;
+        if bytes.len() > self.limits.max_token_len {
+            return Err(Error::Unsupported("attenuated token too large"));
+        }
+        Ok(Token::new(FORMAT, bytes))
+    }
+
+    fn verify(
+        &self,
+        token: &Token,
+        request: &Request,
+        ctx: &VerifyContext<'_>,
+    ) -> Result<Verified, Denied> {
+        if token.format() != FORMAT {
+            return Err(DenyReason::Malformed("token of another format").into());
+        }
+        let bytes = token.as_bytes();
+        let proto = wire::container(bytes, &self.limits)
+            .map_err(|e| DenyReason::Malformed(e.describe()))?;
+        let (biscuit, key_id) = self.authenticate(bytes)?;
+        let scan = wire::scan(&proto, &self.limits)?;
+        if scan.work(request.args.len()) > self.limits.max_work {
+            return Err(DenyReason::UnknownCaveat.into());
+        }
+        // Lineage: every declared parent hash against the recomputed one.
+        let hashes = wire::lineage_hashes(&proto);
+        if scan.parents.len() + 1 != hashes.len()
+            || scan
+                .parents
+                .iter()
+                .zip(&hashes)
+                .any(|(declared, actual)| declared != actual)
+        {
+            return Err(DenyReason::LineageMismatch.into());
+        }
+        self.check_ancestors(&hashes, ctx)?;
+        for h in &hashes {
+            if ctx
+                .revocations
+                .is_revoked(h)
+                .map_err(|_| DenyReason::Store)?
+            {
+                return Err(DenyReason::Revoked.into());
+            }
+        }
+        self.authorize(&biscuit, &proto, &scan.holder, request)?;
+        Ok(Verified {
+            token_id: scan.token_id,
+            key_id,
+            lineage_hash: hashes
+                .last()
+                .copied()
+                .ok_or(DenyReason::Malformed("empty chain"))?,
+            chain_len: hashes.len() - 1,
+        })
+    }
+
+    fn lineage_hash(&self, token: &Token) -> Result<LineageHash, Error> {
+        self.lineage(token)?
+            .last()
+            .copied()
+            .ok_or(Error::Malformed("no authority block"))
+    }
+
+    fn index_entry(&self, token: &Token) -> Result<Option<LineageEntry>, Error> {
+        // The chain travels inside the token: no index is needed to verify it cold.
+        self.container(token)?;
+        Ok(None)
+    }
+
+    fn inspect(&self, token: &Token) -> Result<Inspection, Error> {
+        let proto = self.container(token)?;
+        let blocks = wire::blocks(&proto).map_err(wire_error)?;
+        let capability = blocks
+            .content(0)
+            .as_ref()
+            .and_then(dl::decode_authority)
+            .ok_or(Error::Malformed(
+                "authority block is not a captoken capability",
+            ))?;
+        let mut steps = Vec::with_capacity(blocks.blocks.len().saturating_sub(1));
+        let mut declared_parents = Vec::with_capacity(steps.capacity());
+        for i in 1..blocks.blocks.len() {
+            let (step, parent) = blocks
+                .content(i)
+                .and_then(|c| dl::decode_step(&c, i))
+                .ok_or(Error::Malformed("block is not a captoken attenuation step"))?;
+            steps.push(step);
+            declared_parents.push(parent);
+        }
+        declared_parents.reverse();
+        Ok(Inspection {
+            format: FORMAT,
+            capability,
+            steps,
+            declared_parents,
+        })
+    }
+
+    fn parse_bytes(&self, bytes: &[u8]) -> Result<Token, Error> {
+        wire::container(bytes, &self.limits).map_err(wire_error)?;
+        Ok(Token::new(FORMAT, bytes.to_vec()))
+    }
+
+    /// Biscuit's own text form: URL-safe base64 with padding, as `Biscuit::to_base64` writes it.
+    fn to_text(&self, token: &Token) -> String {
+        Base64Url::encode_string(token.as_bytes())
+    }
+
+    fn parse_text(&self, text: &str) -> Result<Token, Error> {
+        let max = self.limits.max_token_len.div_ceil(3).saturating_mul(4);
+        if text.len() > max {
+            return Err(Error::Malformed("token text too long"));
+        }
+        let bytes = Base64Url::decode_vec(text)
+            .map_err(|_| Error::Malformed("token text is not URL-safe base64"))?;
+        self.parse_bytes(&bytes)
+    }
+}

@@ -1,0 +1,888 @@
+//! Behaviour of the Biscuit provider: binding, tamper resistance, keys, attenuation, delegation, lineage, the differential test.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    reason = "tests and benchmarks fail by panicking"
+)]
+
+mod common;
+
+use biscuit_auth::{Biscuit, UnverifiedBiscuit};
+use captoken_biscuit_provider::{BiscuitKeyring, BiscuitProvider, FORMAT, root_key_id};
+use captoken_core_types::reference::authorize;
+use captoken_core_types::testing::{self, workload};
+use captoken_core_types::{
+    Attenuation, AttenuationError, AttenuationMode, Capability, Constraint, DenyReason, Error,
+    Format, MemoryLineageIndex, Request, RevocationList, Subject, Token, TokenId, TokenProvider,
+    ToolRef, VerifyContext,
+};
+use common::*;
+use proptest::prelude::*;
+
+fn at(now: u64) -> Request {
+    Request {
+        now,
+        ..workload::request(0)
+    }
+}
+
+#[test]
+fn round_trip_binary_and_text() {
+    let p = provider();
+    let stores = Stores::new();
+    let token = root_token(&p);
+    let text = p.to_text(&token);
+    let back = p.parse_text(&text).unwrap();
+    assert_eq!(back, token);
+    assert_eq!(p.parse_bytes(token.as_bytes()).unwrap(), token);
+    let verified = p
+        .verify(&back, &workload::request(0), &stores.cold())
+        .unwrap();
+    assert_eq!(verified.token_id, TokenId([0x5a; 16]));
+    assert_eq!(verified.key_id, kid("k1"));
+    assert_eq!(verified.chain_len, 0);
+    assert_eq!(verified.lineage_hash, p.lineage_hash(&token).unwrap());
+    let inspected = p.inspect(&token).unwrap();
+    assert_eq!(inspected.capability, workload::capability(kid("k1")));
+    assert!(inspected.steps.is_empty() && inspected.declared_parents.is_empty());
+    assert_eq!(p.index_entry(&token).unwrap(), None);
+    let props = p.properties();
+    assert_eq!(props.attenuation, AttenuationMode::Offline);
+    assert!(props.public_key_verification && !props.deterministic_encoding);
+}
+
+#[test]
+fn text_form_is_biscuits_own_base64() {
+    let p = provider();
+    let tokens = chain(&p, 2);
+    let public = signing("k1", 1).public();
+    for token in &tokens {
+        let text = p.to_text(token);
+        let biscuit = Biscuit::from(token.as_bytes(), |_| {
+            biscuit_auth::PublicKey::from_bytes(
+                &public.to_bytes(),
+                biscuit_auth::Algorithm::Ed25519,
+            )
+        })
+        .unwrap();
+        assert_eq!(
+            text,
+            biscuit.to_base64().unwrap(),
+            "Biscuit's own text form"
+        );
+        assert!(
+            !text.contains('+') && !text.contains('/'),
+            "URL-safe alphabet"
+        );
+        let from_text = UnverifiedBiscuit::from_base64(&text).unwrap();
+        assert_eq!(from_text.block_count(), token_blocks(token));
+        assert_eq!(biscuit.root_key_id(), Some(root_key_id(&kid("k1"))));
+    }
+    for bad in ["", "!!!!", "AAAA", &"A".repeat(100_000)] {
+        assert!(p.parse_text(bad).is_err(), "{bad:.10}");
+    }
+}
+
+fn token_blocks(t: &Token) -> usize {
+    UnverifiedBiscuit::from(t.as_bytes()).unwrap().block_count()
+}
+
+#[test]
+fn authority_datalog_is_pinned() {
+    let p = provider();
+    let root = root_token(&p);
+    let source = UnverifiedBiscuit::from(root.as_bytes())
+        .unwrap()
+        .print_block_source(0)
+        .unwrap();
+    assert_eq!(source, AUTHORITY_SOURCE);
+    let child = p.attenuate(&root, &workload::step(1)).unwrap();
+    let source = UnverifiedBiscuit::from(child.as_bytes())
+        .unwrap()
+        .print_block_source(1)
+        .unwrap();
+    let parent = p.lineage_hash(&root).unwrap();
+    assert_eq!(source, STEP_1_SOURCE.replace("PARENT", &parent.to_hex()));
+}
+
+const AUTHORITY_SOURCE: &str = r#"token_id(hex:5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a);
+issuer("k1");
+subject("agent:planner-7");
+right("fs.internal", "list_dir") <- tool("fs.internal", "list_dir"), arg("limit", $v0), arg("mode", "ro"), arg("path", $v2), $v0.type() == "integer" && $v0 >= 0 && $v0 <= 1000, $v2.type() == "string" && $v2.starts_with("/srv/data/");
+right("fs.internal", "read_file") <- tool("fs.internal", "read_file"), arg("limit", $v0), arg("mode", "ro"), arg("path", $v2), $v0.type() == "integer" && $v0 >= 0 && $v0 <= 1000, $v2.type() == "string" && $v2.starts_with("/srv/data/");
+check if requester($r), holder($r);
+check if time($t), $t >= 2026-01-01T00:00:00Z;
+check if time($t), $t < 2026-01-01T01:00:00Z;
+check if chain($n), $n <= 17;
+"#;
+
+const STEP_1_SOURCE: &str = r#"parent(hex:PARENT);
+check if time($t), $t < 2026-01-01T00:59:59Z;
+check if tool($s, $t), $s != "fs.internal" || $t != "read_file" or arg("path", $v0), arg("limit", $v1), $v0.type() == "string" && $v0.starts_with("/srv/data/p1/"), $v1.type() == "integer" && $v1 >= 0 && $v1 <= 999;
+check if tool($s, $t), $s != "fs.internal" || $t != "list_dir" or arg("path", $v0), arg("limit", $v1), $v0.type() == "string" && $v0.starts_with("/srv/data/p1/"), $v1.type() == "integer" && $v1 >= 0 && $v1 <= 999;
+"#;
+
+/// Flips bit `i` of `token` and expects a denial.
+fn assert_flip_denied(p: &BiscuitProvider, token: &Token, req: &Request, i: usize) {
+    let stores = Stores::new();
+    let mut flipped = token.as_bytes().to_vec();
+    flipped[i / 8] ^= 1 << (i % 8);
+    let r = p.verify(&Token::new(FORMAT, flipped), req, &stores.cold());
+    assert!(r.is_err(), "bit {i} flipped still verifies");
+}
+
+/// Every bit of a depth-1 token, one at a time (fast since the workspace's dev
+/// profile optimises the Ed25519 and SHA-2 crates).
+#[test]
+fn every_single_bit_flip_is_denied() {
+    let p = provider();
+    let tokens = chain(&p, 1);
+    let req = workload::request(1);
+    for i in 0..tokens[1].as_bytes().len() * 8 {
+        assert_flip_denied(&p, &tokens[1], &req, i);
+    }
+}
+
+#[test]
+fn every_truncation_and_extension_is_denied() {
+    let p = provider();
+    let stores = Stores::new();
+    let token = root_token(&p);
+    let req = workload::request(0);
+    for n in 0..token.as_bytes().len() {
+        let cut = Token::new(FORMAT, token.as_bytes()[..n].to_vec());
+        assert!(
+            p.verify(&cut, &req, &stores.cold()).is_err(),
+            "truncated to {n}"
+        );
+    }
+    for extra in [&[0u8][..], &[0x0a, 0x00], &[0xff; 8]] {
+        let mut longer = token.as_bytes().to_vec();
+        longer.extend_from_slice(extra);
+        assert!(
+            p.verify(&Token::new(FORMAT, longer), &req, &stores.cold())
+                .is_err()
+        );
+    }
+}
+
+#[test]
+fn root_key_is_selected_by_key_id() {
+    let stores = Stores::new();
+    let req = workload::request(0);
+    let token = root_token(&provider());
+    // Same key id, different key: the signature fails.
+    assert_eq!(
+        reason(provider_with([signing("k1", 2)]).verify(&token, &req, &stores.cold())),
+        DenyReason::BadSignature
+    );
+    // The verifier does not hold the key id, even though it holds another key.
+    assert_eq!(
+        reason(provider_with([signing("k2", 1)]).verify(&token, &req, &stores.cold())),
+        DenyReason::UnknownKey
+    );
+    // Two keys: the token's root key id selects k1; k2 is never tried.
+    let both = provider_with([signing("k2", 2), signing("k1", 1)]);
+    assert_eq!(
+        both.verify(&token, &req, &stores.cold()).unwrap().key_id,
+        kid("k1")
+    );
+    // The root key id is not signed: pointing it at k2 selects k2, whose check fails.
+    let mut proto = biscuit_auth::format::schema::Biscuit::decode_from(token.as_bytes());
+    proto.root_key_id = Some(root_key_id(&kid("k2")));
+    let relabelled = Token::new(FORMAT, encode(&proto));
+    assert_eq!(
+        reason(both.verify(&relabelled, &req, &stores.cold())),
+        DenyReason::BadSignature
+    );
+    proto.root_key_id = None;
+    assert_eq!(
+        reason(both.verify(&Token::new(FORMAT, encode(&proto)), &req, &stores.cold())),
+        DenyReason::UnknownKey
+    );
+    // Issuing under a key the provider does not hold is an error.
+    assert!(matches!(
+        provider_with([signing("k2", 1)]).issue(&workload::capability(kid("k1"))),
+        Err(Error::UnknownKey(_))
+    ));
+    // A verifier holding only public keys verifies.
+    let mut ring = BiscuitKeyring::new();
+    ring.insert_public(signing("k1", 1).public()).unwrap();
+    let verifier = BiscuitProvider::new(ring);
+    assert!(verifier.verify(&token, &req, &stores.cold()).is_ok());
+    assert!(matches!(
+        verifier.issue(&workload::capability(kid("k1"))),
+        Err(Error::UnknownKey(_))
+    ));
+}
+
+trait DecodeFrom {
+    fn decode_from(bytes: &[u8]) -> Self;
+}
+
+impl DecodeFrom for biscuit_auth::format::schema::Biscuit {
+    fn decode_from(bytes: &[u8]) -> Self {
+        <Self as prost::Message>::decode(bytes).unwrap()
+    }
+}
+
+fn encode(proto: &biscuit_auth::format::schema::Biscuit) -> Vec<u8> {
+    prost::Message::encode_to_vec(proto)
+}
+
+#[test]
+fn denial_is_opaque_to_the_caller() {
+    let stores = Stores::new();
+    let denied = provider_with([signing("k1", 2)])
+        .verify(
+            &root_token(&provider()),
+            &workload::request(0),
+            &stores.cold(),
+        )
+        .unwrap_err();
+    assert_eq!(denied.to_string(), "capability denied");
+    assert_eq!(denied.reason(), &DenyReason::BadSignature);
+}
+
+#[test]
+fn each_request_field_follows_the_reference() {
+    let p = provider();
+    let stores = Stores::new();
+    let token = root_token(&p);
+    let cap = workload::capability(kid("k1"));
+    let base = workload::request(0);
+    let mut variants = vec![
+        base.clone(),
+        Request {
+            subject: "agent:other".into(),
+            ..base.clone()
+        },
+        Request {
+            server: "fs.external".into(),
+            ..base.clone()
+        },
+        Request {
+            tool: "list_dir".into(),
+            ..base.clone()
+        },
+        Request {
+            tool: "write_file".into(),
+            ..base.clone()
+        },
+        base.clone().with_arg("path", "/etc/shadow"),
+        base.clone().with_arg("path", 7),
+        base.clone().with_arg("mode", "rw"),
+        base.clone().with_arg("mode", true),
+        base.clone().with_arg("limit", 1001),
+        base.clone().with_arg("limit", 1000),
+        base.clone().with_arg("limit", -1),
+        base.clone().with_arg("limit", "10"),
+        base.clone().with_arg("extra", true),
+    ];
+    let mut without = base.clone();
+    without.args.remove("mode");
+    variants.push(without);
+    for now in [
+        workload::NOT_BEFORE - 1,
+        workload::NOT_BEFORE,
+        workload::NOT_BEFORE + workload::VALIDITY - 1,
+        workload::NOT_BEFORE + workload::VALIDITY,
+        0,
+        u64::MAX,
+    ] {
+        variants.push(at(now));
+    }
+    let mut allowed = 0;
+    for req in &variants {
+        let want = authorize(&cap, &[], req);
+        let got = p.verify(&token, req, &stores.cold());
+        assert_eq!(
+            got.as_ref().err().map(|d| d.reason().clone()),
+            want.clone().err(),
+            "{req:?}"
+        );
+        allowed += usize::from(want.is_ok());
+    }
+    assert_eq!(
+        allowed, 6,
+        "the base, list_dir, limit 1000, an extra argument, and the two in-window edges"
+    );
+}
+
+#[test]
+fn attenuation_is_offline_and_widening_steps_are_inert() {
+    let p = provider();
+    let stores = Stores::new();
+    let root = root_token(&p);
+    // A holder with no key at all attenuates.
+    let keyless = BiscuitProvider::new(BiscuitKeyring::new());
+    let read = ToolRef::new(workload::SERVER, "read_file");
+    let widen = [
+        Attenuation::new().expires_at(workload::NOT_BEFORE + workload::VALIDITY + 1000),
+        Attenuation::new().not_before(0),
+        Attenuation::new().max_depth(u32::MAX),
+        Attenuation::new().keep_only([read.clone(), ToolRef::new(workload::SERVER, "write_file")]),
+        Attenuation::new().constrain(read.clone(), "path", Constraint::Prefix("/".into())),
+        Attenuation::new().constrain(
+            read.clone(),
+            "limit",
+            Constraint::Range { min: -5, max: 5000 },
+        ),
+        Attenuation::new().constrain(read.clone(), "mode", Constraint::Any),
+        Attenuation::new().constrain(ToolRef::new("x", "y"), "a", Constraint::Any),
+    ];
+    let probes = [
+        workload::request(0),
+        at(workload::NOT_BEFORE - 1),
+        at(workload::NOT_BEFORE + workload::VALIDITY + 10),
+        workload::request(0).with_arg("path", "/etc/passwd"),
+        workload::request(0).with_arg("limit", 4000),
+        workload::request(0).with_arg("mode", "rw"),
+        Request {
+            tool: "write_file".into(),
+            ..workload::request(0)
+        },
+        Request {
+            tool: "list_dir".into(),
+            ..workload::request(0)
+        },
+    ];
+    for step in &widen {
+        let child = keyless.attenuate(&root, step).unwrap();
+        for probe in &probes {
+            let want = authorize(
+                &workload::capability(kid("k1")),
+                std::slice::from_ref(step),
+                probe,
+            );
+            let got = p.verify(&child, probe, &stores.cold());
+            assert_eq!(
+                got.as_ref().err().map(|d| d.reason().clone()),
+                want.clone().err(),
+                "{step:?} {probe:?}"
+            );
+            if got.is_ok() {
+                assert!(
+                    p.verify(&root, probe, &stores.cold()).is_ok(),
+                    "{step:?} widened {probe:?}"
+                );
+            }
+        }
+        assert_eq!(p.inspect(&child).unwrap().steps, vec![step.clone()]);
+    }
+}
+
+#[test]
+fn depth_is_consumed_and_exhausted() {
+    let p = provider();
+    let stores = Stores::new();
+    let mut cap = workload::capability(kid("k1"));
+    cap.max_depth = 2;
+    let root = p.issue(&cap).unwrap();
+    let one = p.attenuate(&root, &Attenuation::new()).unwrap();
+    let two = p.attenuate(&one, &Attenuation::new()).unwrap();
+    assert!(
+        p.verify(&two, &workload::request(0), &stores.cold())
+            .is_ok()
+    );
+    assert!(matches!(
+        p.attenuate(&two, &Attenuation::new()),
+        Err(Error::Attenuation(AttenuationError::DepthExhausted))
+    ));
+    // Lowering the depth to 0 forbids any further step.
+    let low = p
+        .attenuate(&root, &Attenuation::new().max_depth(0))
+        .unwrap();
+    assert!(matches!(
+        p.attenuate(&low, &Attenuation::new()),
+        Err(Error::Attenuation(AttenuationError::DepthExhausted))
+    ));
+    // A holder who appends anyway (biscuit-auth's own append) is denied at verification.
+    for over in [&two, &low] {
+        let forced = append_hostile(&p, over, "check if true;");
+        assert_eq!(
+            reason(p.verify(&forced, &workload::request(0), &stores.cold())),
+            DenyReason::DepthExceeded
+        );
+    }
+    // A zero-depth root cannot be attenuated at all.
+    cap.max_depth = 0;
+    let leaf = p.issue(&cap).unwrap();
+    assert!(matches!(
+        p.attenuate(&leaf, &Attenuation::new()),
+        Err(Error::Attenuation(AttenuationError::DepthExhausted))
+    ));
+}
+
+#[test]
+fn delegation_moves_the_subject_and_the_last_one_wins() {
+    let p = provider();
+    let stores = Stores::new();
+    let root = root_token(&p);
+    let by_at = |s: &str, depth: usize| Request {
+        subject: s.into(),
+        ..workload::request(depth)
+    };
+    let by = |s: &str| by_at(s, 0);
+    let to = |s: &str| Attenuation::new().delegate(Subject::new(s));
+    let b = p.attenuate(&root, &to("agent:b")).unwrap();
+    assert_eq!(
+        reason(p.verify(&b, &by(workload::SUBJECT), &stores.cold())),
+        DenyReason::WrongSubject
+    );
+    assert!(p.verify(&b, &by("agent:b"), &stores.cold()).is_ok());
+    let c = p.attenuate(&b, &to("agent:c")).unwrap();
+    for s in [workload::SUBJECT, "agent:b"] {
+        assert_eq!(
+            reason(p.verify(&c, &by(s), &stores.cold())),
+            DenyReason::WrongSubject,
+            "{s}"
+        );
+    }
+    assert!(p.verify(&c, &by("agent:c"), &stores.cold()).is_ok());
+    // A step without a delegate keeps the current holder.
+    let kept = p.attenuate(&c, &workload::step(1)).unwrap();
+    assert!(
+        p.verify(&kept, &by_at("agent:c", 1), &stores.cold())
+            .is_ok()
+    );
+    assert_eq!(
+        reason(p.verify(&kept, &by_at("agent:b", 1), &stores.cold())),
+        DenyReason::WrongSubject
+    );
+    // Delegating back to the root subject is a delegation like any other.
+    let back = p.attenuate(&c, &to(workload::SUBJECT)).unwrap();
+    assert!(
+        p.verify(&back, &by(workload::SUBJECT), &stores.cold())
+            .is_ok()
+    );
+    assert_eq!(
+        reason(p.verify(&back, &by("agent:c"), &stores.cold())),
+        DenyReason::WrongSubject
+    );
+    // The reference agrees on every one of these.
+    let steps = [to("agent:b"), to("agent:c"), workload::step(1)];
+    for s in [workload::SUBJECT, "agent:b", "agent:c"] {
+        let req = by_at(s, 1);
+        assert_eq!(
+            authorize(&workload::capability(kid("k1")), &steps, &req),
+            p.verify(&kept, &req, &stores.cold())
+                .map(|_| ())
+                .map_err(|d| d.reason().clone())
+        );
+    }
+}
+
+#[test]
+fn workload_at_every_depth_allows_only_deep_enough_paths() {
+    let p = provider();
+    let stores = Stores::new();
+    let tokens = chain(&p, 16);
+    for (depth, token) in tokens.iter().enumerate() {
+        for req_depth in [0, depth.saturating_sub(1), depth, 16] {
+            let ok = p
+                .verify(token, &workload::request(req_depth), &stores.cold())
+                .is_ok();
+            assert_eq!(
+                ok,
+                req_depth >= depth,
+                "depth {depth}, request depth {req_depth}"
+            );
+        }
+        let inspected = p.inspect(token).unwrap();
+        assert_eq!(inspected.steps, workload::steps(depth));
+    }
+}
+
+#[test]
+fn cold_verification_equals_live() {
+    let p = provider();
+    let stores = Stores::new();
+    let tokens = chain(&p, 8);
+    let leaf = tokens.last().unwrap();
+    let ancestors = ancestors_of(&tokens);
+    for req_depth in 0..=8 {
+        let req = workload::request(req_depth);
+        let cold = p.verify(leaf, &req, &stores.cold());
+        for n in 0..=ancestors.len() {
+            // Any prefix of the ancestors (parent first) confirms the same chain.
+            let live = p.verify(leaf, &req, &stores.cold().with_ancestors(&ancestors[..n]));
+            assert_eq!(cold, live, "request depth {req_depth}, {n} ancestors");
+        }
+    }
+    // The lineage index is never consulted: a broken one changes nothing.
+    let ctx = VerifyContext::new(&stores.revoked, &Broken);
+    assert!(p.verify(leaf, &workload::request(8), &ctx).is_ok());
+}
+
+#[test]
+fn lineage_hashes_agree_between_ancestors_and_descendants() {
+    let p = provider();
+    let tokens = chain(&p, 6);
+    let leaf = tokens.last().unwrap();
+    let recovered = p.lineage(leaf).unwrap();
+    let own: Vec<_> = tokens.iter().map(|t| p.lineage_hash(t).unwrap()).collect();
+    assert_eq!(
+        recovered, own,
+        "each ancestor's hash, computed from the ancestor, is recovered from the leaf"
+    );
+    let declared = p.inspect(leaf).unwrap().declared_parents;
+    let mut parents: Vec<_> = own[..own.len() - 1].to_vec();
+    parents.reverse();
+    assert_eq!(declared, parents, "nearest first");
+    // Biscuit's revocation ids pair one to one with the lineage hashes.
+    let pairs = p.revocation_ids(leaf).unwrap();
+    let ids = UnverifiedBiscuit::from(leaf.as_bytes())
+        .unwrap()
+        .revocation_identifiers();
+    assert_eq!(pairs.iter().map(|(h, _)| *h).collect::<Vec<_>>(), own);
+    assert_eq!(pairs.into_iter().map(|(_, id)| id).collect::<Vec<_>>(), ids);
+}
+
+#[test]
+fn wrong_ancestors_are_denied() {
+    let p = provider();
+    let stores = Stores::new();
+    let tokens = chain(&p, 2);
+    let leaf = &tokens[2];
+    let req = workload::request(2);
+    let other = chain(&p, 1);
+    for wrong in [
+        vec![other[1].clone()],
+        vec![tokens[0].clone()],
+        vec![tokens[1].clone(), tokens[1].clone()],
+        vec![tokens[1].clone(), tokens[0].clone(), tokens[0].clone()],
+        vec![Token::new(FORMAT, b"junk".to_vec())],
+        vec![Token::new(
+            Format::new("hmac-v1"),
+            tokens[1].as_bytes().to_vec(),
+        )],
+    ] {
+        assert_eq!(
+            reason(p.verify(leaf, &req, &stores.cold().with_ancestors(&wrong))),
+            DenyReason::LineageMismatch
+        );
+    }
+}
+
+#[test]
+fn revoking_an_ancestor_denies_descendants_only() {
+    let p = provider();
+    let stores = Stores::new();
+    let tokens = chain(&p, 4);
+    // An independently issued chain of the same capability shares no lineage hash.
+    let unrelated = chain(&p, 4);
+    let revoked_at = 2;
+    stores
+        .revoked
+        .revoke(p.lineage_hash(&tokens[revoked_at]).unwrap())
+        .unwrap();
+    for (i, t) in tokens.iter().enumerate() {
+        let req = workload::request(i);
+        let ancestors = ancestors_of(&tokens[..=i]);
+        for ctx in [stores.cold(), stores.cold().with_ancestors(&ancestors)] {
+            let r = p.verify(t, &req, &ctx);
+            if i >= revoked_at {
+                assert_eq!(reason(r), DenyReason::Revoked, "token {i}");
+            } else {
+                assert!(r.is_ok(), "token {i} is not below the revoked one");
+            }
+        }
+        assert!(p.verify(&unrelated[i], &req, &stores.cold()).is_ok());
+    }
+    // Revoking the root denies the whole chain.
+    stores
+        .revoked
+        .revoke(p.lineage_hash(&tokens[0]).unwrap())
+        .unwrap();
+    assert_eq!(
+        reason(p.verify(&tokens[1], &workload::request(1), &stores.cold())),
+        DenyReason::Revoked
+    );
+}
+
+#[test]
+fn store_failure_fails_closed() {
+    let p = provider();
+    let stores = Stores::new();
+    let tokens = chain(&p, 1);
+    assert_eq!(
+        reason(p.verify(
+            &tokens[1],
+            &workload::request(1),
+            &VerifyContext::new(&Broken, &stores.index)
+        )),
+        DenyReason::Store
+    );
+}
+
+#[test]
+fn sealed_tokens_verify_and_cannot_be_attenuated() {
+    let p = provider();
+    let stores = Stores::new();
+    let tokens = chain(&p, 1);
+    let sealed = UnverifiedBiscuit::from(tokens[1].as_bytes())
+        .unwrap()
+        .seal()
+        .unwrap();
+    let sealed = Token::new(FORMAT, sealed.to_vec().unwrap());
+    assert!(
+        p.verify(&sealed, &workload::request(1), &stores.cold())
+            .is_ok()
+    );
+    // The proof is not part of the lineage: sealing keeps the credential's hash.
+    assert_eq!(
+        p.lineage_hash(&sealed).unwrap(),
+        p.lineage_hash(&tokens[1]).unwrap()
+    );
+    assert!(p.attenuate(&sealed, &workload::step(2)).is_err());
+}
+
+#[test]
+fn roots_with_a_parent_are_refused() {
+    let p = provider();
+    let mut cap = workload::capability(kid("k1"));
+    cap.parent = Some(captoken_core_types::ParentRef {
+        id: TokenId([1; 16]),
+        hash: captoken_core_types::LineageHash([2; 32]),
+    });
+    assert!(matches!(p.issue(&cap), Err(Error::Unsupported(_))));
+}
+
+#[test]
+fn other_formats_and_garbage_are_denied() {
+    let p = provider();
+    let stores = Stores::new();
+    let token = root_token(&p);
+    let relabelled = Token::new(Format::new("paseto-v4"), token.as_bytes().to_vec());
+    assert!(
+        p.verify(&relabelled, &workload::request(0), &stores.cold())
+            .is_err()
+    );
+    assert!(matches!(
+        p.inspect(&relabelled),
+        Err(Error::WrongFormat { .. })
+    ));
+    assert!(matches!(
+        p.attenuate(&relabelled, &workload::step(1)),
+        Err(Error::WrongFormat { .. })
+    ));
+    let huge = vec![0u8; p.limits().max_token_len + 1];
+    assert!(p.parse_bytes(&huge).is_err());
+    assert_eq!(
+        reason(p.verify(
+            &Token::new(FORMAT, huge),
+            &workload::request(0),
+            &stores.cold()
+        )),
+        DenyReason::Malformed("token too long")
+    );
+}
+
+#[test]
+fn workload_sizes() {
+    // DESIGN.md §7: the workload token at each measured depth, binary and text.
+    let p = provider();
+    let tokens = chain(&p, 16);
+    let mut sizes = Vec::new();
+    for d in workload::DEPTHS {
+        let t = &tokens[d];
+        sizes.push((d, t.as_bytes().len(), p.to_text(t).len()));
+    }
+    for (d, bin, text) in &sizes {
+        // Blocks are signed with fresh random keys, yet the encoding's length is fixed.
+        assert_eq!(*text, bin.div_ceil(3) * 4, "depth {d}");
+    }
+    let again: Vec<_> = chain(&p, 16).iter().map(|t| t.as_bytes().len()).collect();
+    assert_eq!(
+        again,
+        tokens
+            .iter()
+            .map(|t| t.as_bytes().len())
+            .collect::<Vec<_>>(),
+        "sizes do not depend on the random block keys"
+    );
+    eprintln!("workload sizes (depth, binary, text): {sizes:?}");
+}
+
+#[cfg(feature = "p256")]
+#[test]
+fn p256_root_key() {
+    let key =
+        captoken_biscuit_provider::RootSigningKey::p256_from_scalar(kid("p1"), &[5; 32]).unwrap();
+    let mut ring = BiscuitKeyring::new();
+    ring.insert_signing(key).unwrap();
+    let p = BiscuitProvider::new(ring);
+    let stores = Stores::new();
+    let root = p.issue(&workload::capability(kid("p1"))).unwrap();
+    let child = p.attenuate(&root, &workload::step(1)).unwrap();
+    let verified = p
+        .verify(&child, &workload::request(1), &stores.cold())
+        .unwrap();
+    assert_eq!(verified.key_id, kid("p1"));
+    assert!(
+        p.verify(&child, &workload::request(0), &stores.cold())
+            .is_err()
+    );
+    // An Ed25519 key of the same id does not verify it.
+    let other = provider_with([signing("p1", 5)]);
+    assert_eq!(
+        reason(other.verify(&child, &workload::request(1), &stores.cold())),
+        DenyReason::BadSignature
+    );
+}
+
+/// A chain built from `seeds`: narrowing steps derived from the capability so
+/// far, or the hostile step when one is given. Returns the tokens (root first),
+/// the steps taken, and the reference's remaining depth.
+fn build_chain(
+    p: &BiscuitProvider,
+    root: &Capability,
+    seeds: &[(testing::StepSeed, Option<Attenuation>)],
+) -> Result<(Vec<Token>, Vec<Attenuation>), TestCaseError> {
+    let mut tokens = vec![p.issue(root).unwrap()];
+    let mut steps = Vec::new();
+    let mut cap = root.clone();
+    let mut depth = root.max_depth;
+    for (seed, hostile) in seeds {
+        let step = hostile
+            .clone()
+            .unwrap_or_else(|| testing::narrowing_step(&cap, seed));
+        let got = p.attenuate(tokens.last().unwrap(), &step);
+        // Offline attenuation refuses a step exactly when the reference's depth is exhausted.
+        let Some(left) = depth.checked_sub(1) else {
+            prop_assert!(
+                matches!(
+                    got,
+                    Err(Error::Attenuation(AttenuationError::DepthExhausted))
+                ),
+                "{:?}",
+                got
+            );
+            continue;
+        };
+        depth = step.max_depth.map_or(left, |d| d.min(left));
+        tokens.push(got.map_err(|e| TestCaseError::fail(format!("{e}: {step:?}")))?);
+        if let Ok(next) = cap.attenuate(&step) {
+            cap = next;
+        }
+        steps.push(step);
+    }
+    Ok((tokens, steps))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// The provider's verdict and structured reason equal the reference
+    /// authorizer's on random capabilities, chains of narrowing and hostile
+    /// steps and requests, cold and live; inspection recovers the chain and
+    /// every declared parent hash equals the ancestor's own.
+    #[test]
+    fn verdict_equals_reference(
+        root in testing::capability(),
+        seeds in prop::collection::vec((testing::step_seed(), prop::option::weighted(0.3, testing::hostile_step())), 0..5),
+        rs in testing::request_seed(),
+    ) {
+        let p = provider();
+        let stores = Stores::new();
+        let (tokens, steps) = build_chain(&p, &root, &seeds)?;
+        let req = testing::request_for(&root, &steps, &rs);
+        let want = authorize(&root, &steps, &req);
+        let leaf = tokens.last().unwrap();
+        let cold = p.verify(leaf, &req, &stores.cold());
+        prop_assert_eq!(cold.as_ref().err().map(|d| d.reason().clone()), want.clone().err(), "cold, {:?}", req);
+        let ancestors = ancestors_of(&tokens);
+        let live = p.verify(leaf, &req, &stores.cold().with_ancestors(&ancestors));
+        prop_assert_eq!(&live, &cold, "live equals cold");
+        let inspected = p.inspect(leaf).unwrap();
+        prop_assert_eq!(&inspected.capability, &root);
+        prop_assert_eq!(&inspected.steps, &steps);
+        let own: Vec<_> = ancestors.iter().map(|t| p.lineage_hash(t).unwrap()).collect();
+        prop_assert_eq!(inspected.declared_parents, own);
+        // No child authorizes an action its parent does not (as the parent's holder).
+        if cold.is_ok() && tokens.len() > 1 {
+            let parent = &tokens[tokens.len() - 2];
+            let holder = steps[..steps.len() - 1]
+                .iter()
+                .rev()
+                .find_map(|s| s.delegate.as_ref())
+                .unwrap_or(&root.subject);
+            let as_parent = Request { subject: holder.principal.clone(), ..req };
+            prop_assert!(p.verify(parent, &as_parent, &stores.cold()).is_ok(), "child widened its parent");
+        }
+    }
+
+    /// Arbitrary bytes never panic and never verify.
+    #[test]
+    fn arbitrary_bytes_are_denied(bytes in prop::collection::vec(any::<u8>(), 0..600)) {
+        let p = provider();
+        let stores = Stores::new();
+        let token = Token::new(FORMAT, bytes);
+        prop_assert!(p.verify(&token, &workload::request(0), &stores.cold()).is_err());
+        let _ = p.inspect(&token);
+        let _ = p.attenuate(&token, &workload::step(1));
+        let _ = p.lineage_hash(&token);
+    }
+
+    /// Random byte edits of a valid chain never panic and never verify.
+    #[test]
+    fn edited_chains_are_denied(edits in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..4)) {
+        let p = provider();
+        let stores = Stores::new();
+        let tokens = chain(&p, 2);
+        let mut bytes = tokens[2].as_bytes().to_vec();
+        for (i, b) in &edits {
+            let at = i.index(bytes.len());
+            bytes[at] ^= b | 1;
+        }
+        let edited = Token::new(FORMAT, bytes);
+        prop_assert!(p.verify(&edited, &workload::request(2), &stores.cold()).is_err());
+        let _ = p.inspect(&edited);
+        let _ = p.attenuate(&edited, &workload::step(3));
+    }
+}
+
+#[test]
+fn the_longest_chain_the_limits_allow_verifies() {
+    let p = provider();
+    let stores = Stores::new();
+    let longest = p.limits().max_blocks - 1;
+    let mut cap = workload::capability(kid("k1"));
+    cap.max_depth = u32::try_from(longest).unwrap() + 1;
+    let mut token = p.issue(&cap).unwrap();
+    for step in workload::steps(longest) {
+        token = p.attenuate(&token, &step).unwrap();
+    }
+    let verified = p
+        .verify(&token, &workload::request(longest), &stores.cold())
+        .unwrap();
+    assert_eq!(verified.chain_len, longest);
+    assert!(token.as_bytes().len() < p.limits().max_token_len);
+    // One more block is past the provider's limit, though not past the depth.
+    assert!(matches!(
+        p.attenuate(&token, &workload::step(64)),
+        Err(Error::Unsupported(_))
+    ));
+    let forced = append_hostile(&p, &token, "check if true;");
+    assert_eq!(
+        reason(p.verify(&forced, &workload::request(longest), &stores.cold())),
+        DenyReason::Malformed("too many blocks")
+    );
+}
+
+#[test]
+fn lineage_index_is_unused() {
+    // Cold verification needs no index: an empty one and a populated one agree.
+    let p = provider();
+    let stores = Stores::new();
+    let tokens = chain(&p, 3);
+    let empty = MemoryLineageIndex::new();
+    let ctx = VerifyContext::new(&stores.revoked, &empty);
+    assert_eq!(
+        p.verify(&tokens[3], &workload::request(3), &ctx),
+        p.verify(&tokens[3], &workload::request(3), &stores.cold())
+    );
+}

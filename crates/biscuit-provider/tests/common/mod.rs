@@ -1,0 +1,121 @@
+//! Helpers shared by the Biscuit provider's integration tests.
+#![allow(dead_code, reason = "each test binary uses a subset")]
+
+use std::collections::HashMap;
+
+use biscuit_auth::UnverifiedBiscuit;
+use biscuit_auth::builder::{BlockBuilder, Term};
+use captoken_biscuit_provider::{BiscuitKeyring, BiscuitProvider, FORMAT, RootSigningKey};
+use captoken_core_types::testing::workload;
+use captoken_core_types::{
+    Denied, DenyReason, KeyId, LineageEntry, LineageHash, LineageIndex, MemoryLineageIndex,
+    MemoryRevocationList, RevocationList, StoreError, Token, TokenId, TokenProvider, Verified,
+    VerifyContext,
+};
+
+pub(crate) fn kid(s: &str) -> KeyId {
+    KeyId::new(s).unwrap()
+}
+
+pub(crate) fn signing(id: &str, seed: u8) -> RootSigningKey {
+    RootSigningKey::ed25519_from_seed(kid(id), &[seed; 32])
+}
+
+pub(crate) fn provider_with(keys: impl IntoIterator<Item = RootSigningKey>) -> BiscuitProvider {
+    let mut ring = BiscuitKeyring::new();
+    for k in keys {
+        ring.insert_signing(k).unwrap();
+    }
+    BiscuitProvider::new(ring)
+}
+
+/// The provider of the tests: root key `k1` from seed 1.
+pub(crate) fn provider() -> BiscuitProvider {
+    provider_with([signing("k1", 1)])
+}
+
+pub(crate) struct Stores {
+    pub(crate) revoked: MemoryRevocationList,
+    pub(crate) index: MemoryLineageIndex,
+}
+
+impl Stores {
+    pub(crate) fn new() -> Self {
+        Self {
+            revoked: MemoryRevocationList::new(),
+            index: MemoryLineageIndex::new(),
+        }
+    }
+
+    pub(crate) fn cold(&self) -> VerifyContext<'_> {
+        VerifyContext::new(&self.revoked, &self.index)
+    }
+}
+
+pub(crate) fn root_token(p: &BiscuitProvider) -> Token {
+    p.issue(&workload::capability(kid("k1"))).unwrap()
+}
+
+/// A workload chain of `depth` steps, root first.
+pub(crate) fn chain(p: &BiscuitProvider, depth: usize) -> Vec<Token> {
+    let mut tokens = vec![root_token(p)];
+    for step in workload::steps(depth) {
+        let child = p.attenuate(tokens.last().unwrap(), &step).unwrap();
+        tokens.push(child);
+    }
+    tokens
+}
+
+/// The ancestors of the last token, parent first.
+pub(crate) fn ancestors_of(tokens: &[Token]) -> Vec<Token> {
+    tokens[..tokens.len() - 1].iter().rev().cloned().collect()
+}
+
+pub(crate) fn reason(r: Result<Verified, Denied>) -> DenyReason {
+    r.unwrap_err().reason().clone()
+}
+
+/// Appends a raw Datalog block written with biscuit-auth's own API, as any
+/// holder can. `{parent}` in `code` is bound to the parent's lineage hash.
+pub(crate) fn append_raw(parent: &Token, parent_hash: LineageHash, code: &str) -> Token {
+    let mut params = HashMap::new();
+    params.insert("parent".to_owned(), Term::Bytes(parent_hash.0.to_vec()));
+    let block = BlockBuilder::new()
+        .code_with_params(code, params, HashMap::new())
+        .unwrap_or_else(|e| panic!("{code}: {e}"));
+    let child = UnverifiedBiscuit::from(parent.as_bytes())
+        .unwrap()
+        .append(block)
+        .unwrap();
+    Token::new(FORMAT, child.to_vec().unwrap())
+}
+
+/// Appends a raw block that declares the right parent hash, then `code`.
+pub(crate) fn append_hostile(p: &BiscuitProvider, parent: &Token, code: &str) -> Token {
+    append_raw(
+        parent,
+        p.lineage_hash(parent).unwrap(),
+        &format!("parent({{parent}});\n{code}"),
+    )
+}
+
+/// A store that cannot answer.
+pub(crate) struct Broken;
+
+impl RevocationList for Broken {
+    fn revoke(&self, _: LineageHash) -> Result<(), StoreError> {
+        Err(StoreError::Backend("down".into()))
+    }
+    fn is_revoked(&self, _: &LineageHash) -> Result<bool, StoreError> {
+        Err(StoreError::Backend("down".into()))
+    }
+}
+
+impl LineageIndex for Broken {
+    fn record(&self, _: LineageEntry) -> Result<(), StoreError> {
+        Err(StoreError::Backend("down".into()))
+    }
+    fn get(&self, _: &TokenId) -> Result<Option<LineageEntry>, StoreError> {
+        Err(StoreError::Backend("down".into()))
+    }
+}
