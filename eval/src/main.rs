@@ -130,7 +130,7 @@ fn series_names() -> Vec<&'static str> {
         .iter()
         .flat_map(|c| {
             std::iter::once(c.provider)
-                .chain(c.floor.map(|f| f.0))
+                .chain(c.floors.iter().map(|f| f.0))
                 .chain(c.peers.iter().map(|p| p.0))
         })
         .collect()

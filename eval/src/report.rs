@@ -13,8 +13,8 @@ use crate::svg::{Chart, Series, line_chart};
 pub struct Comparison {
     /// The provider's candidate name.
     pub provider: &'static str,
-    /// The floor series and what it is, where the format has a primitive floor worth measuring.
-    pub floor: Option<(&'static str, &'static str)>,
+    /// Floor series (the bare cryptography the format cannot avoid) and what each is.
+    pub floors: &'static [(&'static str, &'static str)],
     /// Peer series and what each is.
     pub peers: &'static [(&'static str, &'static str)],
 }
@@ -24,10 +24,10 @@ pub struct Comparison {
 pub const COMPARISONS: &[Comparison] = &[
     Comparison {
         provider: "hmac",
-        floor: Some((
+        floors: &[(
             "floor-hmac-sha256",
             "one HMAC-SHA256 over the token's signed bytes",
-        )),
+        )],
         peers: &[(
             "peer-jsonwebtoken-hs256",
             "jsonwebtoken HS256 with the same claims as compact JSON, then the same authorization",
@@ -35,10 +35,16 @@ pub const COMPARISONS: &[Comparison] = &[
     },
     Comparison {
         provider: "macaroon",
-        floor: Some((
-            "floor-hmac-chain",
-            "the HMAC-SHA256 chain: one per link (identifier and each caveat)",
-        )),
+        floors: &[
+            (
+                "floor-hmac-per-step",
+                "(depth + 1) HMAC-SHA256, one per chain link counted by delegation step",
+            ),
+            (
+                "floor-hmac-chain",
+                "the HMAC-SHA256 chain: one per link (identifier and each caveat)",
+            ),
+        ],
         peers: &[(
             "peer-macaroon-crate",
             "the `macaroon` crate on the same tokens: decode and HMAC chain; caveats accepted by prefix (its verifier cannot see the request)",
@@ -46,10 +52,10 @@ pub const COMPARISONS: &[Comparison] = &[
     },
     Comparison {
         provider: "paseto-public",
-        floor: Some((
+        floors: &[(
             "floor-ed25519",
             "one Ed25519 verify_strict (ed25519-dalek) over the token's PAE",
-        )),
+        )],
         peers: &[(
             "peer-pasetors",
             "raw pasetors: verify, parse claims with its `Claims`, check the time window",
@@ -57,15 +63,15 @@ pub const COMPARISONS: &[Comparison] = &[
     },
     Comparison {
         provider: "paseto-local",
-        floor: None,
+        floors: &[],
         peers: &[],
     },
     Comparison {
         provider: "biscuit",
-        floor: Some((
+        floors: &[(
             "floor-ed25519-blocks",
             "one Ed25519 verify_strict per block plus the proof's key derivation",
-        )),
+        )],
         peers: &[(
             "peer-biscuit-auth",
             "raw biscuit-auth: `Biscuit::from` and a hand-written authorizer with the same facts and policy",
@@ -237,7 +243,7 @@ pub fn latency_table(timings: &Timings) -> String {
             c.provider,
             "captoken provider: parse, cryptography, authorization, lineage",
         ))
-        .chain(c.floor)
+        .chain(c.floors.iter().copied())
         .chain(c.peers.iter().copied());
         for (series, what) in rows {
             let _ = write!(t, "| {series} | {what} |");
@@ -258,7 +264,7 @@ pub fn latency_table(timings: &Timings) -> String {
     t.push_str(&"---|".repeat(workload::DEPTHS.len()));
     t.push('\n');
     for c in COMPARISONS {
-        for (other, _) in c.floor.into_iter().chain(c.peers.iter().copied()) {
+        for (other, _) in c.floors.iter().copied().chain(c.peers.iter().copied()) {
             let _ = write!(t, "| {} | {other} |", c.provider);
             for depth in workload::DEPTHS {
                 let _ = write!(
@@ -313,7 +319,7 @@ pub fn verify_chart(timings: &Timings) -> String {
     let mut series = Vec::new();
     for c in COMPARISONS {
         for (name, dashed) in std::iter::once((c.provider, false))
-            .chain(c.floor.map(|f| (f.0, true)))
+            .chain(c.floors.iter().map(|f| (f.0, true)))
             .chain(c.peers.iter().map(|p| (p.0, true)))
         {
             let values: Vec<Option<f64>> = workload::DEPTHS

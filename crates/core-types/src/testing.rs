@@ -9,6 +9,12 @@ use proptest::prelude::*;
 use crate::attenuation::{ArgConstraint, Attenuation};
 use crate::capability::{Capability, Grant, KeyId, Subject, TokenId, ToolRef};
 use crate::constraint::{Constraint, Value};
+use crate::error::StoreError;
+use crate::lineage::{
+    LineageEntry, LineageHash, LineageIndex, MemoryLineageIndex, MemoryRevocationList,
+    RevocationList,
+};
+use crate::provider::VerifyContext;
 use crate::request::{FixedClock, Request};
 
 /// The DESIGN.md §7 benchmark workload, fixed so that sizes compare honestly.
@@ -104,6 +110,54 @@ pub mod workload {
             .with_arg("path", format!("{}report.txt", prefix(depth)))
             .with_arg("mode", "ro")
             .with_arg("limit", 10)
+    }
+}
+
+/// A revocation list and a lineage index for one test, and the cold
+/// verification context over them.
+#[derive(Debug, Default)]
+pub struct Stores {
+    /// Revoked lineage hashes.
+    pub revoked: MemoryRevocationList,
+    /// Lineage index rows.
+    pub index: MemoryLineageIndex,
+}
+
+impl Stores {
+    /// Empty stores.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A context for cold verification over these stores.
+    #[must_use]
+    pub fn cold(&self) -> VerifyContext<'_> {
+        VerifyContext::new(&self.revoked, &self.index)
+    }
+}
+
+/// A store that fails every call, for tests that verification fails closed.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct FailingStore;
+
+impl RevocationList for FailingStore {
+    fn revoke(&self, _: LineageHash) -> Result<(), StoreError> {
+        Err(StoreError::Backend("down".into()))
+    }
+
+    fn is_revoked(&self, _: &LineageHash) -> Result<bool, StoreError> {
+        Err(StoreError::Backend("down".into()))
+    }
+}
+
+impl LineageIndex for FailingStore {
+    fn record(&self, _: LineageEntry) -> Result<(), StoreError> {
+        Err(StoreError::Backend("down".into()))
+    }
+
+    fn get(&self, _: &TokenId) -> Result<Option<LineageEntry>, StoreError> {
+        Err(StoreError::Backend("down".into()))
     }
 }
 

@@ -9,10 +9,11 @@
 
 use captoken_core_types::reference::authorize;
 use captoken_core_types::testing::{self, workload};
+use captoken_core_types::testing::{FailingStore as Broken, Stores};
 use captoken_core_types::{
     Attenuation, Capability, Constraint, DenyReason, Error, Format, KeyId, LineageEntry,
-    LineageHash, LineageIndex, MemoryLineageIndex, MemoryRevocationList, RevocationList,
-    StoreError, Subject, Token, TokenId, TokenProvider, ToolRef, VerifyContext,
+    LineageHash, LineageIndex, MemoryLineageIndex, RevocationList, Subject, Token, TokenId,
+    TokenProvider, ToolRef, VerifyContext,
 };
 use captoken_hmac_provider::{FORMAT, HmacKey, HmacKeyring, HmacProvider, TEXT_PREFIX};
 use proptest::prelude::*;
@@ -31,24 +32,6 @@ fn provider_with(id: &str, secret: u8) -> HmacProvider {
 
 fn provider() -> HmacProvider {
     provider_with("k1", 1)
-}
-
-struct Stores {
-    revoked: MemoryRevocationList,
-    index: MemoryLineageIndex,
-}
-
-impl Stores {
-    fn new() -> Self {
-        Self {
-            revoked: MemoryRevocationList::new(),
-            index: MemoryLineageIndex::new(),
-        }
-    }
-
-    fn cold(&self) -> VerifyContext<'_> {
-        VerifyContext::new(&self.revoked, &self.index)
-    }
 }
 
 fn root_token(p: &HmacProvider) -> Token {
@@ -472,27 +455,6 @@ fn forged_lineage_is_denied() {
         reason(p.verify(leaf, &req, &ctx)),
         DenyReason::LineageMismatch
     );
-}
-
-/// A store that cannot answer.
-struct Broken;
-
-impl RevocationList for Broken {
-    fn revoke(&self, _: LineageHash) -> Result<(), StoreError> {
-        Err(StoreError::Backend("down".into()))
-    }
-    fn is_revoked(&self, _: &LineageHash) -> Result<bool, StoreError> {
-        Err(StoreError::Backend("down".into()))
-    }
-}
-
-impl LineageIndex for Broken {
-    fn record(&self, _: LineageEntry) -> Result<(), StoreError> {
-        Err(StoreError::Backend("down".into()))
-    }
-    fn get(&self, _: &TokenId) -> Result<Option<LineageEntry>, StoreError> {
-        Err(StoreError::Backend("down".into()))
-    }
 }
 
 #[test]

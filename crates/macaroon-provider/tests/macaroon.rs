@@ -10,10 +10,11 @@
 
 use captoken_core_types::reference::authorize;
 use captoken_core_types::testing::{self, workload};
+use captoken_core_types::testing::{FailingStore as Broken, Stores};
 use captoken_core_types::{
-    Attenuation, Capability, Constraint, DenyReason, Error, Format, KeyId, LineageEntry,
-    LineageHash, LineageIndex, MemoryLineageIndex, MemoryRevocationList, Request, RevocationList,
-    StoreError, Subject, Token, TokenId, TokenProvider, ToolRef, VerifyContext,
+    Attenuation, Capability, Constraint, DenyReason, Error, Format, KeyId, LineageHash,
+    MemoryLineageIndex, MemoryRevocationList, Request, RevocationList, Subject, Token, TokenId,
+    TokenProvider, ToolRef, VerifyContext,
 };
 use captoken_macaroon_provider::caveat::Claim;
 use captoken_macaroon_provider::wire::{Caveat, Macaroon};
@@ -36,24 +37,6 @@ fn provider_with(id: &str, secret: u8) -> MacaroonProvider {
 
 fn provider() -> MacaroonProvider {
     provider_with("k1", 1)
-}
-
-struct Stores {
-    revoked: MemoryRevocationList,
-    index: MemoryLineageIndex,
-}
-
-impl Stores {
-    fn new() -> Self {
-        Self {
-            revoked: MemoryRevocationList::new(),
-            index: MemoryLineageIndex::new(),
-        }
-    }
-
-    fn ctx(&self) -> VerifyContext<'_> {
-        VerifyContext::new(&self.revoked, &self.index)
-    }
 }
 
 fn root_token(p: &MacaroonProvider) -> Token {
@@ -132,7 +115,7 @@ fn round_trip_binary_text_and_json() {
     assert!(json.starts_with(r#"{"v":2,"i":"ct1 k1 5a5a"#), "{json}");
     assert_eq!(p.parse_json(&json).unwrap(), token);
     let verified = p
-        .verify(&token, &workload::request(0), &stores.ctx())
+        .verify(&token, &workload::request(0), &stores.cold())
         .unwrap();
     assert_eq!(verified.token_id, TokenId([0x5a; 16]));
     assert_eq!(verified.key_id, kid("k1"));
@@ -209,12 +192,12 @@ fn every_single_bit_flip_is_denied() {
     let stores = Stores::new();
     for (depth, token) in chain(&p, 2).iter().enumerate() {
         let req = workload::request(depth);
-        assert!(p.verify(token, &req, &stores.ctx()).is_ok());
+        assert!(p.verify(token, &req, &stores.cold()).is_ok());
         let bytes = token.as_bytes();
         for i in 0..bytes.len() * 8 {
             let mut flipped = bytes.to_vec();
             flipped[i / 8] ^= 1 << (i % 8);
-            let r = p.verify(&Token::new(FORMAT, flipped), &req, &stores.ctx());
+            let r = p.verify(&Token::new(FORMAT, flipped), &req, &stores.cold());
             assert!(r.is_err(), "depth {depth}: bit {i} flipped still verifies");
         }
     }
@@ -229,7 +212,7 @@ fn every_truncation_and_extension_is_denied() {
     for n in 0..token.as_bytes().len() {
         let cut = Token::new(FORMAT, token.as_bytes()[..n].to_vec());
         assert!(
-            p.verify(&cut, &req, &stores.ctx()).is_err(),
+            p.verify(&cut, &req, &stores.cold()).is_err(),
             "truncated to {n}"
         );
         assert!(
@@ -240,7 +223,7 @@ fn every_truncation_and_extension_is_denied() {
     let mut longer = token.as_bytes().to_vec();
     longer.push(0);
     assert!(
-        p.verify(&Token::new(FORMAT, longer), &req, &stores.ctx())
+        p.verify(&Token::new(FORMAT, longer), &req, &stores.cold())
             .is_err()
     );
 }
@@ -251,11 +234,11 @@ fn wrong_key_and_unknown_key_id_are_denied() {
     let req = workload::request(0);
     let token = root_token(&provider());
     assert_eq!(
-        reason(provider_with("k1", 2).verify(&token, &req, &stores.ctx())),
+        reason(provider_with("k1", 2).verify(&token, &req, &stores.cold())),
         DenyReason::BadSignature
     );
     assert_eq!(
-        reason(provider_with("k2", 1).verify(&token, &req, &stores.ctx())),
+        reason(provider_with("k2", 1).verify(&token, &req, &stores.cold())),
         DenyReason::UnknownKey
     );
     assert!(matches!(
@@ -263,7 +246,7 @@ fn wrong_key_and_unknown_key_id_are_denied() {
         Err(Error::UnknownKey(_))
     ));
     assert_eq!(
-        reason(MacaroonProvider::holder().verify(&token, &req, &stores.ctx())),
+        reason(MacaroonProvider::holder().verify(&token, &req, &stores.cold())),
         DenyReason::UnknownKey,
         "a holder cannot verify"
     );
@@ -276,7 +259,7 @@ fn denial_is_opaque_to_the_caller() {
         .verify(
             &root_token(&provider()),
             &workload::request(0),
-            &stores.ctx(),
+            &stores.cold(),
         )
         .unwrap_err();
     assert_eq!(denied.to_string(), "capability denied");
@@ -338,7 +321,7 @@ fn each_request_field_follows_the_reference() {
         for req in &variants {
             let want = authorize(&cap, &steps, req);
             let got = p
-                .verify(token, req, &stores.ctx())
+                .verify(token, req, &stores.cold())
                 .map(|_| ())
                 .map_err(|d| d.reason().clone());
             assert_eq!(got, want, "depth {depth}: {req:?}");
@@ -391,7 +374,7 @@ fn attenuation_is_keyless_and_never_widens() {
         let child = holder.attenuate(&token, step).unwrap();
         assert_eq!(holder.inspect(&child).unwrap().steps, vec![step.clone()]);
         for probe in &probes {
-            let got = p.verify(&child, probe, &stores.ctx());
+            let got = p.verify(&child, probe, &stores.cold());
             assert_eq!(
                 got.is_ok(),
                 authorize(
@@ -404,7 +387,7 @@ fn attenuation_is_keyless_and_never_widens() {
             );
             if got.is_ok() {
                 assert!(
-                    p.verify(&token, probe, &stores.ctx()).is_ok(),
+                    p.verify(&token, probe, &stores.cold()).is_ok(),
                     "{step:?} widened {probe:?}"
                 );
             }
@@ -415,22 +398,25 @@ fn attenuation_is_keyless_and_never_widens() {
     cap.max_depth = 1;
     let one = p.issue(&cap).unwrap();
     let two = holder.attenuate(&one, &Attenuation::new()).unwrap();
-    assert!(p.verify(&two, &workload::request(0), &stores.ctx()).is_ok());
+    assert!(
+        p.verify(&two, &workload::request(0), &stores.cold())
+            .is_ok()
+    );
     let three = holder.attenuate(&two, &Attenuation::new()).unwrap();
     assert_eq!(
-        reason(p.verify(&three, &workload::request(0), &stores.ctx())),
+        reason(p.verify(&three, &workload::request(0), &stores.cold())),
         DenyReason::DepthExceeded
     );
     let capped = holder
         .attenuate(&one, &Attenuation::new().max_depth(0))
         .unwrap();
     assert!(
-        p.verify(&capped, &workload::request(0), &stores.ctx())
+        p.verify(&capped, &workload::request(0), &stores.cold())
             .is_ok()
     );
     let past_cap = holder.attenuate(&capped, &Attenuation::new()).unwrap();
     assert_eq!(
-        reason(p.verify(&past_cap, &workload::request(0), &stores.ctx())),
+        reason(p.verify(&past_cap, &workload::request(0), &stores.cold())),
         DenyReason::DepthExceeded
     );
     // A parent that is not a captoken macaroon is refused.
@@ -462,10 +448,10 @@ fn delegation_moves_the_subject() {
         ..old.clone()
     };
     assert_eq!(
-        reason(p.verify(&child, &old, &stores.ctx())),
+        reason(p.verify(&child, &old, &stores.cold())),
         DenyReason::WrongSubject
     );
-    assert!(p.verify(&child, &new, &stores.ctx()).is_ok());
+    assert!(p.verify(&child, &new, &stores.cold()).is_ok());
     // Delegating again without a boundary (so without spending depth) is refused.
     let sneaky = append_raw(&child, &[fp("ct1 delegate agent:thief")]);
     assert_eq!(
@@ -475,7 +461,7 @@ fn delegation_moves_the_subject() {
                 subject: "agent:thief".into(),
                 ..old
             },
-            &stores.ctx()
+            &stores.cold()
         )),
         DenyReason::UnknownCaveat
     );
@@ -600,7 +586,7 @@ fn hostile_raw_caveats_fail_closed() {
     ];
     for (what, token, want) in cases {
         assert_eq!(
-            reason(p.verify(&token, &req, &stores.ctx())),
+            reason(p.verify(&token, &req, &stores.cold())),
             want,
             "{what}"
         );
@@ -615,14 +601,14 @@ fn hostile_raw_caveats_fail_closed() {
         ],
     );
     assert_eq!(
-        reason(p.verify(&by_hand, &req, &stores.ctx())),
+        reason(p.verify(&by_hand, &req, &stores.cold())),
         DenyReason::ConstraintViolated
     );
     assert!(
         p.verify(
             &by_hand,
             &req.clone().with_arg("path", "/srv/data/p1/q/x"),
-            &stores.ctx()
+            &stores.cold()
         )
         .is_ok()
     );
@@ -650,7 +636,7 @@ fn third_party_caveats_deny_without_the_feature() {
         ],
     );
     assert_eq!(
-        reason(p.verify(&with_tp, &workload::request(0), &stores.ctx())),
+        reason(p.verify(&with_tp, &workload::request(0), &stores.cold())),
         DenyReason::UnknownCaveat
     );
     let discharges = [root.clone()];
@@ -658,7 +644,7 @@ fn third_party_caveats_deny_without_the_feature() {
         reason(p.verify(
             &root,
             &workload::request(0),
-            &stores.ctx().with_discharges(&discharges)
+            &stores.cold().with_discharges(&discharges)
         )),
         DenyReason::Discharge,
         "an unused discharge denies"
@@ -678,7 +664,7 @@ fn lineage_hashes_are_recovered_from_every_descendant() {
         for (k, h) in declared.iter().enumerate() {
             assert_eq!(*h, hashes[j - 1 - k], "token {j}, ancestor {k}");
         }
-        let verified = p.verify(t, &workload::request(j), &stores.ctx()).unwrap();
+        let verified = p.verify(t, &workload::request(j), &stores.cold()).unwrap();
         assert_eq!(verified.lineage_hash, hashes[j]);
         assert_eq!(verified.chain_len, j);
         // Cold and live are the same: supplied ancestors change nothing.
@@ -686,7 +672,7 @@ fn lineage_hashes_are_recovered_from_every_descendant() {
         let live = p.verify(
             t,
             &workload::request(j),
-            &stores.ctx().with_ancestors(&ancestors),
+            &stores.cold().with_ancestors(&ancestors),
         );
         assert_eq!(live.unwrap(), verified);
         let wrong = [tokens[0].clone(), Token::new(FORMAT, vec![1, 2, 3])];
@@ -694,7 +680,7 @@ fn lineage_hashes_are_recovered_from_every_descendant() {
             p.verify(
                 t,
                 &workload::request(j),
-                &stores.ctx().with_ancestors(&wrong)
+                &stores.cold().with_ancestors(&wrong)
             )
             .is_ok()
         );
@@ -724,7 +710,7 @@ fn revoking_an_ancestor_denies_descendants_only() {
             .revoke(p.lineage_hash(&tokens[revoked_at]).unwrap())
             .unwrap();
         for (i, t) in tokens.iter().enumerate() {
-            let r = p.verify(t, &workload::request(i), &stores.ctx());
+            let r = p.verify(t, &workload::request(i), &stores.cold());
             if i >= revoked_at {
                 assert_eq!(
                     reason(r),
@@ -736,30 +722,9 @@ fn revoking_an_ancestor_denies_descendants_only() {
             }
         }
         assert!(
-            p.verify(&unrelated, &workload::request(1), &stores.ctx())
+            p.verify(&unrelated, &workload::request(1), &stores.cold())
                 .is_ok()
         );
-    }
-}
-
-/// A store that cannot answer.
-struct Broken;
-
-impl RevocationList for Broken {
-    fn revoke(&self, _: LineageHash) -> Result<(), StoreError> {
-        Err(StoreError::Backend("down".into()))
-    }
-    fn is_revoked(&self, _: &LineageHash) -> Result<bool, StoreError> {
-        Err(StoreError::Backend("down".into()))
-    }
-}
-
-impl LineageIndex for Broken {
-    fn record(&self, _: LineageEntry) -> Result<(), StoreError> {
-        Err(StoreError::Backend("down".into()))
-    }
-    fn get(&self, _: &TokenId) -> Result<Option<LineageEntry>, StoreError> {
-        Err(StoreError::Backend("down".into()))
     }
 }
 
@@ -794,7 +759,7 @@ fn other_formats_and_garbage_are_denied() {
     let token = root_token(&p);
     let relabelled = Token::new(Format::new("paseto-v4"), token.as_bytes().to_vec());
     assert_eq!(
-        reason(p.verify(&relabelled, &workload::request(0), &stores.ctx())),
+        reason(p.verify(&relabelled, &workload::request(0), &stores.cold())),
         DenyReason::Malformed("token of another format")
     );
     assert!(matches!(
@@ -810,7 +775,7 @@ fn other_formats_and_garbage_are_denied() {
     };
     let foreign = Token::new(FORMAT, foreign.encode().unwrap());
     assert!(matches!(
-        reason(p.verify(&foreign, &workload::request(0), &stores.ctx())),
+        reason(p.verify(&foreign, &workload::request(0), &stores.cold())),
         DenyReason::Malformed(_)
     ));
     for text in ["", "!!!!", "AgI", "v4.public.AAAA", &"A".repeat(200_000)] {
@@ -833,7 +798,7 @@ fn too_many_caveats_are_refused_before_any_cryptography() {
     ));
     let big = Token::new(FORMAT, m.encode().unwrap());
     assert_eq!(
-        reason(p.verify(&big, &workload::request(0), &stores.ctx())),
+        reason(p.verify(&big, &workload::request(0), &stores.cold())),
         DenyReason::Malformed("too many caveats")
     );
     assert!(p.parse_bytes(big.as_bytes()).is_err());
@@ -1020,7 +985,7 @@ fn reference_case(
     let req = testing::request_for(root, &steps, rs);
     let want = authorize(root, &steps, &req);
     let got = p
-        .verify(leaf, &req, &stores.ctx())
+        .verify(leaf, &req, &stores.cold())
         .map(|v| v.chain_len)
         .map_err(|d| d.reason().clone());
     prop_assert_eq!(got, want.clone().map(|()| steps.len()), "{:?}", req);
@@ -1073,7 +1038,7 @@ fn hostile_case(
         .unwrap_or_else(|_| steps.clone());
     let req = testing::request_for(root, &read_steps, rs);
     let got = p
-        .verify(&token, &req, &stores.ctx())
+        .verify(&token, &req, &stores.cold())
         .map(|_| ())
         .map_err(|d| d.reason().clone());
     let outcome = match inspected {
@@ -1201,7 +1166,7 @@ proptest! {
         let mut framed = vec![2u8];
         framed.extend_from_slice(&bytes);
         for b in [bytes.clone(), framed] {
-            prop_assert!(p.verify(&Token::new(FORMAT, b.clone()), &workload::request(0), &stores.ctx()).is_err());
+            prop_assert!(p.verify(&Token::new(FORMAT, b.clone()), &workload::request(0), &stores.cold()).is_err());
             let _ = p.inspect(&Token::new(FORMAT, b.clone()));
             let _ = p.lineage_hash(&Token::new(FORMAT, b));
         }
@@ -1219,6 +1184,6 @@ proptest! {
         let mut bytes = tokens[depth].as_bytes().to_vec();
         let i = at % bytes.len();
         bytes[i] ^= xor;
-        prop_assert!(p.verify(&Token::new(FORMAT, bytes), &workload::request(depth), &stores.ctx()).is_err());
+        prop_assert!(p.verify(&Token::new(FORMAT, bytes), &workload::request(depth), &stores.cold()).is_err());
     }
 }

@@ -8,10 +8,10 @@
     reason = "tests and benchmarks fail by panicking"
 )]
 
+use captoken_core_types::testing::Stores;
 use captoken_core_types::testing::workload;
 use captoken_core_types::{
-    Attenuation, DenyReason, KeyId, MemoryLineageIndex, MemoryRevocationList, Request, Token,
-    TokenProvider, VerifyContext,
+    Attenuation, DenyReason, KeyId, Request, Token, TokenProvider, VerifyContext,
 };
 use captoken_macaroon_provider::wire::Macaroon;
 use captoken_macaroon_provider::{
@@ -36,20 +36,6 @@ fn caveat(secret: &[u8], id: &str) -> ThirdPartyCaveat {
 
 fn discharge(secret: &[u8], id: &str) -> Token {
     mint_discharge(secret, id.as_bytes(), "https://auth.example", None, None).unwrap()
-}
-
-struct Stores {
-    revoked: MemoryRevocationList,
-    index: MemoryLineageIndex,
-}
-
-impl Stores {
-    fn new() -> Self {
-        Self {
-            revoked: MemoryRevocationList::new(),
-            index: MemoryLineageIndex::new(),
-        }
-    }
 }
 
 fn verify(

@@ -10,11 +10,11 @@
 use base64ct::{Base64UrlUnpadded, Encoding};
 use captoken_core_types::reference::authorize;
 use captoken_core_types::testing::{self, workload};
+use captoken_core_types::testing::{FailingStore as Broken, Stores};
 use captoken_core_types::{
     Attenuation, AttenuationMode, Capability, Constraint, Denied, DenyReason, Error, Format, KeyId,
-    LineageEntry, LineageHash, LineageIndex, MemoryLineageIndex, MemoryRevocationList, Request,
-    RevocationList, StoreError, Subject, Token, TokenId, TokenProvider, ToolRef, Verified,
-    VerifyContext,
+    LineageEntry, LineageHash, LineageIndex, MemoryLineageIndex, Request, RevocationList, Subject,
+    Token, TokenId, TokenProvider, ToolRef, Verified, VerifyContext,
 };
 use captoken_paseto_provider::{
     FORMAT_LOCAL, FORMAT_PUBLIC, IMPLICIT_ASSERTION, LocalKey, LocalKeyring, MAX_TOKEN_LEN,
@@ -82,24 +82,6 @@ fn verifier_with(id: &str, seed: u8) -> PasetoPublicProvider {
         VerifyingKey::from_paserk(kid(id), &signing("x", seed).verifying_key().to_paserk())
             .unwrap();
     PasetoPublicProvider::new(PublicKeyring::from_verifying_keys([public]).unwrap())
-}
-
-struct Stores {
-    revoked: MemoryRevocationList,
-    index: MemoryLineageIndex,
-}
-
-impl Stores {
-    fn new() -> Self {
-        Self {
-            revoked: MemoryRevocationList::new(),
-            index: MemoryLineageIndex::new(),
-        }
-    }
-
-    fn cold(&self) -> VerifyContext<'_> {
-        VerifyContext::new(&self.revoked, &self.index)
-    }
 }
 
 fn root_token(p: &dyn TokenProvider) -> Token {
@@ -870,27 +852,6 @@ fn forged_lineage_is_denied() {
         reason(p.verify(&liar, &req, &stores.cold().with_ancestors(&ancestors))),
         DenyReason::LineageMismatch
     );
-}
-
-/// A store that cannot answer.
-struct Broken;
-
-impl RevocationList for Broken {
-    fn revoke(&self, _: LineageHash) -> Result<(), StoreError> {
-        Err(StoreError::Backend("down".into()))
-    }
-    fn is_revoked(&self, _: &LineageHash) -> Result<bool, StoreError> {
-        Err(StoreError::Backend("down".into()))
-    }
-}
-
-impl LineageIndex for Broken {
-    fn record(&self, _: LineageEntry) -> Result<(), StoreError> {
-        Err(StoreError::Backend("down".into()))
-    }
-    fn get(&self, _: &TokenId) -> Result<Option<LineageEntry>, StoreError> {
-        Err(StoreError::Backend("down".into()))
-    }
 }
 
 #[test]

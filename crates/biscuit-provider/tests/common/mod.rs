@@ -1,17 +1,14 @@
 //! Helpers shared by the Biscuit provider's integration tests.
 #![allow(dead_code, reason = "each test binary uses a subset")]
 
+pub(crate) use captoken_core_types::testing::Stores;
 use std::collections::HashMap;
 
 use biscuit_auth::UnverifiedBiscuit;
 use biscuit_auth::builder::{BlockBuilder, Term};
 use captoken_biscuit_provider::{BiscuitKeyring, BiscuitProvider, FORMAT, RootSigningKey};
 use captoken_core_types::testing::workload;
-use captoken_core_types::{
-    Denied, DenyReason, KeyId, LineageEntry, LineageHash, LineageIndex, MemoryLineageIndex,
-    MemoryRevocationList, RevocationList, StoreError, Token, TokenId, TokenProvider, Verified,
-    VerifyContext,
-};
+use captoken_core_types::{Denied, DenyReason, KeyId, LineageHash, Token, TokenProvider, Verified};
 
 pub(crate) fn kid(s: &str) -> KeyId {
     KeyId::new(s).unwrap()
@@ -32,24 +29,6 @@ pub(crate) fn provider_with(keys: impl IntoIterator<Item = RootSigningKey>) -> B
 /// The provider of the tests: root key `k1` from seed 1.
 pub(crate) fn provider() -> BiscuitProvider {
     provider_with([signing("k1", 1)])
-}
-
-pub(crate) struct Stores {
-    pub(crate) revoked: MemoryRevocationList,
-    pub(crate) index: MemoryLineageIndex,
-}
-
-impl Stores {
-    pub(crate) fn new() -> Self {
-        Self {
-            revoked: MemoryRevocationList::new(),
-            index: MemoryLineageIndex::new(),
-        }
-    }
-
-    pub(crate) fn cold(&self) -> VerifyContext<'_> {
-        VerifyContext::new(&self.revoked, &self.index)
-    }
 }
 
 pub(crate) fn root_token(p: &BiscuitProvider) -> Token {
@@ -97,25 +76,4 @@ pub(crate) fn append_hostile(p: &BiscuitProvider, parent: &Token, code: &str) ->
         p.lineage_hash(parent).unwrap(),
         &format!("parent({{parent}});\n{code}"),
     )
-}
-
-/// A store that cannot answer.
-pub(crate) struct Broken;
-
-impl RevocationList for Broken {
-    fn revoke(&self, _: LineageHash) -> Result<(), StoreError> {
-        Err(StoreError::Backend("down".into()))
-    }
-    fn is_revoked(&self, _: &LineageHash) -> Result<bool, StoreError> {
-        Err(StoreError::Backend("down".into()))
-    }
-}
-
-impl LineageIndex for Broken {
-    fn record(&self, _: LineageEntry) -> Result<(), StoreError> {
-        Err(StoreError::Backend("down".into()))
-    }
-    fn get(&self, _: &TokenId) -> Result<Option<LineageEntry>, StoreError> {
-        Err(StoreError::Backend("down".into()))
-    }
 }
