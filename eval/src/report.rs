@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use captoken_core_types::testing::workload;
 
 use crate::results::{Deterministic, ProviderResults, Timings};
-use crate::svg::{Chart, Series, line_chart};
+use crate::svg::{Chart, Series, Stroke, line_chart};
 
 /// How a provider is compared: its cryptographic floor and its peers, by series name.
 #[derive(Clone, Copy, Debug)]
@@ -317,11 +317,11 @@ fn depth_labels() -> Vec<String> {
 pub fn verify_chart(timings: &Timings) -> String {
     let xs = depth_labels();
     let mut series = Vec::new();
-    for c in COMPARISONS {
-        for (name, dashed) in std::iter::once((c.provider, false))
-            .chain(c.floors.iter().map(|f| (f.0, true)))
-            .chain(c.peers.iter().map(|p| (p.0, true)))
-        {
+    for (color, c) in COMPARISONS.iter().enumerate() {
+        let lines = std::iter::once((c.provider, Stroke::Solid))
+            .chain(c.floors.iter().map(|f| (f.0, Stroke::Dashed)))
+            .chain(c.peers.iter().map(|p| (p.0, Stroke::Dotted)));
+        for (name, stroke) in lines {
             let values: Vec<Option<f64>> = workload::DEPTHS
                 .iter()
                 .map(|d| timings.median("verify", name, *d))
@@ -330,7 +330,8 @@ pub fn verify_chart(timings: &Timings) -> String {
                 series.push(Series {
                     label: name.to_owned(),
                     values,
-                    dashed,
+                    color,
+                    stroke,
                 });
             }
         }
@@ -349,13 +350,20 @@ pub fn verify_chart(timings: &Timings) -> String {
 #[must_use]
 pub fn size_chart(d: &Deterministic) -> String {
     let xs = depth_labels();
+    // A peer takes the colour of the provider it is compared with.
+    let color_of = |name: &str| {
+        COMPARISONS
+            .iter()
+            .position(|c| c.provider == name || c.peers.iter().any(|p| p.0 == name))
+            .unwrap_or(COMPARISONS.len())
+    };
     let rows = d
         .providers
         .iter()
-        .map(|p| (&p.name, &p.sizes, false))
-        .chain(d.peers.iter().map(|p| (&p.name, &p.sizes, true)));
+        .map(|p| (&p.name, &p.sizes, Stroke::Solid))
+        .chain(d.peers.iter().map(|p| (&p.name, &p.sizes, Stroke::Dotted)));
     let series: Vec<Series> = rows
-        .map(|(name, sizes, dashed)| Series {
+        .map(|(name, sizes, stroke)| Series {
             label: name.clone(),
             values: workload::DEPTHS
                 .iter()
@@ -366,7 +374,8 @@ pub fn size_chart(d: &Deterministic) -> String {
                         .map(|s| s.text as f64)
                 })
                 .collect(),
-            dashed,
+            color: color_of(name),
+            stroke,
         })
         .collect();
     let chart = Chart {

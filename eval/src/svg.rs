@@ -6,6 +6,17 @@
 
 use std::fmt::Write as _;
 
+/// How a line is drawn.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stroke {
+    /// A provider.
+    Solid,
+    /// A cryptographic floor.
+    Dashed,
+    /// A peer library.
+    Dotted,
+}
+
 /// One line of a chart.
 #[derive(Clone, Debug)]
 pub struct Series {
@@ -13,8 +24,10 @@ pub struct Series {
     pub label: String,
     /// One value per x position; `None` where the series has no point.
     pub values: Vec<Option<f64>>,
-    /// Dashed (floors and peers) or solid (providers).
-    pub dashed: bool,
+    /// Palette index: a provider, its floors and its peers share one colour.
+    pub color: usize,
+    /// Solid, dashed or dotted.
+    pub stroke: Stroke,
 }
 
 /// A chart's axes and title.
@@ -159,11 +172,14 @@ pub fn line_chart(chart: &Chart<'_>, series: &[Series]) -> String {
         escape(chart.y_label)
     );
     for (k, s) in series.iter().enumerate() {
-        let color = PALETTE.get(k % PALETTE.len()).copied().unwrap_or("#000");
-        let dash = if s.dashed {
-            r#" stroke-dasharray="6 4""#
-        } else {
-            ""
+        let color = PALETTE
+            .get(s.color % PALETTE.len())
+            .copied()
+            .unwrap_or("#000");
+        let dash = match s.stroke {
+            Stroke::Solid => "",
+            Stroke::Dashed => r#" stroke-dasharray="7 4""#,
+            Stroke::Dotted => r#" stroke-dasharray="2 3""#,
         };
         let pts: Vec<String> = s
             .values
@@ -222,12 +238,14 @@ mod tests {
             Series {
                 label: "a".into(),
                 values: vec![Some(10.0), Some(100.0), None],
-                dashed: false,
+                color: 0,
+                stroke: Stroke::Solid,
             },
             Series {
                 label: "b".into(),
                 values: vec![Some(1000.0), None, Some(1.0)],
-                dashed: true,
+                color: 1,
+                stroke: Stroke::Dashed,
             },
         ];
         let svg = line_chart(&chart, &series);

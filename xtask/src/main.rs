@@ -29,8 +29,8 @@ const PROVIDERS: [&str; 4] = [
 ];
 
 /// Suite cases per provider: default run, and `--full`.
-const QUICK_CASES: u32 = 256;
-const FULL_CASES: u32 = 4096;
+const QUICK_CASES: u32 = 1024;
+const FULL_CASES: u32 = 16384;
 
 /// Criterion settings: default run, and `--full` (criterion's own defaults).
 const QUICK_BENCH: [&str; 6] = [
