@@ -12,8 +12,11 @@
 //! The body is postcard's encoding of [`Body`]: fields in declaration order,
 //! integers as LEB128 varints, strings and sequences length-prefixed, maps and
 //! sets in ascending order (so the encoding of a capability is deterministic),
-//! enums by variant index. A decoder accepts only a body that postcard consumes
-//! exactly; trailing bytes are malformed. A token is at most [`MAX_TOKEN_LEN`] bytes.
+//! enums by variant index. A decoder accepts only the canonical body: one that
+//! postcard consumes exactly and that re-encodes to the same bytes. Trailing
+//! bytes, sets or maps out of order or with duplicates, and overlong varints
+//! (all of which postcard itself reads) are malformed, so that one capability
+//! has one body and one lineage hash. A token is at most [`MAX_TOKEN_LEN`] bytes.
 
 use std::collections::BTreeSet;
 
@@ -72,7 +75,7 @@ pub enum WireError {
     /// The key id is empty, too long or not printable ASCII.
     #[error("invalid key id")]
     KeyId,
-    /// The body does not decode exactly.
+    /// The body does not decode exactly, or is not the canonical encoding.
     #[error("body does not decode")]
     Body,
     /// The capability does not fit in [`MAX_TOKEN_LEN`].
@@ -151,11 +154,14 @@ pub fn encode_signed(cap: &Capability) -> Result<Vec<u8>, WireError> {
 /// has been verified, except for unverified inspection.
 ///
 /// # Errors
-/// [`WireError::Body`] when the body does not decode exactly.
+/// [`WireError::Body`] when the body does not decode exactly or is not canonical.
 pub fn decode(framed: &Framed<'_>) -> Result<Capability, WireError> {
     let (body, rest): (Body, &[u8]) =
         postcard::take_from_bytes(framed.body).map_err(|_| WireError::Body)?;
     if !rest.is_empty() {
+        return Err(WireError::Body);
+    }
+    if !postcard::to_allocvec(&body).is_ok_and(|canonical| canonical == framed.body) {
         return Err(WireError::Body);
     }
     Ok(Capability {
