@@ -485,7 +485,12 @@ pub fn report(d: &Deterministic, timings: &Timings) -> String {
          (random and hostile chains against the reference authorizer), lineage hash domain (ancestors recovered,\n\
          cold = live, forged parent hash, revocation).\n\n{suites}\n\
          ## Verify latency\n\n\
-         Verify = parse + cryptography + authorization + lineage walk, for the workload request, allowed at every depth.\n\n{latency}\n\
+         Verify = parse + cryptography + authorization + lineage walk, for the workload request, allowed at every depth.\n\
+         Peers are measured where they can carry the workload: JWT and PASETO have no attenuation (depth 0 only); the\n\
+         `macaroon` crate's verifier takes plain `fn` pointers that cannot see the request, so it checks the HMAC chain but\n\
+         not the caveats. `tenuo` warrants are not measured yet: its API could express the workload (glob pattern for the\n\
+         prefix, exact, range) but needs a holder proof-of-possession signature per call and wall-clock lifetimes, and\n\
+         wiring it in is open work.\n\n{latency}\n\
          ![verify time against chain depth](verify.svg)\n\n\
          ## Issue and attenuate\n\n{issue}\n\
          ## Token size\n\n{sizes}\n\
