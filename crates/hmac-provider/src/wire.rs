@@ -150,6 +150,35 @@ pub fn encode_signed(cap: &Capability) -> Result<Vec<u8>, WireError> {
     Ok(out)
 }
 
+/// A postcard output that compares the encoding with the bytes it holds
+/// instead of storing it: re-encoding without allocating, stopping at the
+/// first difference.
+struct SameAs<'a>(&'a [u8]);
+
+impl postcard::ser_flavors::Flavor for SameAs<'_> {
+    type Output = ();
+
+    fn try_extend(&mut self, data: &[u8]) -> postcard::Result<()> {
+        self.0 = self
+            .0
+            .strip_prefix(data)
+            .ok_or(postcard::Error::SerializeBufferFull)?;
+        Ok(())
+    }
+
+    fn try_push(&mut self, data: u8) -> postcard::Result<()> {
+        self.try_extend(&[data])
+    }
+
+    fn finalize(self) -> postcard::Result<()> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(postcard::Error::SerializeBufferFull)
+        }
+    }
+}
+
 /// Decodes a framed token's body into its capability. Call only after the tag
 /// has been verified, except for unverified inspection.
 ///
@@ -161,9 +190,7 @@ pub fn decode(framed: &Framed<'_>) -> Result<Capability, WireError> {
     if !rest.is_empty() {
         return Err(WireError::Body);
     }
-    if !postcard::to_allocvec(&body).is_ok_and(|canonical| canonical == framed.body) {
-        return Err(WireError::Body);
-    }
+    postcard::serialize_with_flavor(&body, SameAs(framed.body)).map_err(|_| WireError::Body)?;
     Ok(Capability {
         id: body.id,
         issuer: framed.key_id.clone(),

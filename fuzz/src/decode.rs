@@ -1,0 +1,130 @@
+//! The decode target: every provider's readers of arbitrary bytes and arbitrary text, and the consistency of what they read.
+//!
+//! Input: byte 0 picks the provider, byte 1 the mode, the rest is the payload.
+//!
+//! | mode (byte 1 mod 3) | what reads the payload |
+//! |---|---|
+//! | 0, binary | `parse_bytes`, then `inspect`, `lineage_hash`, `index_entry`, `verify` of the payload as a token |
+//! | 1, text | `parse_text` of the payload (lossy UTF-8), then the same on the token it gives |
+//! | 2, format | the format's own readers ([`Fuzzable::decode_extra`]): macaroon v2 binary and JSON, `ct1` caveats and identifiers; HMAC framing and body; PASERK keys; Biscuit lineage, revocation ids and root keys |
+//!
+//! Besides "no panic, no hang", it asserts: a parsed token keeps its bytes and
+//! round-trips through its text form; a token from text re-parses from its
+//! bytes; `lineage_hash` is a function of the bytes; whatever `inspect` reads
+//! is of this format, with as many declared parents as the format implies; an
+//! index row names the token's own lineage hash, id and parent; and the reads
+//! agree on what parses.
+
+use captoken_core_types::testing::workload;
+use captoken_core_types::{
+    AttenuationMode, MemoryLineageIndex, MemoryRevocationList, Token, VerifyContext,
+};
+
+use crate::providers::{Fuzzable, Role, select};
+
+/// Runs one input.
+pub fn run(data: &[u8]) {
+    let [selector, mode, payload @ ..] = data else {
+        return;
+    };
+    let (_, p) = select(Role::Corpus, *selector);
+    match mode % 3 {
+        0 => {
+            if let Ok(token) = p.parse_bytes(payload) {
+                assert_eq!(
+                    token.as_bytes(),
+                    payload,
+                    "{}: parse_bytes changed the bytes",
+                    p.name()
+                );
+                assert_eq!(
+                    token.format(),
+                    p.format(),
+                    "{}: parse_bytes format",
+                    p.name()
+                );
+                let text = p.to_text(&token);
+                match p.parse_text(&text) {
+                    Ok(back) => assert_eq!(back, token, "{}: text round trip", p.name()),
+                    Err(e) => panic!(
+                        "{}: the text of a parsed token does not parse: {e}",
+                        p.name()
+                    ),
+                }
+            }
+            examine(p, &Token::new(p.format(), payload.to_vec()));
+        }
+        1 => {
+            let text = String::from_utf8_lossy(payload);
+            if let Ok(token) = p.parse_text(&text) {
+                assert_eq!(
+                    token.format(),
+                    p.format(),
+                    "{}: parse_text format",
+                    p.name()
+                );
+                match p.parse_bytes(token.as_bytes()) {
+                    Ok(again) => assert_eq!(again, token, "{}: bytes of a text token", p.name()),
+                    Err(e) => panic!("{}: a token read from text does not frame: {e}", p.name()),
+                }
+                examine(p, &token);
+            }
+        }
+        _ => p.decode_extra(payload),
+    }
+}
+
+/// Every contract reader on one (unverified) token, and their agreement.
+fn examine(p: &dyn Fuzzable, token: &Token) {
+    let name = p.name();
+    let hash = p.lineage_hash(token).ok();
+    assert_eq!(
+        p.lineage_hash(token).ok(),
+        hash,
+        "{name}: lineage_hash is not a function"
+    );
+    let framed = p.parse_bytes(token.as_bytes()).is_ok();
+    if hash.is_some() {
+        assert!(framed, "{name}: a lineage hash for bytes that do not frame");
+    }
+    let inspection = p.inspect(token);
+    if let Ok(i) = &inspection {
+        assert!(
+            hash.is_some(),
+            "{name}: inspect reads what lineage_hash refuses"
+        );
+        assert_eq!(i.format, p.format(), "{name}: inspect format");
+        match p.properties().attenuation {
+            AttenuationMode::Offline => assert_eq!(
+                i.declared_parents.len(),
+                i.steps.len(),
+                "{name}: one declared parent per offline step"
+            ),
+            AttenuationMode::Reissue => {
+                assert!(
+                    i.steps.is_empty(),
+                    "{name}: re-issued tokens carry no steps"
+                );
+                let declared: Vec<_> = i.capability.parent.iter().map(|r| r.hash).collect();
+                assert_eq!(i.declared_parents, declared, "{name}: declared parent");
+            }
+        }
+    }
+    if let Ok(Some(row)) = p.index_entry(token) {
+        assert_eq!(Some(row.hash), hash, "{name}: index row hash");
+        match &inspection {
+            Ok(i) => {
+                assert_eq!(row.token_id, i.capability.id, "{name}: index row id");
+                assert_eq!(row.parent, i.capability.parent, "{name}: index row parent");
+            }
+            Err(e) => panic!("{name}: an index row for a token inspect refuses: {e}"),
+        }
+    }
+    // Verification of whatever this is must not panic; the verify target owns its verdicts.
+    let (revoked, index) = (MemoryRevocationList::new(), MemoryLineageIndex::new());
+    let _ = p.verify(
+        token,
+        &workload::request(0),
+        &VerifyContext::new(&revoked, &index),
+    );
+}
