@@ -25,6 +25,7 @@ use captoken_eval::candidate::{
 };
 use captoken_eval::measure::workload_chain;
 use captoken_eval::peers::jwt::JwtPeer;
+use captoken_eval::peers::tenuo::{TenuoPeer, chrono_now};
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use hmac::Mac as _;
 
@@ -479,6 +480,36 @@ fn biscuit_peer(c: &mut Criterion) {
     group.finish();
 }
 
+/// tenuo warrants carrying the same chain: decode the CBOR warrant stack, then
+/// tenuo's `Authorizer` (every warrant's signature, the chain's narrowing and
+/// expiry, the leaf's constraints, the holder's proof of possession). The proof
+/// is the holder's cost and is made once, outside the timing, at the instant
+/// the verifier checks.
+fn tenuo_peer(c: &mut Criterion) {
+    let peer = TenuoPeer::new(workload::SERVER, &SECRET);
+    let links = peer
+        .chain(&workload::capability(key_id()), &workload::steps(16))
+        .expect("tenuo chain");
+    let mut group = c.benchmark_group("verify");
+    for depth in workload::DEPTHS {
+        let stack = TenuoPeer::encode(&links[..=depth]).expect("stack");
+        let request = workload::request(depth);
+        let as_of = chrono_now();
+        let pop = peer
+            .pop(&links[depth].warrant, &request, as_of)
+            .expect("proof of possession");
+        assert_eq!(
+            peer.verify(&stack, &request, &pop, as_of),
+            Ok(()),
+            "tenuo must allow the workload at depth {depth}"
+        );
+        group.bench_function(BenchmarkId::new("peer-tenuo", depth), |b| {
+            b.iter(|| peer.verify(black_box(&stack), black_box(&request), &pop, as_of))
+        });
+    }
+    group.finish();
+}
+
 fn benches(c: &mut Criterion) {
     provider::<Hmac>(c);
     hmac_floor(c);
@@ -493,6 +524,7 @@ fn benches(c: &mut Criterion) {
     provider::<Biscuit>(c);
     biscuit_floor(c);
     biscuit_peer(c);
+    tenuo_peer(c);
 }
 
 criterion_group!(workload_benches, benches);

@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use captoken_eval::candidate::{Biscuit, Candidate, Hmac, Macaroon, PasetoLocal, PasetoPublic};
-use captoken_eval::measure::{cross_format, peer_sizes, provider_results};
+use captoken_eval::measure::{cross_format, peer_sizes, provider_results, varying_peer_sizes};
 use captoken_eval::report::{COMPARISONS, Generated, fill_markers, report_files, tables};
 use captoken_eval::results::{DependencyCount, Deterministic, ProviderResults, Timing, Timings};
 
@@ -167,6 +167,7 @@ fn timings(args: &[String]) -> Result<(), String> {
         machine: flag(args, "--machine")?.to_owned(),
         mode: flag(args, "--mode")?.to_owned(),
         rows,
+        sizes: varying_peer_sizes()?,
     };
     write_json(flag(args, "--out")?, &t)
 }

@@ -1,5 +1,6 @@
 //! Deterministic measurements of one candidate: suite outcomes, capability matrix row, gaps, workload sizes.
 
+use base64ct::{Base64UrlUnpadded, Encoding};
 use captoken_core_types::testing::workload;
 use captoken_core_types::{
     AttenuationMode, MemoryLineageIndex, MemoryRevocationList, Properties, Token, TokenProvider,
@@ -8,6 +9,7 @@ use captoken_core_types::{
 
 use crate::candidate::{Candidate, key_id};
 use crate::peers::jwt::JwtPeer;
+use crate::peers::tenuo::TenuoPeer;
 use crate::results::{Capabilities, CrossFormat, PeerSizes, ProviderResults, Size};
 use crate::suites::{self, Suite};
 
@@ -104,7 +106,8 @@ fn workload_sizes<P: TokenProvider>(provider: &P) -> Result<Vec<Size>, String> {
         .collect()
 }
 
-/// Workload sizes of the peers that express it: JWT has no attenuation, so depth 0 only.
+/// Workload sizes of the peers whose encoding is deterministic: JWT, which
+/// has no attenuation, so depth 0 only.
 ///
 /// # Errors
 /// A peer error, as text.
@@ -117,6 +120,34 @@ pub fn peer_sizes() -> Result<Vec<PeerSizes>, String> {
             binary: jwt.len(),
             text: jwt.len(),
         }],
+    }])
+}
+
+/// Workload sizes of the peers whose encoding varies from run to run: tenuo's
+/// warrant stack (CBOR; base64url as text) at every depth. Tenuo writes each
+/// warrant's 32-byte parent hash as a CBOR array of integers, one or two bytes
+/// each by value, and that hash covers a random id and wall-clock times.
+///
+/// # Errors
+/// A peer error, as text.
+pub fn varying_peer_sizes() -> Result<Vec<PeerSizes>, String> {
+    let tenuo = TenuoPeer::new(workload::SERVER, &[1; 32]);
+    let deepest = workload::DEPTHS.last().copied().unwrap_or_default();
+    let links = tenuo.chain(&workload::capability(key_id()), &workload::steps(deepest))?;
+    let sizes = workload::DEPTHS
+        .iter()
+        .map(|&depth| {
+            let stack = TenuoPeer::encode(links.get(..=depth).ok_or("chain too short")?)?;
+            Ok(Size {
+                depth,
+                binary: stack.len(),
+                text: Base64UrlUnpadded::encoded_len(&stack),
+            })
+        })
+        .collect::<Result<_, String>>()?;
+    Ok(vec![PeerSizes {
+        name: "peer-tenuo".to_owned(),
+        sizes,
     }])
 }
 

@@ -72,10 +72,16 @@ pub const COMPARISONS: &[Comparison] = &[
             "floor-ed25519-blocks",
             "one Ed25519 verify_strict per block plus the proof's key derivation",
         )],
-        peers: &[(
-            "peer-biscuit-auth",
-            "raw biscuit-auth: `Biscuit::from` and a hand-written authorizer with the same facts and policy",
-        )],
+        peers: &[
+            (
+                "peer-biscuit-auth",
+                "raw biscuit-auth: `Biscuit::from` and a hand-written authorizer with the same facts and policy",
+            ),
+            (
+                "peer-tenuo",
+                "tenuo warrant chain: decode the CBOR stack, one Ed25519 verify per warrant, narrowing, constraints, and the holder's proof-of-possession signature (one more Ed25519 verify)",
+            ),
+        ],
     },
 ];
 
@@ -189,7 +195,7 @@ pub fn suites_table(d: &Deterministic) -> String {
 
 /// The token size table (binary and text bytes per depth).
 #[must_use]
-pub fn size_table(d: &Deterministic) -> String {
+pub fn size_table(d: &Deterministic, timings: &Timings) -> String {
     let mut t = String::from("| provider |");
     for depth in workload::DEPTHS {
         let _ = write!(t, " depth {depth} |");
@@ -200,10 +206,11 @@ pub fn size_table(d: &Deterministic) -> String {
     let rows = d
         .providers
         .iter()
-        .map(|p| (&p.name, &p.sizes))
-        .chain(d.peers.iter().map(|p| (&p.name, &p.sizes)));
-    for (name, sizes) in rows {
-        let _ = write!(t, "| {name} |");
+        .map(|p| (&p.name, &p.sizes, ""))
+        .chain(d.peers.iter().map(|p| (&p.name, &p.sizes, "")))
+        .chain(timings.sizes.iter().map(|p| (&p.name, &p.sizes, " †")));
+    for (name, sizes, mark) in rows {
+        let _ = write!(t, "| {name}{mark} |");
         for depth in workload::DEPTHS {
             match sizes.iter().find(|s| s.depth == depth) {
                 Some(s) => {
@@ -215,6 +222,15 @@ pub fn size_table(d: &Deterministic) -> String {
         t.push('\n');
     }
     t.push_str("\nEach cell: binary bytes / text bytes of the DESIGN.md §7 workload token after that many delegation steps;\n– where the format cannot express that depth.\n");
+    if !timings.sizes.is_empty() {
+        let _ = write!(
+            t,
+            "\n† Measured in the timed run of {}, not deterministic: tenuo writes each warrant's 32-byte parent hash as a CBOR\n\
+             array of integers (one or two bytes each, by value), and the hash covers a random id and wall-clock times, so\n\
+             each delegation step varies by up to 32 bytes from run to run.\n",
+            timings.date
+        );
+    }
     t
 }
 
@@ -319,8 +335,18 @@ pub fn verify_chart(timings: &Timings) -> String {
     let mut series = Vec::new();
     for (color, c) in COMPARISONS.iter().enumerate() {
         let lines = std::iter::once((c.provider, Stroke::Solid))
-            .chain(c.floors.iter().map(|f| (f.0, Stroke::Dashed)))
-            .chain(c.peers.iter().map(|p| (p.0, Stroke::Dotted)));
+            .chain(
+                c.floors
+                    .iter()
+                    .enumerate()
+                    .map(|(i, f)| (f.0, Stroke::floor(i))),
+            )
+            .chain(
+                c.peers
+                    .iter()
+                    .enumerate()
+                    .map(|(i, p)| (p.0, Stroke::peer(i))),
+            );
         for (name, stroke) in lines {
             let values: Vec<Option<f64>> = workload::DEPTHS
                 .iter()
@@ -348,20 +374,32 @@ pub fn verify_chart(timings: &Timings) -> String {
 
 /// The token-size chart: text bytes per provider and depth.
 #[must_use]
-pub fn size_chart(d: &Deterministic) -> String {
+pub fn size_chart(d: &Deterministic, timings: &Timings) -> String {
     let xs = depth_labels();
-    // A peer takes the colour of the provider it is compared with.
+    // A peer takes the colour of the provider it is compared with, and the
+    // stroke of its place among that provider's peers.
     let color_of = |name: &str| {
         COMPARISONS
             .iter()
             .position(|c| c.provider == name || c.peers.iter().any(|p| p.0 == name))
             .unwrap_or(COMPARISONS.len())
     };
+    let peer_stroke = |name: &str| {
+        let place = COMPARISONS
+            .iter()
+            .find_map(|c| c.peers.iter().position(|p| p.0 == name));
+        Stroke::peer(place.unwrap_or_default())
+    };
     let rows = d
         .providers
         .iter()
         .map(|p| (&p.name, &p.sizes, Stroke::Solid))
-        .chain(d.peers.iter().map(|p| (&p.name, &p.sizes, Stroke::Dotted)));
+        .chain(
+            d.peers
+                .iter()
+                .chain(&timings.sizes)
+                .map(|p| (&p.name, &p.sizes, peer_stroke(&p.name))),
+        );
     let series: Vec<Series> = rows
         .map(|(name, sizes, stroke)| Series {
             label: name.clone(),
@@ -434,7 +472,7 @@ pub fn tables(d: &Deterministic, timings: &Timings) -> BTreeMap<&'static str, St
     BTreeMap::from([
         ("capabilities", capability_table(d)),
         ("suites", suites_table(d)),
-        ("sizes", size_table(d)),
+        ("sizes", size_table(d, timings)),
         ("dependencies", dependency_table(d)),
         (
             "latency",
@@ -473,7 +511,7 @@ pub fn report(d: &Deterministic, timings: &Timings) -> String {
     format!(
         "# captoken evaluation report\n\n\
          Generated by `cargo xtask eval` ({mode} run) on {date}, on {machine}.\n\
-         Deterministic parts (capability matrix, suites, sizes, dependencies) regenerate byte-identically on any machine;\n\
+         Deterministic parts (capability matrix, suites, sizes except rows marked †, dependencies) regenerate byte-identically on any machine;\n\
          `cargo xtask eval --check` fails when they drift. Timings are medians of criterion runs on the machine above:\n\
          compare ratios measured in one run, not absolute times across machines.\n\n\
          Providers: {providers}. Workload: DESIGN.md §7 (two tools with prefix, exact and range constraints; one hour; depth 16;\n\
@@ -488,9 +526,11 @@ pub fn report(d: &Deterministic, timings: &Timings) -> String {
          Verify = parse + cryptography + authorization + lineage walk, for the workload request, allowed at every depth.\n\
          Peers are measured where they can carry the workload: JWT and PASETO have no attenuation (depth 0 only); the\n\
          `macaroon` crate's verifier takes plain `fn` pointers that cannot see the request, so it checks the HMAC chain but\n\
-         not the caveats. `tenuo` warrants are not measured yet: its API could express the workload (glob pattern for the\n\
-         prefix, exact, range) but needs a holder proof-of-possession signature per call and wall-clock lifetimes, and\n\
-         wiring it in is open work.\n\n{latency}\n\
+         not the caveats. `tenuo` carries the workload (glob `prefix*` for the prefix, exact, inclusive range, one\n\
+         warrant per step, signed by the holder's key), but it has no tool-server field, binds the subject by a\n\
+         holder key rather than a name, and reads lifetimes from the wall clock, so it is verified at the wall-clock\n\
+         instant its proof of possession was made; the holder's signature for that proof (one Ed25519 signature per\n\
+         call) is not in the timing. It sits with Biscuit, the other public-key format with offline delegation.\n\n{latency}\n\
          ![verify time against chain depth](verify.svg)\n\n\
          ## Issue and attenuate\n\n{issue}\n\
          ## Token size\n\n{sizes}\n\
@@ -564,7 +604,7 @@ pub fn report_files(d: &Deterministic, timings: &Timings) -> Result<Vec<Generate
         },
         Generated {
             path: "eval/reports/size.svg".into(),
-            contents: size_chart(d),
+            contents: size_chart(d, timings),
         },
     ])
 }

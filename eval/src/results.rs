@@ -106,6 +106,9 @@ pub struct Timings {
     pub mode: String,
     /// One row per benchmark.
     pub rows: Vec<Timing>,
+    /// Workload sizes of the peers whose encoding differs from run to run
+    /// (random ids and wall-clock times reach the encoded length).
+    pub sizes: Vec<PeerSizes>,
 }
 
 /// One benchmark's median.

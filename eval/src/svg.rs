@@ -15,6 +15,32 @@ pub enum Stroke {
     Dashed,
     /// A peer library.
     Dotted,
+    /// A provider's second cryptographic floor.
+    LongDashed,
+    /// A provider's second peer library.
+    DashDotted,
+}
+
+impl Stroke {
+    /// The stroke of a provider's `i`-th floor (0-based): two are told apart.
+    #[must_use]
+    pub fn floor(i: usize) -> Self {
+        if i == 0 {
+            Self::Dashed
+        } else {
+            Self::LongDashed
+        }
+    }
+
+    /// The stroke of a provider's `i`-th peer (0-based): two are told apart.
+    #[must_use]
+    pub fn peer(i: usize) -> Self {
+        if i == 0 {
+            Self::Dotted
+        } else {
+            Self::DashDotted
+        }
+    }
 }
 
 /// One line of a chart.
@@ -26,7 +52,7 @@ pub struct Series {
     pub values: Vec<Option<f64>>,
     /// Palette index: a provider, its floors and its peers share one colour.
     pub color: usize,
-    /// Solid, dashed or dotted.
+    /// How the line is drawn.
     pub stroke: Stroke,
 }
 
@@ -180,6 +206,8 @@ pub fn line_chart(chart: &Chart<'_>, series: &[Series]) -> String {
             Stroke::Solid => "",
             Stroke::Dashed => r#" stroke-dasharray="7 4""#,
             Stroke::Dotted => r#" stroke-dasharray="2 3""#,
+            Stroke::LongDashed => r#" stroke-dasharray="14 4""#,
+            Stroke::DashDotted => r#" stroke-dasharray="8 3 2 3""#,
         };
         let pts: Vec<String> = s
             .values
