@@ -1,6 +1,7 @@
-//! The suites catch broken providers: each wrapper below breaks one rule, and a suite must fail with a shrunk counterexample.
+//! The suites catch broken providers: each wrapper below breaks one rule, and a suite must fail with a shrunk counterexample; the shared conformance suite must fail on them too.
 #![allow(clippy::expect_used, clippy::panic, reason = "tests fail by panicking")]
 
+use captoken_core_types::testing::conformance::{self, Setup};
 use captoken_core_types::{
     Attenuation, Capability, Constraint, Denied, Error, Format, Inspection, LineageEntry,
     LineageHash, MemoryRevocationList, Properties, Request, Token, TokenProvider, Verified,
@@ -152,4 +153,41 @@ fn the_same_suites_pass_for_the_sound_provider() {
     for suite in Suite::ALL {
         assert_eq!(run::<Hmac>(suite, 256).failure, None, "{}", suite.name());
     }
+}
+
+/// The shared conformance suite over a broken provider.
+fn conformance_setup<F: Fault + 'static>() -> Setup {
+    Setup {
+        provider: Box::new(Broken::<F>::provider(0)),
+        wrong_key: Box::new(Broken::<F>::provider(1)),
+    }
+}
+
+/// Does `check` fail (panic) on `setup`?
+fn fails(check: fn(&Setup), setup: &Setup) -> bool {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| check(setup))).is_err()
+}
+
+#[test]
+fn the_conformance_suite_catches_the_same_faults() {
+    assert!(fails(
+        conformance::each_request_field_follows_the_reference,
+        &conformance_setup::<IgnoresRanges>()
+    ));
+    assert!(fails(
+        conformance::revoking_an_ancestor_denies_descendants_only,
+        &conformance_setup::<IgnoresRevocation>()
+    ));
+    let sound = Setup {
+        provider: Box::new(Hmac::provider(0)),
+        wrong_key: Box::new(Hmac::provider(1)),
+    };
+    assert!(!fails(
+        conformance::each_request_field_follows_the_reference,
+        &sound
+    ));
+    assert!(!fails(
+        conformance::revoking_an_ancestor_denies_descendants_only,
+        &sound
+    ));
 }

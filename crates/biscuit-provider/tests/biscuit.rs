@@ -1,4 +1,4 @@
-//! Behaviour of the Biscuit provider: binding, tamper resistance, keys, attenuation, delegation, lineage, the differential test.
+//! Behaviour of the Biscuit provider beyond the shared conformance suite (mounted before the proptests): text form, pinned Datalog, key selection, offline attenuation, delegation, lineage recovery, sealing, limits, the differential test.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -15,8 +15,8 @@ use captoken_core_types::reference::authorize;
 use captoken_core_types::testing::{self, FailingStore as Broken, workload};
 use captoken_core_types::{
     Attenuation, AttenuationError, AttenuationMode, Capability, Constraint, DenyReason, Error,
-    Format, MemoryLineageIndex, Request, RevocationList, Subject, Token, TokenId, TokenProvider,
-    ToolRef, VerifyContext,
+    Format, MemoryLineageIndex, Request, Subject, Token, TokenId, TokenProvider, ToolRef,
+    VerifyContext,
 };
 use common::*;
 use proptest::prelude::*;
@@ -124,50 +124,6 @@ check if tool($s, $t), $s != "fs.internal" || $t != "read_file" or arg("path", $
 check if tool($s, $t), $s != "fs.internal" || $t != "list_dir" or arg("path", $v0), arg("limit", $v1), $v0.type() == "string" && $v0.starts_with("/srv/data/p1/"), $v1.type() == "integer" && $v1 >= 0 && $v1 <= 999;
 "#;
 
-/// Flips bit `i` of `token` and expects a denial.
-fn assert_flip_denied(p: &BiscuitProvider, token: &Token, req: &Request, i: usize) {
-    let stores = Stores::new();
-    let mut flipped = token.as_bytes().to_vec();
-    flipped[i / 8] ^= 1 << (i % 8);
-    let r = p.verify(&Token::new(FORMAT, flipped), req, &stores.cold());
-    assert!(r.is_err(), "bit {i} flipped still verifies");
-}
-
-/// Every bit of a depth-1 token, one at a time (fast since the workspace's dev
-/// profile optimises the Ed25519 and SHA-2 crates).
-#[test]
-fn every_single_bit_flip_is_denied() {
-    let p = provider();
-    let tokens = chain(&p, 1);
-    let req = workload::request(1);
-    for i in 0..tokens[1].as_bytes().len() * 8 {
-        assert_flip_denied(&p, &tokens[1], &req, i);
-    }
-}
-
-#[test]
-fn every_truncation_and_extension_is_denied() {
-    let p = provider();
-    let stores = Stores::new();
-    let token = root_token(&p);
-    let req = workload::request(0);
-    for n in 0..token.as_bytes().len() {
-        let cut = Token::new(FORMAT, token.as_bytes()[..n].to_vec());
-        assert!(
-            p.verify(&cut, &req, &stores.cold()).is_err(),
-            "truncated to {n}"
-        );
-    }
-    for extra in [&[0u8][..], &[0x0a, 0x00], &[0xff; 8]] {
-        let mut longer = token.as_bytes().to_vec();
-        longer.extend_from_slice(extra);
-        assert!(
-            p.verify(&Token::new(FORMAT, longer), &req, &stores.cold())
-                .is_err()
-        );
-    }
-}
-
 #[test]
 fn root_key_is_selected_by_key_id() {
     let stores = Stores::new();
@@ -230,85 +186,6 @@ impl DecodeFrom for biscuit_auth::format::schema::Biscuit {
 
 fn encode(proto: &biscuit_auth::format::schema::Biscuit) -> Vec<u8> {
     prost::Message::encode_to_vec(proto)
-}
-
-#[test]
-fn denial_is_opaque_to_the_caller() {
-    let stores = Stores::new();
-    let denied = provider_with([signing("k1", 2)])
-        .verify(
-            &root_token(&provider()),
-            &workload::request(0),
-            &stores.cold(),
-        )
-        .unwrap_err();
-    assert_eq!(denied.to_string(), "capability denied");
-    assert_eq!(denied.reason(), &DenyReason::BadSignature);
-}
-
-#[test]
-fn each_request_field_follows_the_reference() {
-    let p = provider();
-    let stores = Stores::new();
-    let token = root_token(&p);
-    let cap = workload::capability(kid("k1"));
-    let base = workload::request(0);
-    let mut variants = vec![
-        base.clone(),
-        Request {
-            subject: "agent:other".into(),
-            ..base.clone()
-        },
-        Request {
-            server: "fs.external".into(),
-            ..base.clone()
-        },
-        Request {
-            tool: "list_dir".into(),
-            ..base.clone()
-        },
-        Request {
-            tool: "write_file".into(),
-            ..base.clone()
-        },
-        base.clone().with_arg("path", "/etc/shadow"),
-        base.clone().with_arg("path", 7),
-        base.clone().with_arg("mode", "rw"),
-        base.clone().with_arg("mode", true),
-        base.clone().with_arg("limit", 1001),
-        base.clone().with_arg("limit", 1000),
-        base.clone().with_arg("limit", -1),
-        base.clone().with_arg("limit", "10"),
-        base.clone().with_arg("extra", true),
-    ];
-    let mut without = base.clone();
-    without.args.remove("mode");
-    variants.push(without);
-    for now in [
-        workload::NOT_BEFORE - 1,
-        workload::NOT_BEFORE,
-        workload::NOT_BEFORE + workload::VALIDITY - 1,
-        workload::NOT_BEFORE + workload::VALIDITY,
-        0,
-        u64::MAX,
-    ] {
-        variants.push(at(now));
-    }
-    let mut allowed = 0;
-    for req in &variants {
-        let want = authorize(&cap, &[], req);
-        let got = p.verify(&token, req, &stores.cold());
-        assert_eq!(
-            got.as_ref().err().map(|d| d.reason().clone()),
-            want.clone().err(),
-            "{req:?}"
-        );
-        allowed += usize::from(want.is_ok());
-    }
-    assert_eq!(
-        allowed, 6,
-        "the base, list_dir, limit 1000, an extra argument, and the two in-window edges"
-    );
 }
 
 #[test]
@@ -568,57 +445,6 @@ fn wrong_ancestors_are_denied() {
 }
 
 #[test]
-fn revoking_an_ancestor_denies_descendants_only() {
-    let p = provider();
-    let stores = Stores::new();
-    let tokens = chain(&p, 4);
-    // An independently issued chain of the same capability shares no lineage hash.
-    let unrelated = chain(&p, 4);
-    let revoked_at = 2;
-    stores
-        .revoked
-        .revoke(p.lineage_hash(&tokens[revoked_at]).unwrap())
-        .unwrap();
-    for (i, t) in tokens.iter().enumerate() {
-        let req = workload::request(i);
-        let ancestors = ancestors_of(&tokens[..=i]);
-        for ctx in [stores.cold(), stores.cold().with_ancestors(&ancestors)] {
-            let r = p.verify(t, &req, &ctx);
-            if i >= revoked_at {
-                assert_eq!(reason(r), DenyReason::Revoked, "token {i}");
-            } else {
-                assert!(r.is_ok(), "token {i} is not below the revoked one");
-            }
-        }
-        assert!(p.verify(&unrelated[i], &req, &stores.cold()).is_ok());
-    }
-    // Revoking the root denies the whole chain.
-    stores
-        .revoked
-        .revoke(p.lineage_hash(&tokens[0]).unwrap())
-        .unwrap();
-    assert_eq!(
-        reason(p.verify(&tokens[1], &workload::request(1), &stores.cold())),
-        DenyReason::Revoked
-    );
-}
-
-#[test]
-fn store_failure_fails_closed() {
-    let p = provider();
-    let stores = Stores::new();
-    let tokens = chain(&p, 1);
-    assert_eq!(
-        reason(p.verify(
-            &tokens[1],
-            &workload::request(1),
-            &VerifyContext::new(&Broken, &stores.index)
-        )),
-        DenyReason::Store
-    );
-}
-
-#[test]
 fn sealed_tokens_verify_and_cannot_be_attenuated() {
     let p = provider();
     let stores = Stores::new();
@@ -771,6 +597,16 @@ fn build_chain(
         steps.push(step);
     }
     Ok((tokens, steps))
+}
+
+mod conformance {
+    use super::*;
+    use captoken_core_types::testing::conformance::Setup;
+
+    captoken_core_types::conformance_tests!(Setup {
+        provider: Box::new(provider()),
+        wrong_key: Box::new(provider_with([signing("k1", 2)])),
+    });
 }
 
 proptest! {

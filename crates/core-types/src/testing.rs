@@ -14,8 +14,10 @@ use crate::lineage::{
     LineageEntry, LineageHash, LineageIndex, MemoryLineageIndex, MemoryRevocationList,
     RevocationList,
 };
-use crate::provider::VerifyContext;
+use crate::provider::{Token, TokenProvider, VerifyContext};
 use crate::request::{FixedClock, Request};
+
+pub mod conformance;
 
 /// The DESIGN.md §7 benchmark workload, fixed so that sizes compare honestly.
 pub mod workload {
@@ -101,6 +103,44 @@ pub mod workload {
     #[must_use]
     pub fn steps(depth: usize) -> Vec<Attenuation> {
         (1..=depth).map(step).collect()
+    }
+
+    /// Issues `root` with `p` and applies steps 1 to `depth`; every token's
+    /// lineage index row, where the format has one, is recorded in `stores`.
+    /// Root first.
+    ///
+    /// # Panics
+    /// When `p` refuses the workload: this is test support.
+    #[allow(clippy::expect_used, reason = "test support fails by panicking")]
+    pub fn chain_from(
+        p: &dyn TokenProvider,
+        stores: &Stores,
+        root: &Capability,
+        depth: usize,
+    ) -> Vec<Token> {
+        let mut tokens = vec![p.issue(root).expect("issue the workload root")];
+        for step in steps(depth) {
+            let parent = tokens.last().expect("a root");
+            let child = p.attenuate(parent, &step).expect("attenuate the workload");
+            tokens.push(child);
+        }
+        for t in &tokens {
+            if let Some(entry) = p.index_entry(t).expect("index entry") {
+                stores.index.record(entry).expect("record the index row");
+            }
+        }
+        tokens
+    }
+
+    /// [`chain_from`] the workload capability issued under [`KEY_ID`](super::KEY_ID).
+    ///
+    /// # Panics
+    /// When `p` refuses the workload.
+    #[must_use]
+    #[allow(clippy::expect_used, reason = "test support fails by panicking")]
+    pub fn chain(p: &dyn TokenProvider, stores: &Stores, depth: usize) -> Vec<Token> {
+        let issuer = KeyId::new(super::KEY_ID).expect("a valid key id");
+        chain_from(p, stores, &capability(issuer), depth)
     }
 
     /// The request, allowed at every depth up to `depth`.

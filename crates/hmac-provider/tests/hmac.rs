@@ -1,4 +1,4 @@
-//! Behaviour of the HMAC provider: binding, tamper resistance, keys, attenuation, lineage, sizes.
+//! Behaviour of the HMAC provider beyond the shared conformance suite (mounted at the end): text form, pinned encoding, framing, key selection, strict re-issuance, forged lineage, the reference differential.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -8,12 +8,11 @@
 )]
 
 use captoken_core_types::reference::authorize;
+use captoken_core_types::testing::Stores;
 use captoken_core_types::testing::{self, workload};
-use captoken_core_types::testing::{FailingStore as Broken, Stores};
 use captoken_core_types::{
-    Attenuation, Capability, Constraint, DenyReason, Error, Format, KeyId, LineageEntry,
-    LineageHash, LineageIndex, MemoryLineageIndex, RevocationList, Subject, Token, TokenId,
-    TokenProvider, ToolRef, VerifyContext,
+    Attenuation, Capability, Constraint, DenyReason, Error, KeyId, LineageEntry, LineageHash,
+    LineageIndex, MemoryLineageIndex, Token, TokenProvider, ToolRef, VerifyContext,
 };
 use captoken_hmac_provider::{FORMAT, HmacKey, HmacKeyring, HmacProvider, TEXT_PREFIX};
 use proptest::prelude::*;
@@ -40,18 +39,7 @@ fn root_token(p: &HmacProvider) -> Token {
 
 /// A workload chain of `depth` steps, every token recorded in the index; root first.
 fn chain(p: &HmacProvider, stores: &Stores, depth: usize) -> Vec<Token> {
-    let mut tokens = vec![root_token(p)];
-    for step in workload::steps(depth) {
-        let child = p.attenuate(tokens.last().unwrap(), &step).unwrap();
-        tokens.push(child);
-    }
-    for t in &tokens {
-        stores
-            .index
-            .record(p.index_entry(t).unwrap().unwrap())
-            .unwrap();
-    }
-    tokens
+    workload::chain(p, stores, depth)
 }
 
 fn ancestors_of(tokens: &[Token]) -> Vec<Token> {
@@ -63,25 +51,13 @@ fn reason(r: Result<captoken_core_types::Verified, captoken_core_types::Denied>)
 }
 
 #[test]
-fn round_trip_binary_and_text() {
+fn text_form_is_the_prefixed_binary() {
     let p = provider();
-    let stores = Stores::new();
     let token = root_token(&p);
     let text = p.to_text(&token);
-    assert!(text.starts_with(TEXT_PREFIX));
-    let back = p.parse_text(&text).unwrap();
-    assert_eq!(back, token);
-    assert_eq!(p.parse_bytes(token.as_bytes()).unwrap(), token);
-    let verified = p
-        .verify(&back, &workload::request(0), &stores.cold())
-        .unwrap();
-    assert_eq!(verified.token_id, TokenId([0x5a; 16]));
-    assert_eq!(verified.key_id, kid("k1"));
-    assert_eq!(verified.chain_len, 0);
-    assert_eq!(verified.lineage_hash, p.lineage_hash(&token).unwrap());
-    let inspected = p.inspect(&token).unwrap();
-    assert_eq!(inspected.capability, workload::capability(kid("k1")));
-    assert!(inspected.declared_parents.is_empty());
+    let body = text.strip_prefix(TEXT_PREFIX).expect("prefixed");
+    assert_eq!(p.parse_text(&text).unwrap(), token);
+    assert!(!body.contains(['=', '+', '/']), "URL-safe, unpadded");
 }
 
 #[test]
@@ -112,45 +88,14 @@ fn reference_workload_text_size() {
     );
 }
 
+/// Framing refuses what is too short to hold a tag before any MAC is computed.
 #[test]
-fn every_single_bit_flip_is_denied() {
+fn short_input_is_refused_by_framing() {
     let p = provider();
-    let stores = Stores::new();
     let token = root_token(&p);
-    let req = workload::request(0);
-    assert!(p.verify(&token, &req, &stores.cold()).is_ok());
-    let bytes = token.as_bytes();
-    for i in 0..bytes.len() * 8 {
-        let mut flipped = bytes.to_vec();
-        flipped[i / 8] ^= 1 << (i % 8);
-        let r = p.verify(&Token::new(FORMAT, flipped), &req, &stores.cold());
-        assert!(r.is_err(), "bit {i} flipped still verifies");
+    for n in 0..=34 {
+        assert!(p.parse_bytes(&token.as_bytes()[..n]).is_err(), "{n} bytes");
     }
-}
-
-#[test]
-fn every_truncation_and_extension_is_denied() {
-    let p = provider();
-    let stores = Stores::new();
-    let token = root_token(&p);
-    let req = workload::request(0);
-    for n in 0..token.as_bytes().len() {
-        let cut = Token::new(FORMAT, token.as_bytes()[..n].to_vec());
-        assert!(
-            p.verify(&cut, &req, &stores.cold()).is_err(),
-            "truncated to {n}"
-        );
-        assert!(
-            p.parse_bytes(&token.as_bytes()[..n]).is_err() || n > 34,
-            "framing of {n} bytes"
-        );
-    }
-    let mut longer = token.as_bytes().to_vec();
-    longer.push(0);
-    assert!(
-        p.verify(&Token::new(FORMAT, longer), &req, &stores.cold())
-            .is_err()
-    );
 }
 
 #[test]
@@ -182,103 +127,6 @@ fn wrong_key_and_unknown_key_id_are_denied() {
         provider_with("k2", 1).issue(&workload::capability(kid("k1"))),
         Err(Error::UnknownKey(_))
     ));
-}
-
-#[test]
-fn denial_is_opaque_to_the_caller() {
-    let stores = Stores::new();
-    let denied = provider_with("k1", 2)
-        .verify(
-            &root_token(&provider()),
-            &workload::request(0),
-            &stores.cold(),
-        )
-        .unwrap_err();
-    assert_eq!(denied.to_string(), "capability denied");
-    assert_eq!(denied.reason(), &DenyReason::BadSignature);
-}
-
-#[test]
-fn each_request_field_follows_the_reference() {
-    let p = provider();
-    let stores = Stores::new();
-    let token = root_token(&p);
-    let cap = workload::capability(kid("k1"));
-    let base = workload::request(0);
-    let mut variants = vec![base.clone()];
-    variants.push(captoken_core_types::Request {
-        subject: "agent:other".into(),
-        ..base.clone()
-    });
-    variants.push(captoken_core_types::Request {
-        server: "fs.external".into(),
-        ..base.clone()
-    });
-    variants.push(captoken_core_types::Request {
-        tool: "list_dir".into(),
-        ..base.clone()
-    });
-    variants.push(captoken_core_types::Request {
-        tool: "write_file".into(),
-        ..base.clone()
-    });
-    variants.push(base.clone().with_arg("path", "/etc/shadow"));
-    variants.push(base.clone().with_arg("mode", "rw"));
-    variants.push(base.clone().with_arg("limit", 1001));
-    variants.push(base.clone().with_arg("limit", 1000));
-    variants.push(base.clone().with_arg("extra", true));
-    let mut without = base.clone();
-    without.args.remove("mode");
-    variants.push(without);
-    for now in [
-        workload::NOT_BEFORE - 1,
-        workload::NOT_BEFORE,
-        workload::NOT_BEFORE + workload::VALIDITY - 1,
-        workload::NOT_BEFORE + workload::VALIDITY,
-    ] {
-        variants.push(captoken_core_types::Request {
-            now,
-            ..base.clone()
-        });
-    }
-    let mut allowed = 0;
-    for req in &variants {
-        let want = authorize(&cap, &[], req);
-        let got = p.verify(&token, req, &stores.cold());
-        assert_eq!(got.is_ok(), want.is_ok(), "{req:?}");
-        if let Err(reason) = want {
-            assert_eq!(got.unwrap_err().reason(), &reason, "{req:?}");
-        } else {
-            allowed += 1;
-        }
-    }
-    assert_eq!(
-        allowed, 6,
-        "the base, list_dir, limit 1000, an extra argument, and the two in-window edges"
-    );
-}
-
-#[test]
-fn expired_and_not_yet_valid_are_denied() {
-    let p = provider();
-    let stores = Stores::new();
-    let token = root_token(&p);
-    let at = |now| captoken_core_types::Request {
-        now,
-        ..workload::request(0)
-    };
-    assert_eq!(
-        reason(p.verify(&token, &at(workload::NOT_BEFORE - 1), &stores.cold())),
-        DenyReason::NotYetValid
-    );
-    assert_eq!(
-        reason(p.verify(
-            &token,
-            &at(workload::NOT_BEFORE + workload::VALIDITY),
-            &stores.cold()
-        )),
-        DenyReason::Expired
-    );
 }
 
 #[test]
@@ -324,110 +172,6 @@ fn widening_attenuation_is_refused() {
 }
 
 #[test]
-fn delegation_moves_the_subject() {
-    let p = provider();
-    let stores = Stores::new();
-    let root = root_token(&p);
-    stores
-        .index
-        .record(p.index_entry(&root).unwrap().unwrap())
-        .unwrap();
-    let child = p
-        .attenuate(
-            &root,
-            &Attenuation::new().delegate(Subject::new("agent:sub")),
-        )
-        .unwrap();
-    let old = workload::request(0);
-    let new = captoken_core_types::Request {
-        subject: "agent:sub".into(),
-        ..old.clone()
-    };
-    assert_eq!(
-        reason(p.verify(&child, &old, &stores.cold())),
-        DenyReason::WrongSubject
-    );
-    assert!(p.verify(&child, &new, &stores.cold()).is_ok());
-}
-
-#[test]
-fn cold_verification_equals_live_up_to_depth_8() {
-    let p = provider();
-    for depth in 0..=8 {
-        let stores = Stores::new();
-        let tokens = chain(&p, &stores, depth);
-        let leaf = tokens.last().unwrap();
-        let ancestors = ancestors_of(&tokens);
-        let live = stores.cold().with_ancestors(&ancestors);
-        let empty_index = MemoryLineageIndex::new();
-        let live_only =
-            VerifyContext::new(&stores.revoked, &empty_index).with_ancestors(&ancestors);
-        for req_depth in 0..=8 {
-            let req = workload::request(req_depth);
-            let cold = p.verify(leaf, &req, &stores.cold());
-            assert_eq!(
-                cold.as_ref().map(|v| v.chain_len).ok(),
-                p.verify(leaf, &req, &live).map(|v| v.chain_len).ok()
-            );
-            assert_eq!(
-                cold.as_ref().ok(),
-                p.verify(leaf, &req, &live_only).as_ref().ok(),
-                "depth {depth}"
-            );
-            // The request's path is inside the leaf's prefix only when it is at least as deep.
-            assert_eq!(
-                cold.is_ok(),
-                req_depth >= depth,
-                "depth {depth}, request depth {req_depth}"
-            );
-        }
-        if depth > 0 {
-            // Neither the parent nor the index: the lineage cannot be established.
-            let nothing = VerifyContext::new(&stores.revoked, &empty_index);
-            assert_eq!(
-                reason(p.verify(leaf, &workload::request(depth), &nothing)),
-                DenyReason::LineageUnknown
-            );
-        }
-    }
-}
-
-#[test]
-fn revoking_an_ancestor_denies_descendants_only() {
-    let p = provider();
-    let stores = Stores::new();
-    let tokens = chain(&p, &stores, 4);
-    let unrelated = chain(&p, &Stores::new(), 2);
-    for t in &unrelated {
-        stores
-            .index
-            .record(p.index_entry(t).unwrap().unwrap())
-            .unwrap();
-    }
-    let revoked_at = 2;
-    stores
-        .revoked
-        .revoke(p.lineage_hash(&tokens[revoked_at]).unwrap())
-        .unwrap();
-    for (i, t) in tokens.iter().enumerate() {
-        let req = workload::request(i);
-        let ancestors = ancestors_of(&tokens[..=i]);
-        for ctx in [stores.cold(), stores.cold().with_ancestors(&ancestors)] {
-            let r = p.verify(t, &req, &ctx);
-            if i >= revoked_at {
-                assert_eq!(reason(r), DenyReason::Revoked, "token {i}");
-            } else {
-                assert!(r.is_ok(), "token {i} is not below the revoked one");
-            }
-        }
-    }
-    assert!(
-        p.verify(&unrelated[2], &workload::request(2), &stores.cold())
-            .is_ok()
-    );
-}
-
-#[test]
 fn forged_lineage_is_denied() {
     let p = provider();
     let stores = Stores::new();
@@ -458,43 +202,8 @@ fn forged_lineage_is_denied() {
 }
 
 #[test]
-fn store_failure_fails_closed() {
+fn malformed_text_is_refused_at_parsing() {
     let p = provider();
-    let stores = Stores::new();
-    let tokens = chain(&p, &stores, 1);
-    let req = workload::request(1);
-    assert_eq!(
-        reason(p.verify(
-            &tokens[1],
-            &req,
-            &VerifyContext::new(&Broken, &stores.index)
-        )),
-        DenyReason::Store
-    );
-    assert_eq!(
-        reason(p.verify(
-            &tokens[1],
-            &req,
-            &VerifyContext::new(&stores.revoked, &Broken)
-        )),
-        DenyReason::Store
-    );
-}
-
-#[test]
-fn other_formats_and_garbage_are_denied() {
-    let p = provider();
-    let stores = Stores::new();
-    let token = root_token(&p);
-    let relabelled = Token::new(Format::new("paseto-v4"), token.as_bytes().to_vec());
-    assert!(
-        p.verify(&relabelled, &workload::request(0), &stores.cold())
-            .is_err()
-    );
-    assert!(matches!(
-        p.inspect(&relabelled),
-        Err(Error::WrongFormat { .. })
-    ));
     for text in [
         "",
         "cth1.",
@@ -504,6 +213,16 @@ fn other_formats_and_garbage_are_denied() {
     ] {
         assert!(p.parse_text(text).is_err(), "{text:.20}");
     }
+}
+
+mod conformance {
+    use super::*;
+    use captoken_core_types::testing::conformance::Setup;
+
+    captoken_core_types::conformance_tests!(Setup {
+        provider: Box::new(provider()),
+        wrong_key: Box::new(provider_with("k1", 2)),
+    });
 }
 
 proptest! {

@@ -1,4 +1,4 @@
-//! Behaviour of the PASETO providers: binding, tamper resistance, keys, claims, attenuation, lineage, sizes.
+//! Behaviour of the PASETO providers beyond the shared conformance suite (mounted for both purposes before the proptests): wire forms, pinned encoding, canonical text, keys and purposes, the claims schema, time forms, strict re-issuance, forged lineage, the reference differential.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -9,12 +9,12 @@
 
 use base64ct::{Base64UrlUnpadded, Encoding};
 use captoken_core_types::reference::authorize;
+use captoken_core_types::testing::Stores;
 use captoken_core_types::testing::{self, workload};
-use captoken_core_types::testing::{FailingStore as Broken, Stores};
 use captoken_core_types::{
     Attenuation, AttenuationMode, Capability, Constraint, Denied, DenyReason, Error, Format, KeyId,
-    LineageEntry, LineageHash, LineageIndex, MemoryLineageIndex, Request, RevocationList, Subject,
-    Token, TokenId, TokenProvider, ToolRef, Verified, VerifyContext,
+    LineageEntry, LineageHash, LineageIndex, MemoryLineageIndex, Request, Token, TokenId,
+    TokenProvider, ToolRef, Verified, VerifyContext,
 };
 use captoken_paseto_provider::{
     FORMAT_LOCAL, FORMAT_PUBLIC, IMPLICIT_ASSERTION, LocalKey, LocalKeyring, MAX_TOKEN_LEN,
@@ -90,28 +90,7 @@ fn root_token(p: &dyn TokenProvider) -> Token {
 
 /// A workload chain of `depth` steps, every token recorded in the index; root first.
 fn chain(p: &dyn TokenProvider, stores: &Stores, depth: usize) -> Vec<Token> {
-    chain_from(p, stores, &workload::capability(kid("k1")), depth)
-}
-
-/// A workload chain from `root`.
-fn chain_from(
-    p: &dyn TokenProvider,
-    stores: &Stores,
-    root: &Capability,
-    depth: usize,
-) -> Vec<Token> {
-    let mut tokens = vec![p.issue(root).unwrap()];
-    for step in workload::steps(depth) {
-        let child = p.attenuate(tokens.last().unwrap(), &step).unwrap();
-        tokens.push(child);
-    }
-    for t in &tokens {
-        stores
-            .index
-            .record(p.index_entry(t).unwrap().unwrap())
-            .unwrap();
-    }
-    tokens
+    workload::chain(p, stores, depth)
 }
 
 fn ancestors_of(tokens: &[Token]) -> Vec<Token> {
@@ -256,51 +235,6 @@ const WORKLOAD_SIZES_LOCAL: [(usize, usize); 6] = [
     (8, 1004),
     (16, 1087),
 ];
-
-#[test]
-fn every_single_bit_flip_is_denied() {
-    for kind in KINDS {
-        let p = kind.provider();
-        let stores = Stores::new();
-        let token = root_token(&*p);
-        let req = workload::request(0);
-        assert!(p.verify(&token, &req, &stores.cold()).is_ok());
-        let bytes = token.as_bytes();
-        for i in 0..bytes.len() * 8 {
-            let mut flipped = bytes.to_vec();
-            flipped[i / 8] ^= 1 << (i % 8);
-            let r = p.verify(&Token::new(kind.format(), flipped), &req, &stores.cold());
-            assert!(r.is_err(), "{kind:?}: bit {i} flipped still verifies");
-        }
-    }
-}
-
-#[test]
-fn every_truncation_and_extension_is_denied() {
-    for kind in KINDS {
-        let p = kind.provider();
-        let stores = Stores::new();
-        let token = root_token(&*p);
-        let req = workload::request(0);
-        for n in 0..token.as_bytes().len() {
-            let cut = Token::new(kind.format(), token.as_bytes()[..n].to_vec());
-            assert!(
-                p.verify(&cut, &req, &stores.cold()).is_err(),
-                "{kind:?}: truncated to {n}"
-            );
-        }
-        for suffix in [&b"A"[..], b".", b"=", b"\n", b".e30"] {
-            let mut longer = token.as_bytes().to_vec();
-            longer.extend_from_slice(suffix);
-            let longer = Token::new(kind.format(), longer);
-            assert!(
-                p.verify(&longer, &req, &stores.cold()).is_err(),
-                "{kind:?}: {suffix:?}"
-            );
-            assert!(p.parse_bytes(longer.as_bytes()).is_err());
-        }
-    }
-}
 
 #[test]
 fn non_canonical_text_is_refused() {
@@ -461,84 +395,6 @@ fn signed_claims_outside_the_schema_are_denied() {
 }
 
 #[test]
-fn denial_is_opaque_to_the_caller() {
-    let stores = Stores::new();
-    let denied = Kind::Public
-        .with("k1", 2)
-        .verify(
-            &root_token(&*Kind::Public.provider()),
-            &workload::request(0),
-            &stores.cold(),
-        )
-        .unwrap_err();
-    assert_eq!(denied.to_string(), "capability denied");
-    assert_eq!(denied.reason(), &DenyReason::UnknownKey);
-}
-
-#[test]
-fn each_request_field_follows_the_reference() {
-    for kind in KINDS {
-        let p = kind.provider();
-        let stores = Stores::new();
-        let token = root_token(&*p);
-        let cap = workload::capability(kid("k1"));
-        let base = workload::request(0);
-        let mut variants = vec![
-            base.clone(),
-            Request {
-                subject: "agent:other".into(),
-                ..base.clone()
-            },
-            Request {
-                server: "fs.external".into(),
-                ..base.clone()
-            },
-            Request {
-                tool: "list_dir".into(),
-                ..base.clone()
-            },
-            Request {
-                tool: "write_file".into(),
-                ..base.clone()
-            },
-            base.clone().with_arg("path", "/etc/shadow"),
-            base.clone().with_arg("path", 7),
-            base.clone().with_arg("mode", "rw"),
-            base.clone().with_arg("limit", 1001),
-            base.clone().with_arg("limit", 1000),
-            base.clone().with_arg("limit", "10"),
-            base.clone().with_arg("extra", true),
-        ];
-        let mut without = base.clone();
-        without.args.remove("mode");
-        variants.push(without);
-        for now in [
-            workload::NOT_BEFORE - 1,
-            workload::NOT_BEFORE,
-            workload::NOT_BEFORE + workload::VALIDITY - 1,
-            workload::NOT_BEFORE + workload::VALIDITY,
-        ] {
-            variants.push(at(now));
-        }
-        let mut allowed = 0;
-        for req in &variants {
-            let want = authorize(&cap, &[], req);
-            let got = p.verify(&token, req, &stores.cold());
-            assert_eq!(got.is_ok(), want.is_ok(), "{kind:?} {req:?}");
-            if let Err(reason) = want {
-                assert_eq!(got.unwrap_err().reason(), &reason, "{kind:?} {req:?}");
-            } else {
-                allowed += 1;
-            }
-        }
-        assert_eq!(
-            allowed, 6,
-            "the base, list_dir, limit 1000, an extra argument, and the two in-window edges"
-        );
-    }
-}
-
-#[test]
 fn time_edges_use_the_request_clock() {
     for kind in KINDS {
         let p = kind.provider();
@@ -675,124 +531,6 @@ fn widening_attenuation_is_refused() {
 }
 
 #[test]
-fn delegation_moves_the_subject() {
-    for kind in KINDS {
-        let p = kind.provider();
-        let stores = Stores::new();
-        let root = root_token(&*p);
-        stores
-            .index
-            .record(p.index_entry(&root).unwrap().unwrap())
-            .unwrap();
-        let child = p
-            .attenuate(
-                &root,
-                &Attenuation::new().delegate(Subject::new("agent:sub")),
-            )
-            .unwrap();
-        let old = workload::request(0);
-        let new = Request {
-            subject: "agent:sub".into(),
-            ..old.clone()
-        };
-        assert_eq!(
-            reason(p.verify(&child, &old, &stores.cold())),
-            DenyReason::WrongSubject
-        );
-        assert!(p.verify(&child, &new, &stores.cold()).is_ok());
-    }
-}
-
-#[test]
-fn cold_verification_equals_live_up_to_depth_8() {
-    for kind in KINDS {
-        let p = kind.provider();
-        for depth in 0..=8 {
-            let stores = Stores::new();
-            let tokens = chain(&*p, &stores, depth);
-            let leaf = tokens.last().unwrap();
-            let ancestors = ancestors_of(&tokens);
-            let live = stores.cold().with_ancestors(&ancestors);
-            let empty_index = MemoryLineageIndex::new();
-            let live_only =
-                VerifyContext::new(&stores.revoked, &empty_index).with_ancestors(&ancestors);
-            for req_depth in 0..=8 {
-                let req = workload::request(req_depth);
-                let cold = p.verify(leaf, &req, &stores.cold());
-                assert_eq!(
-                    cold.as_ref().ok(),
-                    p.verify(leaf, &req, &live).as_ref().ok()
-                );
-                assert_eq!(
-                    cold.as_ref().ok(),
-                    p.verify(leaf, &req, &live_only).as_ref().ok(),
-                    "{kind:?} depth {depth}"
-                );
-                assert_eq!(
-                    cold.as_ref().map(|v| v.chain_len).ok(),
-                    (req_depth >= depth).then_some(depth)
-                );
-                // The request's path is inside the leaf's prefix only when it is at least as deep.
-                assert_eq!(
-                    cold.is_ok(),
-                    req_depth >= depth,
-                    "{kind:?} depth {depth}, request {req_depth}"
-                );
-            }
-            if depth > 0 {
-                // Neither the parent nor the index: the lineage cannot be established.
-                let nothing = VerifyContext::new(&stores.revoked, &empty_index);
-                assert_eq!(
-                    reason(p.verify(leaf, &workload::request(depth), &nothing)),
-                    DenyReason::LineageUnknown
-                );
-            }
-        }
-    }
-}
-
-#[test]
-fn revoking_an_ancestor_denies_descendants_only() {
-    for kind in KINDS {
-        let p = kind.provider();
-        let stores = Stores::new();
-        let tokens = chain(&*p, &stores, 4);
-        let other_root = Capability {
-            id: TokenId([0x33; 16]),
-            ..workload::capability(kid("k1"))
-        };
-        let unrelated = chain_from(&*p, &Stores::new(), &other_root, 2);
-        for t in &unrelated {
-            stores
-                .index
-                .record(p.index_entry(t).unwrap().unwrap())
-                .unwrap();
-        }
-        let revoked_at = 2;
-        stores
-            .revoked
-            .revoke(p.lineage_hash(&tokens[revoked_at]).unwrap())
-            .unwrap();
-        for (i, t) in tokens.iter().enumerate() {
-            let req = workload::request(i);
-            let ancestors = ancestors_of(&tokens[..=i]);
-            for ctx in [stores.cold(), stores.cold().with_ancestors(&ancestors)] {
-                let r = p.verify(t, &req, &ctx);
-                if i >= revoked_at {
-                    assert_eq!(reason(r), DenyReason::Revoked, "{kind:?} token {i}");
-                } else {
-                    assert!(r.is_ok(), "{kind:?} token {i} is not below the revoked one");
-                }
-            }
-        }
-        assert!(
-            p.verify(&unrelated[2], &workload::request(2), &stores.cold())
-                .is_ok()
-        );
-    }
-}
-
-#[test]
 fn forged_lineage_is_denied() {
     for kind in KINDS {
         let p = kind.provider();
@@ -852,32 +590,6 @@ fn forged_lineage_is_denied() {
         reason(p.verify(&liar, &req, &stores.cold().with_ancestors(&ancestors))),
         DenyReason::LineageMismatch
     );
-}
-
-#[test]
-fn store_failure_fails_closed() {
-    for kind in KINDS {
-        let p = kind.provider();
-        let stores = Stores::new();
-        let tokens = chain(&*p, &stores, 1);
-        let req = workload::request(1);
-        assert_eq!(
-            reason(p.verify(
-                &tokens[1],
-                &req,
-                &VerifyContext::new(&Broken, &stores.index)
-            )),
-            DenyReason::Store
-        );
-        assert_eq!(
-            reason(p.verify(
-                &tokens[1],
-                &req,
-                &VerifyContext::new(&stores.revoked, &Broken)
-            )),
-            DenyReason::Store
-        );
-    }
 }
 
 #[test]
@@ -986,6 +698,26 @@ fn verdict_equals_reference_for(
         kind
     );
     Ok(())
+}
+
+mod conformance_public {
+    use super::*;
+    use captoken_core_types::testing::conformance::Setup;
+
+    captoken_core_types::conformance_tests!(Setup {
+        provider: Kind::Public.provider(),
+        wrong_key: Kind::Public.with("k1", 2),
+    });
+}
+
+mod conformance_local {
+    use super::*;
+    use captoken_core_types::testing::conformance::Setup;
+
+    captoken_core_types::conformance_tests!(Setup {
+        provider: Kind::Local.provider(),
+        wrong_key: Kind::Local.with("k1", 2),
+    });
 }
 
 proptest! {

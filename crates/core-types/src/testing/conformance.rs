@@ -1,0 +1,456 @@
+//! The conformance suite every provider mounts with [`conformance_tests!`](crate::conformance_tests): tamper resistance, opaque denials, request binding, lineage, revocation, fail-closed stores and foreign input, on the DESIGN.md §7 workload.
+//!
+//! Each check is a function over a [`Setup`], so that a provider's test file
+//! mounts all of them in one line and a failure names the provider's test
+//! module and the check. Checks fail by panicking, as tests do. What only one
+//! format has (pinned encodings, key selection, hostile caveats in its own
+//! language) stays in that provider's tests.
+#![allow(
+    clippy::panic,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    reason = "conformance checks are tests and fail by panicking"
+)]
+
+use crate::attenuation::Attenuation;
+use crate::capability::{KeyId, Subject, TokenId};
+use crate::error::Error;
+use crate::lineage::{MemoryLineageIndex, RevocationList};
+use crate::provider::{
+    AttenuationMode, DenyReason, Format, Token, TokenProvider, Verified, VerifyContext,
+};
+use crate::reference::authorize;
+use crate::request::Request;
+
+use super::{FailingStore, KEY_ID, Stores, workload};
+
+/// A provider under test.
+pub struct Setup {
+    /// Holds the key [`KEY_ID`], able to issue and verify.
+    pub provider: Box<dyn TokenProvider>,
+    /// Knows [`KEY_ID`] with different key material: every token of `provider`
+    /// must be denied by it.
+    pub wrong_key: Box<dyn TokenProvider>,
+}
+
+fn issuer() -> KeyId {
+    KeyId::new(KEY_ID).unwrap()
+}
+
+fn reason(r: Result<Verified, crate::provider::Denied>) -> DenyReason {
+    r.expect_err("expected a denial").reason().clone()
+}
+
+/// The ancestors of the last token, parent first.
+fn ancestors_of(tokens: &[Token]) -> Vec<Token> {
+    tokens[..tokens.len() - 1].iter().rev().cloned().collect()
+}
+
+/// Re-issued chains: each token is a capability of its own, and its lineage
+/// comes from the supplied ancestors or the lineage index.
+fn reissues(p: &dyn TokenProvider) -> bool {
+    p.properties().attenuation == AttenuationMode::Reissue
+}
+
+/// Binary and text forms round-trip; verification reports the token's id, key,
+/// lineage hash and depth; inspection recovers the issued capability.
+pub fn round_trip(s: &Setup) {
+    let p = &*s.provider;
+    let stores = Stores::new();
+    let token = workload::chain(p, &stores, 0).remove(0);
+    assert_eq!(token.format(), p.format());
+    assert_eq!(p.parse_bytes(token.as_bytes()).unwrap(), token);
+    assert_eq!(p.parse_text(&p.to_text(&token)).unwrap(), token);
+    let verified = p
+        .verify(&token, &workload::request(0), &stores.cold())
+        .unwrap();
+    assert_eq!(verified.token_id, TokenId([0x5a; 16]));
+    assert_eq!(verified.key_id, issuer());
+    assert_eq!(verified.chain_len, 0);
+    assert_eq!(verified.lineage_hash, p.lineage_hash(&token).unwrap());
+    let inspected = p.inspect(&token).unwrap();
+    assert_eq!(inspected.format, p.format());
+    assert_eq!(inspected.capability, workload::capability(issuer()));
+    assert!(inspected.steps.is_empty() && inspected.declared_parents.is_empty());
+}
+
+/// Every single-bit flip of the root and of a depth-1 token is denied.
+pub fn every_bit_flip_is_denied(s: &Setup) {
+    let p = &*s.provider;
+    let stores = Stores::new();
+    let tokens = workload::chain(p, &stores, 1);
+    for (depth, token) in tokens.iter().enumerate() {
+        let req = workload::request(depth);
+        assert!(p.verify(token, &req, &stores.cold()).is_ok());
+        let bytes = token.as_bytes();
+        for i in 0..bytes.len() * 8 {
+            let mut flipped = bytes.to_vec();
+            flipped[i / 8] ^= 1 << (i % 8);
+            let r = p.verify(&Token::new(p.format(), flipped), &req, &stores.cold());
+            assert!(r.is_err(), "depth {depth}: bit {i} flipped still verifies");
+        }
+    }
+}
+
+/// Every truncation of the root and of a depth-1 token is denied, and so are
+/// bytes appended to them, binary or text.
+pub fn every_truncation_and_extension_is_denied(s: &Setup) {
+    let p = &*s.provider;
+    let stores = Stores::new();
+    let tokens = workload::chain(p, &stores, 1);
+    for (depth, token) in tokens.iter().enumerate() {
+        let req = workload::request(depth);
+        let bytes = token.as_bytes();
+        for n in 0..bytes.len() {
+            let cut = Token::new(p.format(), bytes[..n].to_vec());
+            assert!(
+                p.verify(&cut, &req, &stores.cold()).is_err(),
+                "depth {depth}: truncated to {n}"
+            );
+        }
+        for suffix in [
+            &[0u8][..],
+            &[0x0a, 0x00],
+            &[0xff; 8],
+            b"A",
+            b".",
+            b"=",
+            b"\n",
+        ] {
+            let mut longer = bytes.to_vec();
+            longer.extend_from_slice(suffix);
+            let longer = Token::new(p.format(), longer);
+            assert!(
+                p.verify(&longer, &req, &stores.cold()).is_err(),
+                "depth {depth}: {suffix:?} appended"
+            );
+            let text = format!("{}{}", p.to_text(token), String::from_utf8_lossy(suffix));
+            // A text form may tolerate an alias of the same bytes (padding, for
+            // interoperability), never a different token that verifies.
+            if let Ok(parsed) = p.parse_text(&text) {
+                assert!(
+                    parsed == *token || p.verify(&parsed, &req, &stores.cold()).is_err(),
+                    "depth {depth}: {suffix:?} appended to the text"
+                );
+            }
+        }
+    }
+}
+
+/// Another key under the same key id is denied, as a bad signature or, in
+/// formats that name a key by its fingerprint, as an unknown key; the denial's
+/// `Display` says nothing more than that the capability is denied.
+pub fn wrong_key_is_denied_opaquely(s: &Setup) {
+    let stores = Stores::new();
+    for (depth, token) in workload::chain(&*s.provider, &stores, 1).iter().enumerate() {
+        let denied = s
+            .wrong_key
+            .verify(token, &workload::request(depth), &stores.cold())
+            .expect_err("another key must not verify");
+        assert_eq!(denied.to_string(), "capability denied");
+        assert!(
+            matches!(
+                denied.reason(),
+                DenyReason::BadSignature | DenyReason::UnknownKey
+            ),
+            "depth {depth}: {:?}",
+            denied.reason()
+        );
+    }
+}
+
+/// Each field of the request, changed alone, gets the reference authorizer's
+/// verdict and reason at depths 0 to 2: subject, server, tool, each argument's
+/// value and type, a missing or an extra argument, and the edges of the
+/// validity window as the steps move it.
+pub fn each_request_field_follows_the_reference(s: &Setup) {
+    let p = &*s.provider;
+    let stores = Stores::new();
+    let cap = workload::capability(issuer());
+    for (depth, token) in workload::chain(p, &stores, 2).iter().enumerate() {
+        let steps = workload::steps(depth);
+        let base = workload::request(depth);
+        let mut variants = vec![
+            base.clone(),
+            Request {
+                subject: "agent:other".into(),
+                ..base.clone()
+            },
+            Request {
+                server: "fs.external".into(),
+                ..base.clone()
+            },
+            Request {
+                tool: "list_dir".into(),
+                ..base.clone()
+            },
+            Request {
+                tool: "write_file".into(),
+                ..base.clone()
+            },
+            base.clone().with_arg("path", "/etc/shadow"),
+            base.clone().with_arg("path", "/srv/data/report.txt"),
+            base.clone().with_arg("path", 7),
+            base.clone().with_arg("mode", "rw"),
+            base.clone().with_arg("mode", true),
+            base.clone().with_arg("limit", 1001),
+            base.clone().with_arg("limit", 1000),
+            base.clone().with_arg("limit", 999),
+            base.clone().with_arg("limit", -1),
+            base.clone().with_arg("limit", "10"),
+            base.clone().with_arg("extra", true),
+        ];
+        let mut without = base.clone();
+        without.args.remove("mode");
+        variants.push(without);
+        let end = workload::NOT_BEFORE + workload::VALIDITY;
+        for now in [
+            0,
+            workload::NOT_BEFORE - 1,
+            workload::NOT_BEFORE,
+            end - 3,
+            end - 2,
+            end - 1,
+            end,
+            u64::MAX,
+        ] {
+            variants.push(Request {
+                now,
+                ..base.clone()
+            });
+        }
+        // A re-issued token is a capability of its own: its reasons are those
+        // of the flattened capability; its verdicts are the reference's.
+        let flat = steps
+            .iter()
+            .try_fold(cap.clone(), |c, step| c.attenuate(step))
+            .unwrap();
+        let mut allowed = 0;
+        for req in &variants {
+            let want = authorize(&cap, &steps, req);
+            let got = p
+                .verify(token, req, &stores.cold())
+                .map(|_| ())
+                .map_err(|d| d.reason().clone());
+            if reissues(p) {
+                assert_eq!(got.is_ok(), want.is_ok(), "depth {depth}: {req:?}");
+                assert_eq!(got, flat.authorizes(req), "depth {depth}: {req:?}");
+            } else {
+                assert_eq!(got, want, "depth {depth}: {req:?}");
+            }
+            allowed += usize::from(want.is_ok());
+        }
+        assert!(
+            allowed >= 5,
+            "depth {depth}: only {allowed} variants allowed"
+        );
+    }
+}
+
+/// A delegation step moves the subject: the old one is denied, the new one allowed.
+pub fn delegation_moves_the_subject(s: &Setup) {
+    let p = &*s.provider;
+    let stores = Stores::new();
+    let root = workload::chain(p, &stores, 0).remove(0);
+    let child = p
+        .attenuate(
+            &root,
+            &Attenuation::new().delegate(Subject::new("agent:sub")),
+        )
+        .unwrap();
+    let old = workload::request(0);
+    let new = Request {
+        subject: "agent:sub".into(),
+        ..old.clone()
+    };
+    assert_eq!(
+        reason(p.verify(&child, &old, &stores.cold())),
+        DenyReason::WrongSubject
+    );
+    assert!(p.verify(&child, &new, &stores.cold()).is_ok());
+}
+
+/// Up to depth 8, cold verification (lineage from the index, or from the token
+/// itself in offline formats) equals live verification (ancestors supplied):
+/// the same verdict and the same `Verified`, and the workload request is
+/// allowed exactly when it is at least as deep as the token. A re-issued
+/// token with neither ancestors nor index rows has an unknown lineage.
+pub fn cold_verification_equals_live(s: &Setup) {
+    let p = &*s.provider;
+    let empty = MemoryLineageIndex::new();
+    for depth in 0..=8 {
+        let stores = Stores::new();
+        let tokens = workload::chain(p, &stores, depth);
+        let leaf = tokens.last().unwrap();
+        let ancestors = ancestors_of(&tokens);
+        let live = stores.cold().with_ancestors(&ancestors);
+        let live_only = VerifyContext::new(&stores.revoked, &empty).with_ancestors(&ancestors);
+        for req_depth in 0..=8 {
+            let req = workload::request(req_depth);
+            let cold = p.verify(leaf, &req, &stores.cold());
+            assert_eq!(
+                cold.as_ref().ok(),
+                p.verify(leaf, &req, &live).as_ref().ok()
+            );
+            assert_eq!(
+                cold.as_ref().ok(),
+                p.verify(leaf, &req, &live_only).as_ref().ok(),
+                "depth {depth}"
+            );
+            assert_eq!(
+                cold.is_ok(),
+                req_depth >= depth,
+                "depth {depth}, request depth {req_depth}"
+            );
+            if let Ok(v) = cold {
+                assert_eq!(v.chain_len, depth);
+                assert_eq!(v.lineage_hash, p.lineage_hash(leaf).unwrap());
+            }
+        }
+        let nothing = VerifyContext::new(&stores.revoked, &empty);
+        let bare = p.verify(leaf, &workload::request(depth), &nothing);
+        if depth > 0 && reissues(p) {
+            assert_eq!(reason(bare), DenyReason::LineageUnknown);
+        } else {
+            assert!(
+                bare.is_ok(),
+                "depth {depth}: an offline chain needs no index"
+            );
+        }
+    }
+}
+
+/// Revoking any token of a chain denies it and its descendants, live and cold,
+/// and nothing else: its ancestors and an unrelated chain still verify.
+pub fn revoking_an_ancestor_denies_descendants_only(s: &Setup) {
+    let p = &*s.provider;
+    for revoked_at in 0..=4 {
+        let stores = Stores::new();
+        let tokens = workload::chain(p, &stores, 4);
+        let mut other = workload::capability(issuer());
+        other.id = TokenId([7; 16]);
+        let unrelated = workload::chain_from(p, &stores, &other, 2);
+        stores
+            .revoked
+            .revoke(p.lineage_hash(&tokens[revoked_at]).unwrap())
+            .unwrap();
+        for (i, t) in tokens.iter().enumerate() {
+            let req = workload::request(i);
+            let ancestors = ancestors_of(&tokens[..=i]);
+            for ctx in [stores.cold(), stores.cold().with_ancestors(&ancestors)] {
+                let r = p.verify(t, &req, &ctx);
+                if i >= revoked_at {
+                    assert_eq!(
+                        reason(r),
+                        DenyReason::Revoked,
+                        "token {i}, revoked {revoked_at}"
+                    );
+                } else {
+                    assert!(r.is_ok(), "token {i} is not below revoked {revoked_at}");
+                }
+            }
+        }
+        assert!(
+            p.verify(&unrelated[2], &workload::request(2), &stores.cold())
+                .is_ok()
+        );
+    }
+}
+
+/// A failing revocation list denies as a store failure; a failing lineage index
+/// does too where the format needs it, and changes nothing where it does not.
+pub fn store_failure_fails_closed(s: &Setup) {
+    let p = &*s.provider;
+    let stores = Stores::new();
+    let tokens = workload::chain(p, &stores, 1);
+    let req = workload::request(1);
+    assert_eq!(
+        reason(p.verify(
+            &tokens[1],
+            &req,
+            &VerifyContext::new(&FailingStore, &stores.index)
+        )),
+        DenyReason::Store
+    );
+    let without_index = p.verify(
+        &tokens[1],
+        &req,
+        &VerifyContext::new(&stores.revoked, &FailingStore),
+    );
+    if reissues(p) {
+        assert_eq!(reason(without_index), DenyReason::Store);
+    } else {
+        assert!(without_index.is_ok(), "an offline chain needs no index");
+    }
+}
+
+/// A token relabelled as another format is denied and not inspected; text that
+/// is not this provider's token is refused, or parses into one that is denied.
+pub fn foreign_input_is_denied(s: &Setup) {
+    let p = &*s.provider;
+    let stores = Stores::new();
+    let token = workload::chain(p, &stores, 0).remove(0);
+    let req = workload::request(0);
+    let relabelled = Token::new(Format::new("another-v1"), token.as_bytes().to_vec());
+    assert!(p.verify(&relabelled, &req, &stores.cold()).is_err());
+    assert!(matches!(
+        p.inspect(&relabelled),
+        Err(Error::WrongFormat { .. })
+    ));
+    let text = p.to_text(&token);
+    let half = text.get(..text.len() / 2).unwrap_or_default();
+    let garbage = [
+        String::new(),
+        "\0".into(),
+        "!!!!".into(),
+        "v4.public.AAAA".into(),
+        "cth1.AAAA".into(),
+        "A".repeat(100_000),
+        half.to_owned(),
+        format!("{half}{half}"),
+        text.to_uppercase(),
+        text.replace('A', "B"),
+    ];
+    for g in &garbage {
+        if *g == text {
+            continue;
+        }
+        if let Ok(parsed) = p.parse_text(g) {
+            assert!(
+                p.verify(&parsed, &req, &stores.cold()).is_err(),
+                "{:.40} parsed and verified",
+                g
+            );
+        }
+    }
+}
+
+/// Mounts every check of [`crate::testing::conformance`] as a `#[test]` in the
+/// calling module; `$setup` is an expression of type
+/// [`Setup`](crate::testing::conformance::Setup), evaluated once per test.
+#[macro_export]
+macro_rules! conformance_tests {
+    ($setup:expr) => {
+        $crate::conformance_tests!(@mount $setup;
+            round_trip,
+            every_bit_flip_is_denied,
+            every_truncation_and_extension_is_denied,
+            wrong_key_is_denied_opaquely,
+            each_request_field_follows_the_reference,
+            delegation_moves_the_subject,
+            cold_verification_equals_live,
+            revoking_an_ancestor_denies_descendants_only,
+            store_failure_fails_closed,
+            foreign_input_is_denied,
+        );
+    };
+    (@mount $setup:expr; $($check:ident,)*) => {
+        $(
+            #[test]
+            fn $check() {
+                $crate::testing::conformance::$check(&$setup);
+            }
+        )*
+    };
+}
