@@ -12,8 +12,8 @@ use captoken_core_types::reference::authorize;
 use captoken_core_types::testing::Stores;
 use captoken_core_types::testing::{self, workload};
 use captoken_core_types::{
-    Attenuation, Capability, Constraint, DenyReason, Error, Format, KeyId, LineageHash, Request,
-    Subject, Token, TokenId, TokenProvider, ToolRef,
+    Attenuation, Capability, DenyReason, Error, Format, KeyId, LineageHash, Request, Subject,
+    Token, TokenId, TokenProvider,
 };
 use captoken_macaroon_provider::caveat::Claim;
 use captoken_macaroon_provider::wire::{Caveat, Macaroon};
@@ -223,68 +223,19 @@ fn wrong_key_and_unknown_key_id_are_denied() {
     );
 }
 
+/// A holder attenuates without any key, to the same bytes the issuer would
+/// append; depth is enforced by the verifier; a foreign parent is refused.
+/// (That widening steps are inert is in the shared conformance suite.)
 #[test]
-fn attenuation_is_keyless_and_never_widens() {
+fn attenuation_is_keyless() {
     let p = provider();
     let stores = Stores::new();
     let token = root_token(&p);
     let holder = MacaroonProvider::holder();
-    let read = ToolRef::new(workload::SERVER, "read_file");
-    // Widening requests are accepted as caveats but authorize nothing more.
-    let widen = [
-        Attenuation::new().expires_at(workload::NOT_BEFORE + workload::VALIDITY + 100),
-        Attenuation::new().not_before(workload::NOT_BEFORE - 100),
-        Attenuation::new().max_depth(1000),
-        Attenuation::new().keep_only([ToolRef::new(workload::SERVER, "write_file")]),
-        Attenuation::new().constrain(read.clone(), "path", Constraint::Prefix("/".into())),
-        Attenuation::new().constrain(
-            read.clone(),
-            "limit",
-            Constraint::Range { min: 0, max: 5000 },
-        ),
-        Attenuation::new().constrain(read, "mode", Constraint::Any),
-    ];
-    let probes = [
-        workload::request(0),
-        workload::request(0).with_arg("path", "/etc/passwd"),
-        workload::request(0).with_arg("limit", 4000),
-        workload::request(0).with_arg("mode", "rw"),
-        Request {
-            now: workload::NOT_BEFORE - 50,
-            ..workload::request(0)
-        },
-        Request {
-            now: workload::NOT_BEFORE + workload::VALIDITY + 50,
-            ..workload::request(0)
-        },
-        Request {
-            tool: "write_file".into(),
-            ..workload::request(0)
-        },
-    ];
-    for step in &widen {
-        let child = holder.attenuate(&token, step).unwrap();
-        assert_eq!(holder.inspect(&child).unwrap().steps, vec![step.clone()]);
-        for probe in &probes {
-            let got = p.verify(&child, probe, &stores.cold());
-            assert_eq!(
-                got.is_ok(),
-                authorize(
-                    &workload::capability(kid("k1")),
-                    std::slice::from_ref(step),
-                    probe
-                )
-                .is_ok(),
-                "{step:?} on {probe:?}"
-            );
-            if got.is_ok() {
-                assert!(
-                    p.verify(&token, probe, &stores.cold()).is_ok(),
-                    "{step:?} widened {probe:?}"
-                );
-            }
-        }
-    }
+    assert_eq!(
+        holder.attenuate(&token, &workload::step(1)).unwrap(),
+        p.attenuate(&token, &workload::step(1)).unwrap()
+    );
     // Depth: a step taken at depth 0 is accepted by the holder and denied by the verifier.
     let mut cap = workload::capability(kid("k1"));
     cap.max_depth = 1;

@@ -14,7 +14,8 @@
 )]
 
 use crate::attenuation::Attenuation;
-use crate::capability::{KeyId, Subject, TokenId};
+use crate::capability::{KeyId, Subject, TokenId, ToolRef};
+use crate::constraint::Constraint;
 use crate::error::Error;
 use crate::lineage::{MemoryLineageIndex, RevocationList};
 use crate::provider::{
@@ -248,6 +249,97 @@ pub fn each_request_field_follows_the_reference(s: &Setup) {
     }
 }
 
+/// A step that would widen the parent (later expiry, earlier start, more
+/// depth, another tool, a looser constraint) is refused by a re-issuing
+/// format; an offline format may append it, but it is inert: the child allows
+/// nothing its parent denies. A narrowing step consumes one level of depth,
+/// and a parent with none left cannot have a child that verifies.
+pub fn widening_steps_are_refused_or_inert(s: &Setup) {
+    let p = &*s.provider;
+    let stores = Stores::new();
+    let root = workload::chain(p, &stores, 0).remove(0);
+    let read = ToolRef::new(workload::SERVER, "read_file");
+    let end = workload::NOT_BEFORE + workload::VALIDITY;
+    let widen = [
+        Attenuation::new().expires_at(end + 1),
+        Attenuation::new().not_before(workload::NOT_BEFORE - 1),
+        Attenuation::new().max_depth(u32::MAX),
+        Attenuation::new().keep_only([ToolRef::new(workload::SERVER, "write_file")]),
+        Attenuation::new().constrain(read.clone(), "path", Constraint::Prefix("/".into())),
+        Attenuation::new().constrain(
+            read.clone(),
+            "limit",
+            Constraint::Range { min: 0, max: 5000 },
+        ),
+        Attenuation::new().constrain(read, "mode", Constraint::Any),
+    ];
+    let base = workload::request(0);
+    let probes = [
+        Request {
+            now: end,
+            ..base.clone()
+        },
+        Request {
+            now: workload::NOT_BEFORE - 1,
+            ..base.clone()
+        },
+        Request {
+            tool: "write_file".into(),
+            ..base.clone()
+        },
+        base.clone().with_arg("path", "/etc/shadow"),
+        base.clone().with_arg("limit", 5000),
+        base.clone().with_arg("mode", "rw"),
+    ];
+    for step in &widen {
+        match p.attenuate(&root, step) {
+            Err(Error::Attenuation(_)) => {}
+            Err(e) => panic!("{step:?}: refused for the wrong reason: {e}"),
+            Ok(child) => {
+                assert!(!reissues(p), "a re-issuing format signed {step:?}");
+                let ctx = stores.cold();
+                let cap = workload::capability(issuer());
+                for probe in &probes {
+                    assert!(p.verify(&root, probe, &ctx).is_err(), "{probe:?}");
+                    let got = p.verify(&child, probe, &ctx).map(|_| ());
+                    assert!(
+                        got.is_err(),
+                        "{step:?} widened the parent to allow {probe:?}"
+                    );
+                    let want = authorize(&cap, std::slice::from_ref(step), probe);
+                    assert_eq!(
+                        got.map_err(|d| d.reason().clone()),
+                        want,
+                        "{step:?} on {probe:?}"
+                    );
+                }
+                assert_eq!(p.inspect(&child).unwrap().steps, vec![step.clone()]);
+            }
+        }
+    }
+    // Re-issued, the child is a capability one level shallower; offline, it
+    // is the root capability and one step.
+    let inspected = p
+        .inspect(&p.attenuate(&root, &workload::step(1)).unwrap())
+        .unwrap();
+    if reissues(p) {
+        assert_eq!(inspected.capability.max_depth, workload::MAX_DEPTH - 1);
+    } else {
+        assert_eq!(inspected.capability, workload::capability(issuer()));
+        assert_eq!(inspected.steps.len(), 1);
+    }
+    let mut spent = workload::capability(issuer());
+    spent.max_depth = 0;
+    let leaf = p.issue(&spent).unwrap();
+    if let Ok(child) = p.attenuate(&leaf, &Attenuation::new()) {
+        assert!(!reissues(p), "a re-issuing format attenuated a spent token");
+        assert_eq!(
+            reason(p.verify(&child, &base, &stores.cold())),
+            DenyReason::DepthExceeded
+        );
+    }
+}
+
 /// A delegation step moves the subject: the old one is denied, the new one allowed.
 pub fn delegation_moves_the_subject(s: &Setup) {
     let p = &*s.provider;
@@ -438,6 +530,7 @@ macro_rules! conformance_tests {
             every_truncation_and_extension_is_denied,
             wrong_key_is_denied_opaquely,
             each_request_field_follows_the_reference,
+            widening_steps_are_refused_or_inert,
             delegation_moves_the_subject,
             cold_verification_equals_live,
             revoking_an_ancestor_denies_descendants_only,
