@@ -25,7 +25,7 @@ use captoken_eval::candidate::{
 };
 use captoken_eval::measure::workload_chain;
 use captoken_eval::peers::jwt::JwtPeer;
-use captoken_eval::peers::tenuo::{TenuoPeer, chrono_now};
+use captoken_eval::peers::tenuo::{TenuoPeer, wall_clock_now};
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use hmac::Mac as _;
 
@@ -494,7 +494,7 @@ fn tenuo_peer(c: &mut Criterion) {
     for depth in workload::DEPTHS {
         let stack = TenuoPeer::encode(&links[..=depth]).expect("stack");
         let request = workload::request(depth);
-        let as_of = chrono_now();
+        let as_of = wall_clock_now();
         let pop = peer
             .pop(&links[depth].warrant, &request, as_of)
             .expect("proof of possession");

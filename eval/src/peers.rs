@@ -214,13 +214,19 @@ pub mod jwt {
 /// `tenuo` warrants: Ed25519-signed warrant chains whose every call carries the
 /// holder's proof-of-possession signature.
 ///
-/// What tenuo cannot express is refused, not approximated: it has no tool-server
-/// field (one peer serves one server), no `not_before`, and its lifetimes are
-/// read from the wall clock at issuance. Captoken times are therefore carried as
-/// offsets: a warrant lives `expires_at - not_before` seconds from the moment it
-/// is built, and a step that moves expiry earlier by `n` seconds makes the child
-/// expire `n` seconds before its parent. Verification runs at an explicit
-/// instant (`as_of`, Unix seconds of the wall clock), not at the request's `now`.
+/// What tenuo cannot express is refused with an error: a tool-server field (one
+/// peer serves one server), two grants for one tool, `not_before`, a delegate
+/// without its key. Arguments a grant does not constrain are allowed, as in
+/// captoken (tenuo's `allow_unknown`).
+///
+/// Tenuo reads lifetimes from the wall clock at issuance, so captoken times are
+/// carried as offsets, the one approximation: a warrant lives `expires_at -
+/// not_before` seconds from the moment it is built, and a step that moves
+/// expiry earlier by `n` seconds makes the child expire `n` seconds before its
+/// parent (`n - 1` if a clock second passes while tenuo builds it; never after
+/// the parent, to which the lifetime is capped). Verification runs at an
+/// explicit instant (`as_of`, Unix seconds of the wall clock), not at the
+/// request's `now`.
 pub mod tenuo {
     use std::collections::HashMap;
     use std::time::Duration;
@@ -311,13 +317,19 @@ pub mod tenuo {
 
         /// The tools of `cap` as tenuo capabilities (tool name to constraints).
         fn tools(&self, cap: &Capability) -> Result<Vec<(String, ConstraintSet)>, String> {
+            let mut seen = std::collections::BTreeSet::new();
             cap.grants
                 .iter()
                 .map(|g| {
                     if g.server != self.server {
                         return Err(format!("tenuo has no server field: {}", g.server));
                     }
+                    if !seen.insert(g.tool.as_str()) {
+                        return Err(format!("tenuo holds one grant per tool: {}", g.tool));
+                    }
                     let mut set = ConstraintSet::new();
+                    // Captoken constrains the arguments it names and allows others.
+                    set.set_allow_unknown(true);
                     for (arg, c) in &g.args {
                         set.insert(arg.clone(), constraint(c)?);
                     }
@@ -373,7 +385,8 @@ pub mod tenuo {
                 .timestamp()
                 .checked_sub(i64::try_from(earlier).map_err(err)?)
                 .ok_or("time out of range")?;
-            let ttl = u64::try_from(target - chrono_now()).map_err(|_| "child already expired")?;
+            let ttl =
+                u64::try_from(target - wall_clock_now()).map_err(|_| "child already expired")?;
             // Captoken counts the steps left; tenuo bounds the absolute depth.
             let max_depth = parent
                 .warrant
@@ -483,12 +496,14 @@ pub mod tenuo {
         }
     }
 
-    /// The wall clock in Unix seconds, as tenuo reads it.
+    /// The wall clock in Unix seconds (negative before 1970), as tenuo reads it.
     #[must_use]
-    pub fn chrono_now() -> i64 {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+    pub fn wall_clock_now() -> i64 {
+        let secs = |d: std::time::Duration| i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
+        match std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
+            Ok(since) => secs(since),
+            Err(before) => -secs(before.duration()),
+        }
     }
 
     #[cfg(test)]
@@ -508,7 +523,7 @@ pub mod tenuo {
         #[test]
         fn workload_verifies_at_every_depth_and_binds() {
             let (peer, links) = chain(16);
-            let now = chrono_now();
+            let now = wall_clock_now();
             for depth in workload::DEPTHS {
                 let stack = TenuoPeer::encode(&links[..=depth]).unwrap();
                 let leaf = &links[depth].warrant;
@@ -531,6 +546,11 @@ pub mod tenuo {
                     let pop = peer.pop(leaf, &bad, now).unwrap();
                     assert!(peer.verify(&stack, &bad, &pop, now).is_err(), "{bad:?}");
                 }
+                // An argument no grant names is allowed, as in captoken.
+                let extra = ok.clone().with_arg("trace", true);
+                let pop = peer.pop(leaf, &extra, now).unwrap();
+                assert_eq!(peer.verify(&stack, &extra, &pop, now), Ok(()));
+                let pop = peer.pop(leaf, &ok, now).unwrap();
                 // A proof for another request, or after expiry, is refused.
                 let other = ok.clone().with_arg("limit", 11);
                 assert!(peer.verify(&stack, &other, &pop, now).is_err());
@@ -543,7 +563,7 @@ pub mod tenuo {
         #[test]
         fn deeper_prefix_is_narrower_and_tampering_is_refused() {
             let (peer, links) = chain(2);
-            let now = chrono_now();
+            let now = wall_clock_now();
             // The depth-2 leaf refuses the depth-1 path.
             let stack = TenuoPeer::encode(&links).unwrap();
             let wide = workload::request(1);
@@ -572,6 +592,12 @@ pub mod tenuo {
             assert!(peer.attenuate(&links[1], &later).is_err());
             let other = TenuoPeer::new("other.server", &[1; 32]);
             assert!(other.issue(&workload::capability(key_id())).is_err());
+            // A second grant for `read_file` with other constraints.
+            let mut twice = workload::capability(key_id());
+            let mut second = twice.grants.first().unwrap().clone();
+            second.args.insert("mode".into(), Constraint::Any);
+            assert!(twice.grants.insert(second));
+            assert!(peer.issue(&twice).is_err(), "two grants for one tool");
         }
     }
 }

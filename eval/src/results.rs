@@ -108,6 +108,7 @@ pub struct Timings {
     pub rows: Vec<Timing>,
     /// Workload sizes of the peers whose encoding differs from run to run
     /// (random ids and wall-clock times reach the encoded length).
+    #[serde(default)]
     pub sizes: Vec<PeerSizes>,
 }
 

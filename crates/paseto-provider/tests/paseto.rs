@@ -236,6 +236,21 @@ const WORKLOAD_SIZES_LOCAL: [(usize, usize); 6] = [
     (16, 1087),
 ];
 
+/// Anything appended to a token, even a well-formed extra segment (`.e30`, an
+/// empty JSON object), is refused when parsing, before any cryptography.
+#[test]
+fn appended_text_is_refused_at_parsing() {
+    for kind in KINDS {
+        let p = kind.provider();
+        let token = root_token(&*p);
+        for suffix in [&b"A"[..], b".", b"=", b"\n", b".e30"] {
+            let mut longer = token.as_bytes().to_vec();
+            longer.extend_from_slice(suffix);
+            assert!(p.parse_bytes(&longer).is_err(), "{kind:?}: {suffix:?}");
+        }
+    }
+}
+
 #[test]
 fn non_canonical_text_is_refused() {
     let p = Kind::Public.provider();
