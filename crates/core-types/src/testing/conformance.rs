@@ -17,7 +17,7 @@ use crate::attenuation::Attenuation;
 use crate::capability::{KeyId, Subject, TokenId, ToolRef};
 use crate::constraint::Constraint;
 use crate::error::{AttenuationError, Error};
-use crate::lineage::{MemoryLineageIndex, RevocationList};
+use crate::lineage::{LineageEntry, LineageHash, LineageIndex, MemoryLineageIndex, RevocationList};
 use crate::provider::{
     AttenuationMode, DenyReason, Format, Token, TokenProvider, Verified, VerifyContext,
 };
@@ -445,6 +445,64 @@ pub fn cold_verification_equals_live(s: &Setup) {
     }
 }
 
+/// A forged lineage is never believed. Supplied ancestors that are not the
+/// declared ones (another chain's token, a skipped or repeated generation,
+/// junk, the right bytes under another format's label), and an index row whose
+/// hash is not the parent's: a re-issued chain is denied, as a lineage
+/// mismatch where the forgery is a genuine token of this format; an offline
+/// chain carries its own lineage, so the forgery either denies or changes
+/// nothing.
+pub fn forged_lineage_is_never_believed(s: &Setup) {
+    let p = &*s.provider;
+    let stores = Stores::new();
+    let tokens = workload::chain(p, &stores, 2);
+    let (leaf, req) = (&tokens[2], workload::request(2));
+    let cold = p.verify(leaf, &req, &stores.cold());
+    assert!(cold.is_ok());
+    let mut other = workload::capability(issuer());
+    other.id = TokenId([7; 16]);
+    let other = workload::chain_from(p, &Stores::new(), &other, 1);
+    let genuine = [
+        vec![other[1].clone(), tokens[0].clone()],
+        vec![tokens[0].clone()],
+        vec![tokens[1].clone(), tokens[1].clone()],
+    ];
+    let forged = [
+        vec![Token::new(p.format(), b"junk".to_vec())],
+        vec![Token::new(
+            Format::new("another-v1"),
+            tokens[1].as_bytes().to_vec(),
+        )],
+    ];
+    for (i, wrong) in genuine.iter().chain(&forged).enumerate() {
+        let got = p.verify(leaf, &req, &stores.cold().with_ancestors(wrong));
+        if !reissues(p) {
+            assert!(got.is_err() || got == cold, "ancestors {i}");
+        } else if i < genuine.len() {
+            assert_eq!(reason(got), DenyReason::LineageMismatch, "ancestors {i}");
+        } else {
+            assert!(got.is_err(), "ancestors {i}");
+        }
+    }
+    if let Some(parent) = p.index_entry(&tokens[1]).unwrap() {
+        let index = MemoryLineageIndex::new();
+        index
+            .record(LineageEntry {
+                hash: LineageHash([0; 32]),
+                ..parent
+            })
+            .unwrap();
+        let got = p.verify(leaf, &req, &VerifyContext::new(&stores.revoked, &index));
+        if reissues(p) {
+            assert_eq!(reason(got), DenyReason::LineageMismatch, "forged index row");
+        } else {
+            assert!(got.is_err() || got == cold, "forged index row");
+        }
+    } else {
+        assert!(!reissues(p), "a re-issued chain needs index rows");
+    }
+}
+
 /// Revoking any token of a chain denies it and its descendants, live and cold,
 /// and nothing else: its ancestors and an unrelated chain still verify.
 pub fn revoking_an_ancestor_denies_descendants_only(s: &Setup) {
@@ -590,6 +648,7 @@ macro_rules! conformance_tests {
             widening_steps_are_refused_or_inert,
             delegation_moves_the_subject,
             cold_verification_equals_live,
+            forged_lineage_is_never_believed,
             revoking_an_ancestor_denies_descendants_only,
             store_failure_fails_closed,
             foreign_input_is_denied,
