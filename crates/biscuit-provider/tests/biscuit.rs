@@ -12,7 +12,7 @@ mod common;
 use biscuit_auth::{Biscuit, UnverifiedBiscuit};
 use captoken_biscuit_provider::{BiscuitKeyring, BiscuitProvider, FORMAT, root_key_id};
 use captoken_core_types::reference::authorize;
-use captoken_core_types::testing::{self, FailingStore as Broken, workload};
+use captoken_core_types::testing::{self, FailingStore as Broken, ancestors_of, workload};
 use captoken_core_types::{
     Attenuation, AttenuationError, AttenuationMode, Capability, Constraint, DenyReason, Error,
     Format, MemoryLineageIndex, Request, Subject, Token, TokenId, TokenProvider, ToolRef,

@@ -14,7 +14,7 @@ use crate::lineage::{
     LineageEntry, LineageHash, LineageIndex, MemoryLineageIndex, MemoryRevocationList,
     RevocationList,
 };
-use crate::provider::{Token, TokenProvider, VerifyContext};
+use crate::provider::{Denied, DenyReason, Token, TokenProvider, Verified, VerifyContext};
 use crate::request::{FixedClock, Request};
 
 pub mod conformance;
@@ -175,6 +175,23 @@ impl Stores {
     pub fn cold(&self) -> VerifyContext<'_> {
         VerifyContext::new(&self.revoked, &self.index)
     }
+}
+
+/// The ancestors of the last token of a root-first chain, parent first, as
+/// [`VerifyContext::with_ancestors`] takes them.
+#[must_use]
+pub fn ancestors_of(tokens: &[Token]) -> Vec<Token> {
+    let parents = tokens.len().saturating_sub(1);
+    tokens.iter().take(parents).rev().cloned().collect()
+}
+
+/// The reason of a denial.
+///
+/// # Panics
+/// When `verdict` is an allow: this is test support.
+#[allow(clippy::expect_used, reason = "test support fails by panicking")]
+pub fn deny_reason(verdict: Result<Verified, Denied>) -> DenyReason {
+    verdict.expect_err("expected a denial").reason().clone()
 }
 
 /// A store that fails every call, for tests that verification fails closed.

@@ -8,8 +8,8 @@
 )]
 
 use captoken_core_types::reference::authorize;
-use captoken_core_types::testing::Stores;
 use captoken_core_types::testing::{self, workload};
+use captoken_core_types::testing::{Stores, ancestors_of, deny_reason as reason};
 use captoken_core_types::{
     Capability, DenyReason, Error, KeyId, LineageIndex, Token, TokenProvider,
 };
@@ -34,14 +34,6 @@ fn provider() -> HmacProvider {
 
 fn root_token(p: &HmacProvider) -> Token {
     p.issue(&workload::capability(kid("k1"))).unwrap()
-}
-
-fn ancestors_of(tokens: &[Token]) -> Vec<Token> {
-    tokens[..tokens.len() - 1].iter().rev().cloned().collect()
-}
-
-fn reason(r: Result<captoken_core_types::Verified, captoken_core_types::Denied>) -> DenyReason {
-    r.unwrap_err().reason().clone()
 }
 
 #[test]

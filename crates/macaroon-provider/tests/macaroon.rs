@@ -9,8 +9,8 @@
 )]
 
 use captoken_core_types::reference::authorize;
-use captoken_core_types::testing::Stores;
 use captoken_core_types::testing::{self, workload};
+use captoken_core_types::testing::{Stores, deny_reason as reason};
 use captoken_core_types::{
     Attenuation, Capability, DenyReason, Error, Format, KeyId, LineageHash, Request, Subject,
     Token, TokenId, TokenProvider,
@@ -51,10 +51,6 @@ fn chain(p: &MacaroonProvider, depth: usize) -> Vec<Token> {
         tokens.push(child);
     }
     tokens
-}
-
-fn reason(r: Result<captoken_core_types::Verified, captoken_core_types::Denied>) -> DenyReason {
-    r.unwrap_err().reason().clone()
 }
 
 fn hmac(key: &[u8], data: &[u8]) -> [u8; 32] {

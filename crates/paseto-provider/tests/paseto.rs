@@ -9,11 +9,11 @@
 
 use base64ct::{Base64UrlUnpadded, Encoding};
 use captoken_core_types::reference::authorize;
-use captoken_core_types::testing::Stores;
 use captoken_core_types::testing::{self, workload};
+use captoken_core_types::testing::{Stores, ancestors_of, deny_reason as reason};
 use captoken_core_types::{
-    Attenuation, AttenuationMode, Capability, Denied, DenyReason, Error, Format, KeyId,
-    LineageHash, LineageIndex, Request, Token, TokenId, TokenProvider, Verified,
+    Attenuation, AttenuationMode, Capability, DenyReason, Error, Format, KeyId, LineageHash,
+    LineageIndex, Request, Token, TokenId, TokenProvider,
 };
 use captoken_paseto_provider::{
     FORMAT_LOCAL, FORMAT_PUBLIC, IMPLICIT_ASSERTION, LocalKey, LocalKeyring, MAX_TOKEN_LEN,
@@ -90,14 +90,6 @@ fn root_token(p: &dyn TokenProvider) -> Token {
 /// A workload chain of `depth` steps, every token recorded in the index; root first.
 fn chain(p: &dyn TokenProvider, stores: &Stores, depth: usize) -> Vec<Token> {
     workload::chain(p, stores, depth)
-}
-
-fn ancestors_of(tokens: &[Token]) -> Vec<Token> {
-    tokens[..tokens.len() - 1].iter().rev().cloned().collect()
-}
-
-fn reason(r: Result<Verified, Denied>) -> DenyReason {
-    r.unwrap_err().reason().clone()
 }
 
 fn at(now: u64) -> Request {

@@ -7,8 +7,9 @@ use std::collections::HashMap;
 use biscuit_auth::UnverifiedBiscuit;
 use biscuit_auth::builder::{BlockBuilder, Term};
 use captoken_biscuit_provider::{BiscuitKeyring, BiscuitProvider, FORMAT, RootSigningKey};
+pub(crate) use captoken_core_types::testing::deny_reason as reason;
 use captoken_core_types::testing::workload;
-use captoken_core_types::{Denied, DenyReason, KeyId, LineageHash, Token, TokenProvider, Verified};
+use captoken_core_types::{KeyId, LineageHash, Token, TokenProvider};
 
 pub(crate) fn kid(s: &str) -> KeyId {
     KeyId::new(s).unwrap()
@@ -43,15 +44,6 @@ pub(crate) fn chain(p: &BiscuitProvider, depth: usize) -> Vec<Token> {
         tokens.push(child);
     }
     tokens
-}
-
-/// The ancestors of the last token, parent first.
-pub(crate) fn ancestors_of(tokens: &[Token]) -> Vec<Token> {
-    tokens[..tokens.len() - 1].iter().rev().cloned().collect()
-}
-
-pub(crate) fn reason(r: Result<Verified, Denied>) -> DenyReason {
-    r.unwrap_err().reason().clone()
 }
 
 /// Appends a raw Datalog block written with biscuit-auth's own API, as any

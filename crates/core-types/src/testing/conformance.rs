@@ -18,13 +18,11 @@ use crate::capability::{KeyId, Subject, TokenId, ToolRef};
 use crate::constraint::Constraint;
 use crate::error::{AttenuationError, Error};
 use crate::lineage::{LineageEntry, LineageHash, LineageIndex, MemoryLineageIndex, RevocationList};
-use crate::provider::{
-    AttenuationMode, DenyReason, Format, Token, TokenProvider, Verified, VerifyContext,
-};
+use crate::provider::{AttenuationMode, DenyReason, Format, Token, TokenProvider, VerifyContext};
 use crate::reference::authorize;
 use crate::request::Request;
 
-use super::{FailingStore, KEY_ID, Stores, workload};
+use super::{FailingStore, KEY_ID, Stores, ancestors_of, deny_reason as reason, workload};
 
 /// A provider under test.
 pub struct Setup {
@@ -37,15 +35,6 @@ pub struct Setup {
 
 fn issuer() -> KeyId {
     KeyId::new(KEY_ID).unwrap()
-}
-
-fn reason(r: Result<Verified, crate::provider::Denied>) -> DenyReason {
-    r.expect_err("expected a denial").reason().clone()
-}
-
-/// The ancestors of the last token, parent first.
-fn ancestors_of(tokens: &[Token]) -> Vec<Token> {
-    tokens[..tokens.len() - 1].iter().rev().cloned().collect()
 }
 
 /// Re-issued chains: each token is a capability of its own, and its lineage
