@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Interoperability of captoken's PASETO provider with pyseto, an independent
 # implementation (issue 5):
-#   (a) pyseto signs v4.public tokens carrying captoken's claims and footer;
-#       captoken verifies them, and denies them when a claim is violated, the key
-#       differs or the implicit assertion is not captoken's;
+#   (a) pyseto signs v4.public tokens carrying captoken's claims (wire version 2,
+#       implicit assertion `captoken/paseto/v2`) and footer; captoken verifies
+#       them, and denies them when a claim is violated, the key differs, the
+#       implicit assertion is not version 2's, or the subject is bound to a
+#       holder (no proof of possession yet);
 #   (b) captoken's tokens verify in pyseto with the public key exported as
 #       PASERK, and pyseto re-signs captoken's golden token byte for byte.
 # Installs pyseto into a throw-away virtualenv. Exits non-zero on any failure.

@@ -141,7 +141,7 @@ fn macaroon_floor(c: &mut Criterion) {
         let per_step: Vec<Vec<u8>> = links
             .iter()
             .enumerate()
-            .filter(|(i, l)| *i == 0 || l.starts_with(b"ct1 step "))
+            .filter(|(i, l)| *i == 0 || l.starts_with(b"ct2 step "))
             .map(|(_, l)| l.clone())
             .collect();
         assert_eq!(per_step.len(), depth + 1);
@@ -261,13 +261,13 @@ fn pasetors_peer(c: &mut Criterion) {
 /// secret: decoding and the HMAC chain. Its verifier takes plain `fn` pointers,
 /// which cannot see the request, so caveats are accepted by language prefix.
 fn macaroon_crate_peer(c: &mut Criterion) {
-    fn ct1(caveat: &macaroon::ByteString) -> bool {
-        caveat.0.starts_with(b"ct1 ")
+    fn ct2(caveat: &macaroon::ByteString) -> bool {
+        caveat.0.starts_with(b"ct2 ")
     }
     macaroon::initialize().expect("libsodium");
     let key = macaroon::MacaroonKey::generate(&SECRET);
     let mut verifier = macaroon::Verifier::default();
-    verifier.satisfy_general(ct1);
+    verifier.satisfy_general(ct2);
     let tokens = chain(&Macaroon::provider(0), &MemoryLineageIndex::new());
     let mut group = c.benchmark_group("verify");
     for depth in workload::DEPTHS {
@@ -322,6 +322,7 @@ mod biscuit {
             arg("path", {path});
             arg("mode", {mode});
             arg("limit", {limit});
+            path_arg("path", {path});
             allow if tool($s, $t), right($s, $t);
             "#,
             subject = req.subject.as_str(),
@@ -461,7 +462,7 @@ fn biscuit_peer(c: &mut Criterion) {
         .to_bytes();
     let root = biscuit_auth::PublicKey::from_bytes(&public, biscuit_auth::Algorithm::Ed25519)
         .expect("public key");
-    let limits = p.limits().run.clone();
+    let limits = p.limits().run().clone();
     let tokens = chain(&p, &MemoryLineageIndex::new());
     let mut group = c.benchmark_group("verify");
     for depth in workload::DEPTHS {

@@ -67,10 +67,7 @@ pub fn reissue_with_forged_parent<P: TokenProvider>(
     let parent_cap: Capability = provider.inspect(parent)?.capability;
     let mut child = parent_cap.attenuate(step)?;
     child.id = captoken_core_types::TokenId::random()?;
-    child.parent = Some(ParentRef {
-        id: parent_cap.id,
-        hash: forged,
-    });
+    child.parent = Some(ParentRef::new(provider.format(), parent_cap.id, forged));
     provider.issue(&child)
 }
 

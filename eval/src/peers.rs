@@ -5,9 +5,7 @@
 pub mod jwt {
     use std::collections::BTreeMap;
 
-    use captoken_core_types::{
-        Capability, Constraint, Grant, KeyId, Request, Subject, TokenId, Value,
-    };
+    use captoken_core_types::{Capability, Constraint, Grant, KeyId, Request, TokenId, Value};
     use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
     use serde::{Deserialize, Serialize};
 
@@ -17,6 +15,7 @@ pub mod jwt {
         jti: String,
         iss: String,
         sub: String,
+        iat: u64,
         nbf: u64,
         exp: u64,
         depth: u32,
@@ -36,6 +35,7 @@ pub mod jwt {
         Any(bool),
         Eq(JwtValue),
         Prefix(String),
+        Path(String),
         In(Vec<JwtValue>),
         Range(i64, i64),
     }
@@ -100,6 +100,7 @@ pub mod jwt {
                 jti: cap.id.to_string(),
                 iss: cap.issuer.to_string(),
                 sub: cap.subject.principal.clone(),
+                iat: cap.issued_at,
                 nbf: cap.not_before,
                 exp: cap.expires_at,
                 depth: cap.max_depth,
@@ -117,6 +118,7 @@ pub mod jwt {
                                     Constraint::Any => JwtConstraint::Any(true),
                                     Constraint::Exact(v) => JwtConstraint::Eq(v.into()),
                                     Constraint::Prefix(p) => JwtConstraint::Prefix(p.clone()),
+                                    Constraint::Path(d) => JwtConstraint::Path(d.clone()),
                                     Constraint::OneOf(s) => {
                                         JwtConstraint::In(s.iter().map(JwtValue::from).collect())
                                     }
@@ -142,42 +144,45 @@ pub mod jwt {
             let claims = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
                 .map_err(|e| e.to_string())?
                 .claims;
-            let cap = Capability {
-                id: TokenId([0; 16]),
-                issuer: KeyId::new(claims.iss).map_err(|e| e.to_string())?,
-                subject: Subject::new(claims.sub),
-                grants: claims
-                    .grants
-                    .into_iter()
-                    .map(|g| Grant {
-                        server: g.srv,
-                        tool: g.tool,
-                        args: g
-                            .args
-                            .into_iter()
-                            .map(|(k, c)| {
-                                let c = match c {
-                                    JwtConstraint::Any(_) => Constraint::Any,
-                                    JwtConstraint::Eq(v) => Constraint::Exact(v.into()),
-                                    JwtConstraint::Prefix(p) => Constraint::Prefix(p),
-                                    JwtConstraint::In(s) => {
-                                        Constraint::OneOf(s.into_iter().map(Value::from).collect())
-                                    }
-                                    JwtConstraint::Range(min, max) => {
-                                        Constraint::Range { min, max }
-                                    }
-                                };
-                                (k, c)
-                            })
-                            .collect(),
-                    })
-                    .collect(),
-                not_before: claims.nbf,
-                expires_at: claims.exp,
-                max_depth: claims.depth,
-                parent: None,
-            };
-            cap.authorizes(request).map_err(|r| r.to_string())
+            let mut cap = Capability::builder(KeyId::new(claims.iss).map_err(|e| e.to_string())?)
+                .id(TokenId([0; 16]))
+                .subject(claims.sub)
+                .issued_at(claims.iat)
+                .valid_from(0)
+                .valid_until(1)
+                .build()
+                .map_err(|e| e.to_string())?;
+            cap.grants = claims
+                .grants
+                .into_iter()
+                .map(|g| Grant {
+                    server: g.srv,
+                    tool: g.tool,
+                    args: g
+                        .args
+                        .into_iter()
+                        .map(|(k, c)| {
+                            let c = match c {
+                                JwtConstraint::Any(_) => Constraint::Any,
+                                JwtConstraint::Eq(v) => Constraint::Exact(v.into()),
+                                JwtConstraint::Prefix(p) => Constraint::Prefix(p),
+                                JwtConstraint::Path(d) => Constraint::Path(d),
+                                JwtConstraint::In(s) => {
+                                    Constraint::OneOf(s.into_iter().map(Value::from).collect())
+                                }
+                                JwtConstraint::Range(min, max) => Constraint::Range { min, max },
+                            };
+                            (k, c)
+                        })
+                        .collect(),
+                })
+                .collect();
+            cap.not_before = claims.nbf;
+            cap.expires_at = claims.exp;
+            cap.max_depth = claims.depth;
+            cap.authorizes(request)
+                .map(|_| ())
+                .map_err(|r| r.to_string())
         }
     }
 
@@ -288,6 +293,17 @@ pub mod tenuo {
                     return Err(format!("prefix {p:?} has glob syntax"));
                 }
                 tenuo::Pattern::new(&format!("{p}*")).map_err(err)?.into()
+            }
+            // Strictly under the directory. Tenuo normalises `..` lexically where
+            // captoken denies it: the same verdict on the workload, not on hostile paths.
+            Constraint::Path(d) => {
+                let root = match captoken_core_types::path::base(d) {
+                    "" => "/",
+                    base => base,
+                };
+                tenuo::Subpath::with_options(root, true, false)
+                    .map_err(err)?
+                    .into()
             }
             Constraint::OneOf(s) => tenuo::OneOf::from_values(s.iter().map(value)).into(),
             Constraint::Range { min, max } => {

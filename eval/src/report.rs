@@ -514,8 +514,8 @@ pub fn report(d: &Deterministic, timings: &Timings) -> String {
          Deterministic parts (capability matrix, suites, sizes except rows marked †, dependencies) regenerate byte-identically on any machine;\n\
          `cargo xtask eval --check` fails when they drift. Timings are medians of criterion runs on the machine above:\n\
          compare ratios measured in one run, not absolute times across machines.\n\n\
-         Providers: {providers}. Workload: DESIGN.md §7 (two tools with prefix, exact and range constraints; one hour; depth 16;\n\
-         step *i* narrows the path prefix and the range and moves expiry one second earlier).\n\n\
+         Providers: {providers}. Workload: DESIGN.md §7 (two tools with path, exact and range constraints; one hour; depth 16;\n\
+         step *i* narrows the path directory and the range and moves expiry one second earlier).\n\n\
          ## Summary\n\n{summary}\n\
          ## Capability matrix\n\n{caps}\n\
          ## Invariant suites\n\n\
@@ -526,7 +526,7 @@ pub fn report(d: &Deterministic, timings: &Timings) -> String {
          Verify = parse + cryptography + authorization + lineage walk, for the workload request, allowed at every depth.\n\
          Peers are measured where they can carry the workload: JWT and PASETO have no attenuation (depth 0 only); the\n\
          `macaroon` crate's verifier takes plain `fn` pointers that cannot see the request, so it checks the HMAC chain but\n\
-         not the caveats. `tenuo` carries the workload (glob `prefix*` for the prefix, exact, inclusive range, one\n\
+         not the caveats. `tenuo` carries the workload (`Subpath`, strictly under, for the path, exact, inclusive range, one\n\
          warrant per step, signed by the holder's key), but it has no tool-server field, binds the subject by a\n\
          holder key rather than a name, and reads lifetimes from the wall clock, so it is verified at the wall-clock\n\
          instant its proof of possession was made; the holder's signature for that proof (one Ed25519 signature per\n\

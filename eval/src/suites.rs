@@ -184,7 +184,7 @@ fn exhausts_depth(root: &Capability, steps: &[Attenuation], step: &Attenuation) 
         args: Default::default(),
         now: 0,
     };
-    authorize(root, &all, &any) == Err(DenyReason::DepthExceeded)
+    authorize(root, &all, &any).err() == Some(DenyReason::DepthExceeded)
 }
 
 /// Builds a chain from `ops`. A provider may refuse a step only where strict
@@ -439,10 +439,8 @@ fn lineage<C: Candidate>(
 
     // Revoking one credential denies it and its descendants only.
     let k = usize::from(pick) % chain.tokens.len();
-    let unrelated_root = Capability {
-        id: captoken_core_types::TokenId([0xee; 16]),
-        ..root.clone()
-    };
+    let mut unrelated_root = root.clone();
+    unrelated_root.id = captoken_core_types::TokenId([0xee; 16]);
     let unrelated = p.issue(&unrelated_root).map_err(fail)?;
     let unrelated_req = request_for(root, &[], rs);
     let unrelated_before = p.verify(&unrelated, &unrelated_req, &stores.cold()).is_ok();

@@ -127,7 +127,7 @@ impl Fault for IgnoresRevocation {
 }
 
 fn expect_failure<C: Candidate>(suite: Suite) -> String {
-    let outcome = run::<C>(suite, 256);
+    let outcome = run::<C>(suite, 1024);
     let failure = outcome
         .failure
         .unwrap_or_else(|| panic!("the {} suite missed the fault", suite.name()));

@@ -34,6 +34,9 @@ impl Chain {
         let token = match p.issue(root) {
             Ok(t) => t,
             Err(Error::Unsupported(_)) => return None,
+            // Beyond the size bounds, or bound to a holder (refused until proof
+            // of possession is enforced): refused by every format alike.
+            Err(Error::Model(e)) if root.check_issuable() == Err(e.clone()) => return None,
             Err(e) => panic!("{name}: issue refused a root capability: {e}"),
         };
         match p.inspect(&token) {
@@ -116,6 +119,18 @@ impl Chain {
         };
         let strict = self.current.attenuate(step);
         let got = p.attenuate(&parent, step);
+        // A step beyond the size bounds or delegating to a bound subject is
+        // refused by every format, before anything else.
+        if let Err(want) = step.check_appendable() {
+            match got {
+                Err(Error::Model(e)) if e == want => return false,
+                // A re-issuer may refuse a widening step first.
+                Err(Error::Attenuation(_)) if p.properties().attenuation == AttenuationMode::Reissue => {
+                    return false;
+                }
+                got => panic!("{name}: {want} not refused: {:?}", got.map(|_| "a token")),
+            }
+        }
         match p.properties().attenuation {
             AttenuationMode::Reissue => match (strict, got) {
                 (Err(want), Err(Error::Attenuation(err))) => {
@@ -130,10 +145,11 @@ impl Chain {
                         i.capability.id, self.current.id,
                         "{name}: child reuses the parent's id"
                     );
-                    let declared = Some(ParentRef {
-                        id: self.current.id,
-                        hash: parent_hash,
-                    });
+                    let declared = Some(ParentRef::new(
+                        p.format(),
+                        self.current.id,
+                        parent_hash,
+                    ));
                     assert_eq!(
                         i.capability.parent, declared,
                         "{name}: child's parent reference"
@@ -153,7 +169,7 @@ impl Chain {
                     self.push(child, step);
                     true
                 }
-                (Ok(_), Err(Error::Unsupported(_))) => false,
+                (Ok(_), Err(Error::Unsupported(_) | Error::Model(_))) => false,
                 (strict, got) => panic!(
                     "{name}: strict re-issuance says {strict:?}, the provider {:?}",
                     got.map(|_| "a token")

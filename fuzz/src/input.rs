@@ -27,6 +27,11 @@ const TOOLS: [&str; 2] = ["t1", "t2"];
 const ARGS: [&str; 2] = ["a", "b"];
 const STRINGS: [&str; 5] = ["", "x", "xy", "xyz", "y"];
 const SUBJECTS: [&str; 2] = ["agent:a", "agent:b"];
+/// Directories of `Path` constraints, and path values that stay under them or try to escape.
+const DIRS: [&str; 3] = ["/", "/x/", "/x/y/"];
+const PATHS: [&str; 8] = [
+    "/x/f", "/x/y/f", "/x/../f", "/x//f", "/x/%2e%2e/f", "/x/y\\..\\f", "/x/f\0", "/xy/f",
+];
 /// Longest arbitrary string drawn outside the pools, in characters.
 const MAX_WILD_CHARS: usize = 24;
 
@@ -87,8 +92,9 @@ fn int(u: &mut Unstructured<'_>) -> Result<i64> {
 
 /// A value from the pools.
 pub fn value(u: &mut Unstructured<'_>) -> Result<Value> {
-    Ok(match u.int_in_range(0u8..=2)? {
+    Ok(match u.int_in_range(0u8..=3)? {
         0 => Value::Str(string(u, &STRINGS)?),
+        3 => Value::Str(string(u, &PATHS)?),
         1 => Value::Int(int(u)?),
         _ => Value::Bool(u.arbitrary()?),
     })
@@ -96,10 +102,11 @@ pub fn value(u: &mut Unstructured<'_>) -> Result<Value> {
 
 /// A constraint of any kind over the pools.
 pub fn constraint(u: &mut Unstructured<'_>) -> Result<Constraint> {
-    Ok(match u.int_in_range(0u8..=4)? {
+    Ok(match u.int_in_range(0u8..=5)? {
         0 => Constraint::Any,
         1 => Constraint::Exact(value(u)?),
         2 => Constraint::Prefix(string(u, &["", "x", "xy"])?),
+        5 => Constraint::Path(string(u, &DIRS)?),
         3 => {
             let n = u.int_in_range(0usize..=2)?;
             let mut set = BTreeSet::new();
@@ -140,11 +147,16 @@ pub fn grant(u: &mut Unstructured<'_>) -> Result<Grant> {
 
 /// A subject from the pools, now and then bound to a holder key.
 pub fn subject(u: &mut Unstructured<'_>) -> Result<Subject> {
-    let mut s = Subject::new(string(u, &SUBJECTS)?);
-    if wild(u)? {
-        s.holder_key = Some(HolderKey::Ed25519(u.arbitrary()?));
-    }
-    Ok(s)
+    let principal = string(u, &SUBJECTS)?;
+    Ok(if wild(u)? {
+        if u.arbitrary()? {
+            Subject::bound_to_key(principal, HolderKey::Ed25519(u.arbitrary()?))
+        } else {
+            Subject::bound_to_key_set(principal)
+        }
+    } else {
+        Subject::new(principal)
+    })
 }
 
 /// A time around [`T0`], or now and then an extreme one.
@@ -183,16 +195,22 @@ pub fn capability(u: &mut Unstructured<'_>) -> Result<Capability> {
     } else {
         u.int_in_range(0u32..=4)?
     };
-    Ok(Capability {
-        id,
-        issuer: key_id(),
-        subject,
-        grants,
-        not_before,
-        expires_at,
-        max_depth,
-        parent: None,
-    })
+    let issued_at = time(u, T0)?;
+    // Built, then the generated window set as is: an empty or inverted window
+    // (which the builder refuses) is a case worth fuzzing.
+    let mut cap = Capability::builder(key_id())
+        .id(id)
+        .subject(subject)
+        .valid_from(0)
+        .valid_until(1)
+        .build()
+        .map_err(|_| arbitrary::Error::IncorrectFormat)?;
+    cap.issued_at = issued_at;
+    cap.grants = grants;
+    cap.not_before = not_before;
+    cap.expires_at = expires_at;
+    cap.max_depth = max_depth;
+    Ok(cap)
 }
 
 /// An arbitrary step over the pools: it may ask for anything, including more
@@ -270,6 +288,11 @@ fn narrower(u: &mut Unstructured<'_>, c: &Constraint) -> Result<Constraint> {
                 }
             }
         }
+        Constraint::Path(d) => Constraint::Path(format!(
+            "{}/{}/",
+            captoken_core_types::path::base(d),
+            pick(u, &["x", "y"])?
+        )),
         Constraint::Exact(v) => Constraint::Exact(v.clone()),
     })
 }
@@ -339,6 +362,11 @@ fn satisfying(u: &mut Unstructured<'_>, c: &Constraint) -> Result<Option<Value>>
         Constraint::Any => Some(Value::Str(pick(u, &STRINGS)?.to_owned())),
         Constraint::Exact(v) => Some(v.clone()),
         Constraint::Prefix(p) => Some(Value::Str(format!("{p}{}", pick(u, &["", "z"])?))),
+        Constraint::Path(d) => Some(Value::Str(format!(
+            "{}/{}",
+            captoken_core_types::path::base(d),
+            pick(u, &["z", "z/w", "../z"])?
+        ))),
         Constraint::OneOf(set) => {
             let members: Vec<&Value> = set.iter().collect();
             if members.is_empty() {

@@ -45,11 +45,18 @@ pub const WORKLOAD_DEPTH: usize = 16;
 /// names, so that generated requests reach it.
 #[must_use]
 pub fn kinds_capability() -> Capability {
-    Capability {
-        id: TokenId([0x4b; 16]),
-        issuer: key_id(),
-        subject: Subject::new("agent:a"),
-        grants: [
+    let mut cap = match Capability::builder(key_id())
+        .id(TokenId([0x4b; 16]))
+        .subject("agent:a")
+        .valid_from(T0)
+        .valid_until(T0 + 10)
+        .depth(3)
+        .build()
+    {
+        Ok(cap) => cap,
+        Err(e) => unreachable!("the kinds capability is valid: {e}"),
+    };
+    cap.grants = [
             Grant::new("s1", "t1")
                 .with_arg("a", Constraint::Prefix("x".into()))
                 .with_arg("b", Constraint::Range { min: -2, max: 3 }),
@@ -60,14 +67,11 @@ pub fn kinds_capability() -> Capability {
             Grant::new("s2", "t1")
                 .with_arg("a", Constraint::Exact(Value::Bool(true)))
                 .with_arg("b", Constraint::Any),
+            Grant::new("s2", "t2").with_arg("a", Constraint::Path("/x/".into())),
         ]
         .into_iter()
-        .collect::<BTreeSet<_>>(),
-        not_before: T0,
-        expires_at: T0 + 10,
-        max_depth: 3,
-        parent: None,
-    }
+        .collect::<BTreeSet<_>>();
+    cap
 }
 
 /// The steps of the kinds chain: keep two tools and narrow, then delegate.

@@ -359,8 +359,10 @@ impl Keyed for BiscuitProvider {
         // a verdict depend on the load. With a backstop of seconds the
         // verdicts are reproducible; an evaluation slower than that still
         // fails, and libFuzzer's `-timeout` reports a hang.
-        let mut limits = Limits::default();
-        limits.run.max_time = BISCUIT_MAX_TIME;
+        let limits = Limits::builder()
+            .run_max_time(BISCUIT_MAX_TIME)
+            .build()
+            .unwrap_or_else(|e| unreachable!("a backstop of seconds is in range: {e}"));
         Self::with_limits(keys, limits)
     }
 }

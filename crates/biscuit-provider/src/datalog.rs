@@ -4,7 +4,9 @@
 //! source text, so request and capability strings cannot inject Datalog.
 //! Decoding is exact: a block is decoded loosely, re-encoded, and accepted only
 //! when the re-encoding equals the block, so anything a holder appended by
-//! other means is reported as not being a captoken block.
+//! other means is reported as not being a captoken block. The one many-to-one
+//! step of encoding is a `Path` directory, written as the set it denotes
+//! (`/a` and `/a/` both as `/a/`) and read back in that form.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -13,21 +15,34 @@ use biscuit_auth::builder::{
     Rule, Term, Unary,
 };
 use captoken_core_types::{
-    ArgConstraint, Attenuation, Capability, Constraint, Grant, HolderKey, KeyId, LineageHash,
-    Request, Subject, TokenId, ToolRef, Value,
+    ArgConstraint, Attenuation, Capability, Constraint, Error, Grant, HolderBinding, HolderKey,
+    KeyId, LineageHash, Request, Subject, TokenId, ToolRef, Value, path,
 };
+
+/// The captoken schema version an authority block declares (`schema_version(2)`).
+///
+/// Version 1 (format tag `biscuit-v3`) had no such fact; a verifier of this
+/// version refuses any authority that does not declare exactly this one.
+pub(crate) const SCHEMA_VERSION: i64 = 2;
 
 /// Predicate names. Blocks and the authorizer share them; the authorizer's
 /// facts are ambient (supplied per request), the others are declared by blocks.
 pub(crate) mod name {
+    /// Authority: the captoken schema version, [`super::SCHEMA_VERSION`].
+    pub(crate) const SCHEMA_VERSION: &str = "schema_version";
     /// Authority: the token id, 16 bytes.
     pub(crate) const TOKEN_ID: &str = "token_id";
     /// Authority: the issuer's captoken key id.
     pub(crate) const ISSUER: &str = "issuer";
+    /// Authority: when the issuer signed it (a Datalog date, Unix seconds).
+    pub(crate) const ISSUED_AT: &str = "issued_at";
     /// Authority: the root subject (principal).
     pub(crate) const SUBJECT: &str = "subject";
     /// Authority: the root subject's holder key, 32 bytes (optional).
     pub(crate) const SUBJECT_KEY: &str = "subject_key";
+    /// Authority: the root subject is bound to its principal's key set; the
+    /// term repeats the principal (optional, never with `subject_key`).
+    pub(crate) const SUBJECT_KEY_SET: &str = "subject_key_set";
     /// Authority rules: a grant covers the requested (server, tool).
     pub(crate) const RIGHT: &str = "right";
     /// Step: the parent's lineage hash, 32 bytes.
@@ -36,6 +51,9 @@ pub(crate) mod name {
     pub(crate) const DELEGATE: &str = "delegate";
     /// Step: the delegate's holder key, 32 bytes (optional).
     pub(crate) const DELEGATE_KEY: &str = "delegate_key";
+    /// Step: the delegate is bound to its principal's key set; the term repeats
+    /// the delegate's principal (optional, never with `delegate_key`).
+    pub(crate) const DELEGATE_KEY_SET: &str = "delegate_key_set";
     /// Ambient: the principal making the request.
     pub(crate) const REQUESTER: &str = "requester";
     /// Ambient: the current holder, the last delegate of the chain or the root subject.
@@ -48,6 +66,9 @@ pub(crate) mod name {
     pub(crate) const TOOL: &str = "tool";
     /// Ambient: one request argument (name, value).
     pub(crate) const ARG: &str = "arg";
+    /// Ambient: one string request argument (name, value) whose value is a
+    /// safe path ([`captoken_core_types::path::is_safe`]), computed in Rust.
+    pub(crate) const PATH_ARG: &str = "path_arg";
 }
 
 /// What one check enforces, for turning failed checks into a [`captoken_core_types::DenyReason`].
@@ -136,6 +157,27 @@ fn typed(v: &str, ty: &str, then: Vec<Op>) -> Vec<Op> {
 fn constraint_expression(v: &str, c: &Constraint) -> Option<Expression> {
     let ops = match c {
         Constraint::Any | Constraint::Exact(_) => return None,
+        // On a `path_arg` value, which is always a safe path: for a safe path,
+        // starting with `base(dir) + "/"` is being strictly under `dir` by
+        // whole segments. A `dir` that is no directory permits nothing: the
+        // value must then equal it, which no safe path does.
+        Constraint::Path(dir) => {
+            if path::is_directory(dir) {
+                // $v.starts_with("<base(dir)>/")
+                vec![
+                    value(var(v)),
+                    value(string(&path_literal(dir))),
+                    Op::Binary(Binary::Prefix),
+                ]
+            } else {
+                // $v == "<dir>"
+                vec![
+                    value(var(v)),
+                    value(string(dir)),
+                    Op::Binary(Binary::HeterogeneousEqual),
+                ]
+            }
+        }
         // $v.type() == "string" && $v.starts_with("<p>")
         Constraint::Prefix(p) => typed(
             v,
@@ -195,14 +237,24 @@ fn constraint_expression(v: &str, c: &Constraint) -> Option<Expression> {
     Some(Expression { ops })
 }
 
-/// The `arg(name, X)` predicate and the expression on `X` for one constrained argument.
+/// The string a safe path under directory `dir` starts with: `base(dir) + "/"`.
+fn path_literal(dir: &str) -> String {
+    format!("{}/", path::base(dir))
+}
+
+/// The `arg(name, X)` predicate (`path_arg(name, X)` for a `Path` constraint)
+/// and the expression on `X` for one constrained argument.
 fn arg_match(name: &str, v: &str, c: &Constraint) -> (Predicate, Option<Expression>) {
     let term = match c {
         Constraint::Exact(val) => value_term(val),
         _ => var(v),
     };
+    let predicate = match c {
+        Constraint::Path(_) => name::PATH_ARG,
+        _ => name::ARG,
+    };
     (
-        pred(name::ARG, vec![string(name), term]),
+        pred(predicate, vec![string(name), term]),
         constraint_expression(v, c),
     )
 }
@@ -325,10 +377,20 @@ fn constraint_checks(constraints: &[ArgConstraint]) -> Vec<Check> {
     checks
 }
 
-fn holder_key_term(k: &HolderKey) -> Term {
-    match k {
-        HolderKey::Ed25519(bytes) => Term::Bytes(bytes.to_vec()),
-    }
+/// The facts binding a subject: none for a bearer subject, `<key>(hex:..)` for
+/// one Ed25519 holder key, `<set>("<principal>")` for the principal's key set.
+///
+/// # Errors
+/// [`Error::Unsupported`] for a binding this version cannot express.
+fn binding_facts(s: &Subject, key: &str, set: &str) -> Result<Vec<Fact>, Error> {
+    Ok(match &s.binding {
+        None => Vec::new(),
+        Some(HolderBinding::Key(HolderKey::Ed25519(k))) => {
+            vec![fact(key, vec![Term::Bytes(k.to_vec())])]
+        }
+        Some(HolderBinding::KeySet) => vec![fact(set, vec![string(&s.principal)])],
+        Some(_) => return Err(Error::Unsupported("holder binding of an unknown kind")),
+    })
 }
 
 fn block(facts: Vec<Fact>, rules: Vec<Rule>, checks: Vec<Check>) -> BlockBuilder {
@@ -342,33 +404,53 @@ fn block(facts: Vec<Fact>, rules: Vec<Rule>, checks: Vec<Check>) -> BlockBuilder
 }
 
 /// The authority block of a root capability (its `parent` must be `None`).
-pub(crate) fn authority(cap: &Capability) -> BlockBuilder {
+///
+/// # Errors
+/// [`Error::Unsupported`] for a holder binding this version cannot express.
+pub(crate) fn authority(cap: &Capability) -> Result<BlockBuilder, Error> {
     let mut facts = vec![
+        fact(name::SCHEMA_VERSION, vec![Term::Integer(SCHEMA_VERSION)]),
         fact(name::TOKEN_ID, vec![Term::Bytes(cap.id.0.to_vec())]),
         fact(name::ISSUER, vec![string(cap.issuer.as_str())]),
+        fact(name::ISSUED_AT, vec![Term::Date(cap.issued_at)]),
         fact(name::SUBJECT, vec![string(&cap.subject.principal)]),
     ];
-    if let Some(k) = &cap.subject.holder_key {
-        facts.push(fact(name::SUBJECT_KEY, vec![holder_key_term(k)]));
-    }
+    facts.extend(binding_facts(
+        &cap.subject,
+        name::SUBJECT_KEY,
+        name::SUBJECT_KEY_SET,
+    )?);
     let checks = vec![
         subject_check(),
         time_check(Binary::GreaterOrEqual, cap.not_before),
         time_check(Binary::LessThan, cap.expires_at),
         depth_check(i64::from(cap.max_depth) + 1),
     ];
-    block(facts, cap.grants.iter().map(grant_rule).collect(), checks)
+    Ok(block(
+        facts,
+        cap.grants.iter().map(grant_rule).collect(),
+        checks,
+    ))
 }
 
 /// The block of one attenuation step appended at block index `index` (the
 /// parent's block count), declaring the parent's lineage hash.
-pub(crate) fn step(step: &Attenuation, index: usize, parent: &LineageHash) -> BlockBuilder {
+///
+/// # Errors
+/// [`Error::Unsupported`] for a holder binding this version cannot express.
+pub(crate) fn step(
+    step: &Attenuation,
+    index: usize,
+    parent: &LineageHash,
+) -> Result<BlockBuilder, Error> {
     let mut facts = vec![fact(name::PARENT, vec![Term::Bytes(parent.0.to_vec())])];
     if let Some(d) = &step.delegate {
         facts.push(fact(name::DELEGATE, vec![string(&d.principal)]));
-        if let Some(k) = &d.holder_key {
-            facts.push(fact(name::DELEGATE_KEY, vec![holder_key_term(k)]));
-        }
+        facts.extend(binding_facts(
+            d,
+            name::DELEGATE_KEY,
+            name::DELEGATE_KEY_SET,
+        )?);
     }
     let mut checks = Vec::new();
     if let Some(d) = step.max_depth {
@@ -388,11 +470,14 @@ pub(crate) fn step(step: &Attenuation, index: usize, parent: &LineageHash) -> Bl
         checks.push(keep_check(keep));
     }
     checks.extend(constraint_checks(&step.constraints));
-    block(facts, Vec::new(), checks)
+    Ok(block(facts, Vec::new(), checks))
 }
 
 /// The ambient facts of a request: who asks, the current holder, the chain
-/// length, the time, the tool and every argument.
+/// length, the time, the tool, every argument, and a `path_arg` for every
+/// string argument that is a safe path ([`path::is_safe`], the one shared
+/// rule): a `Path` constraint matches only those, so a hostile path has no
+/// fact to match.
 pub(crate) fn ambient(request: &Request, holder: &str, blocks: usize) -> Vec<Fact> {
     let mut facts = vec![
         fact(name::REQUESTER, vec![string(&request.subject)]),
@@ -413,14 +498,26 @@ pub(crate) fn ambient(request: &Request, holder: &str, blocks: usize) -> Vec<Fac
             .iter()
             .map(|(k, v)| fact(name::ARG, vec![string(k), value_term(v)])),
     );
+    facts.extend(request.args.iter().filter_map(|(k, v)| match v {
+        Value::Str(s) if path::is_safe(s) => Some(fact(name::PATH_ARG, vec![string(k), string(s)])),
+        _ => None,
+    }));
     facts
 }
 
-/// Number of ambient facts [`ambient`] supplies besides the arguments.
-pub(crate) const AMBIENT_BASE: usize = 5;
+/// How many ambient facts of each kind [`ambient`] supplies for `request`:
+/// (one-of-a-kind facts, `arg` facts, `path_arg` facts).
+pub(crate) fn ambient_counts(request: &Request) -> (usize, usize, usize) {
+    let paths = request
+        .args
+        .values()
+        .filter(|v| matches!(v, Value::Str(s) if path::is_safe(s)))
+        .count();
+    (AMBIENT_SINGLES.len(), request.args.len(), paths)
+}
 
-/// The names of the ambient facts other than `arg`, one fact each.
-pub(crate) const AMBIENT_NAMES: [&str; AMBIENT_BASE] = [
+/// The names of the ambient facts other than `arg` and `path_arg`, one fact each.
+pub(crate) const AMBIENT_SINGLES: [&str; 5] = [
     name::REQUESTER,
     name::HOLDER,
     name::CHAIN,
@@ -514,8 +611,31 @@ fn one_bytes<const N: usize>(facts: &[Fact], n: &str) -> Option<[u8; N]> {
     }
 }
 
-fn holder_key(facts: &[Fact], n: &str) -> Option<HolderKey> {
-    one_bytes::<32>(facts, n).map(HolderKey::Ed25519)
+fn one_integer(facts: &[Fact], n: &str) -> Option<i64> {
+    match facts_named(facts, n).next()? {
+        [Term::Integer(i)] => Some(*i),
+        _ => None,
+    }
+}
+
+fn one_date(facts: &[Fact], n: &str) -> Option<u64> {
+    match facts_named(facts, n).next()? {
+        [Term::Date(t)] => Some(*t),
+        _ => None,
+    }
+}
+
+/// The subject `principal` with the binding its `key`/`set` facts declare.
+/// Loose: the caller re-encodes and compares, which refuses duplicates, both
+/// kinds at once, or a key set naming another principal.
+fn subject_with_binding(facts: &[Fact], principal: String, key: &str, set: &str) -> Subject {
+    if let Some(k) = one_bytes::<32>(facts, key) {
+        Subject::bound_to_key(principal, HolderKey::Ed25519(k))
+    } else if facts_named(facts, set).next().is_some() {
+        Subject::bound_to_key_set(principal)
+    } else {
+        Subject::new(principal)
+    }
 }
 
 /// The single expression's ops, or nothing.
@@ -574,10 +694,11 @@ pub(crate) fn classify(c: &Check) -> CheckClass {
         .first()
         .and_then(|q| q.body.first())
         .map(|p| p.name.as_str());
-    let mentions_arg = c
-        .queries
-        .iter()
-        .any(|q| q.body.iter().any(|p| p.name == name::ARG));
+    let mentions_arg = c.queries.iter().any(|q| {
+        q.body
+            .iter()
+            .any(|p| p.name == name::ARG || p.name == name::PATH_ARG)
+    });
     match first {
         Some(name::REQUESTER) => CheckClass::Subject,
         Some(name::TOOL) if !mentions_arg => CheckClass::Keep,
@@ -605,15 +726,37 @@ fn expression_var(ops: &[Op]) -> Option<&str> {
     found
 }
 
-/// Decodes the constraint of one `arg(name, X)` given the expressions of its query.
-/// Loose: the caller re-encodes and compares.
+/// Decodes the constraint of one `arg(name, X)` or `path_arg(name, $v)` given
+/// the expressions of its query. Loose: the caller re-encodes and compares.
 fn decode_arg(p: &Predicate, expressions: &[Expression]) -> Option<(String, Constraint)> {
-    if p.name != name::ARG {
-        return None;
-    }
     let [Term::Str(arg), x] = p.terms.as_slice() else {
         return None;
     };
+    if p.name == name::PATH_ARG {
+        let Term::Variable(v) = x else {
+            return None;
+        };
+        let mine: Vec<&Expression> = expressions
+            .iter()
+            .filter(|e| expression_var(&e.ops) == Some(v.as_str()))
+            .collect();
+        let [e] = mine.as_slice() else {
+            return None;
+        };
+        // A valid directory decodes to `base(dir) + "/"`, the form it is
+        // written in: `/a` and `/a/` (the same set) have one encoding.
+        return match e.ops.as_slice() {
+            [
+                _,
+                Op::Value(Term::Str(d)),
+                Op::Binary(Binary::Prefix | Binary::HeterogeneousEqual),
+            ] => Some((arg.clone(), Constraint::Path(d.clone()))),
+            _ => None,
+        };
+    }
+    if p.name != name::ARG {
+        return None;
+    }
     let c = match x {
         Term::Variable(v) => {
             let mine: Vec<&Expression> = expressions
@@ -690,35 +833,45 @@ fn decode_grant(r: &Rule) -> Option<Grant> {
     })
 }
 
+/// The schema version an authority block declares, if it declares one integer.
+pub(crate) fn schema_version(content: &Content) -> Option<i64> {
+    one_integer(&content.facts, name::SCHEMA_VERSION)
+}
+
 /// Decodes an authority block written by [`authority`], exactly.
 pub(crate) fn decode_authority(content: &Content) -> Option<Capability> {
     let facts = &content.facts;
+    if schema_version(content)? != SCHEMA_VERSION {
+        return None;
+    }
     let principal = one_string(facts, name::SUBJECT)?;
-    let holder_key = holder_key(facts, name::SUBJECT_KEY);
+    let subject = subject_with_binding(facts, principal, name::SUBJECT_KEY, name::SUBJECT_KEY_SET);
     let [_, nbf, exp, depth] = content.checks.as_slice() else {
         return None;
     };
     let max_depth = u32::try_from(depth_bound(depth)?.checked_sub(1)?).ok()?;
-    let cap = Capability {
-        id: TokenId(one_bytes::<16>(facts, name::TOKEN_ID)?),
-        issuer: KeyId::new(one_string(facts, name::ISSUER)?).ok()?,
-        subject: Subject {
-            principal,
-            holder_key,
-        },
-        grants: content
-            .rules
-            .iter()
-            .map(decode_grant)
-            .collect::<Option<BTreeSet<_>>>()?,
-        not_before: time_bound(nbf, &Binary::GreaterOrEqual)?,
-        expires_at: time_bound(exp, &Binary::LessThan)?,
-        max_depth,
-        parent: None,
-    };
+    let issuer = KeyId::new(one_string(facts, name::ISSUER)?).ok()?;
+    // Built with a placeholder window, then given the signed one: a token
+    // whose window is empty still decodes (and is denied as expired).
+    let mut cap = Capability::builder(issuer)
+        .subject(subject)
+        .id(TokenId(one_bytes::<16>(facts, name::TOKEN_ID)?))
+        .issued_at(one_date(facts, name::ISSUED_AT)?)
+        .valid_from(0)
+        .valid_until(1)
+        .depth(max_depth)
+        .build()
+        .ok()?;
+    cap.grants = content
+        .rules
+        .iter()
+        .map(decode_grant)
+        .collect::<Option<BTreeSet<_>>>()?;
+    cap.not_before = time_bound(nbf, &Binary::GreaterOrEqual)?;
+    cap.expires_at = time_bound(exp, &Binary::LessThan)?;
     // Two grants that encode to the same rule would decode to one.
-    (content.rules.len() == cap.grants.len() && same_block(content, &authority(&cap)))
-        .then_some(cap)
+    let again = authority(&cap).ok()?;
+    (content.rules.len() == cap.grants.len() && same_block(content, &again)).then_some(cap)
 }
 
 fn decode_keep(c: &Check) -> Option<BTreeSet<ToolRef>> {
@@ -774,9 +927,8 @@ fn decode_constraints(c: &Check) -> Option<Vec<ArgConstraint>> {
 pub(crate) fn decode_step(content: &Content, index: usize) -> Option<(Attenuation, LineageHash)> {
     let facts = &content.facts;
     let parent = LineageHash(one_bytes::<32>(facts, name::PARENT)?);
-    let delegate = one_string(facts, name::DELEGATE).map(|principal| Subject {
-        principal,
-        holder_key: holder_key(facts, name::DELEGATE_KEY),
+    let delegate = one_string(facts, name::DELEGATE).map(|principal| {
+        subject_with_binding(facts, principal, name::DELEGATE_KEY, name::DELEGATE_KEY_SET)
     });
     let mut att = Attenuation {
         delegate,
@@ -795,7 +947,8 @@ pub(crate) fn decode_step(content: &Content, index: usize) -> Option<(Attenuatio
             CheckClass::Subject => return None,
         }
     }
-    same_block(content, &step(&att, index, &parent)).then_some((att, parent))
+    let again = step(&att, index, &parent).ok()?;
+    same_block(content, &again).then_some((att, parent))
 }
 
 #[cfg(test)]
@@ -838,6 +991,12 @@ mod tests {
             Constraint::Exact(Value::Bool(true)),
             Constraint::Prefix("/srv/".into()),
             Constraint::Prefix(String::new()),
+            Constraint::Path("/srv/data/".into()),
+            Constraint::Path("/".into()),
+            // Not directories: they permit nothing, and keep their spelling.
+            Constraint::Path(String::new()),
+            Constraint::Path("srv/".into()),
+            Constraint::Path("/srv/../".into()),
             Constraint::Range { min: 0, max: 10 },
             Constraint::Range { min: 5, max: 1 },
             Constraint::OneOf(BTreeSet::new()),
@@ -851,73 +1010,185 @@ mod tests {
         ]
     }
 
+    fn cap(subject: Subject, grants: impl IntoIterator<Item = Grant>) -> Capability {
+        let mut cap = Capability::builder(KeyId::new("k1").unwrap())
+            .subject(subject)
+            .id(TokenId([9; 16]))
+            .issued_at(7)
+            .valid_from(0)
+            .valid_until(u64::MAX)
+            .depth(u32::MAX)
+            .build()
+            .unwrap();
+        cap.grants = grants.into_iter().collect();
+        cap
+    }
+
     #[test]
-    fn authority_round_trips_every_constraint_kind() {
+    fn authority_round_trips_every_constraint_kind_and_binding() {
         let mut grant = Grant::new("fs", "read");
         for (i, c) in every_constraint().into_iter().enumerate() {
             grant = grant.with_arg(format!("a{i:02}"), c);
         }
-        let cap = Capability {
-            id: TokenId([9; 16]),
-            issuer: KeyId::new("k1").unwrap(),
-            subject: Subject {
-                principal: "agent:a".into(),
-                holder_key: Some(HolderKey::Ed25519([4; 32])),
-            },
-            grants: [grant, Grant::new("fs", "list"), Grant::new("net", "ping")]
-                .into_iter()
-                .collect(),
-            not_before: 0,
-            expires_at: u64::MAX,
-            max_depth: u32::MAX,
-            parent: None,
+        for subject in [
+            Subject::new("agent:a"),
+            Subject::bound_to_key("agent:a", HolderKey::Ed25519([4; 32])),
+            Subject::bound_to_key_set("agent:a"),
+        ] {
+            let cap = cap(
+                subject,
+                [
+                    grant.clone(),
+                    Grant::new("fs", "list"),
+                    Grant::new("net", "ping"),
+                ],
+            );
+            let content = round_trip(&authority(&cap).unwrap());
+            assert_eq!(decode_authority(&content), Some(cap));
+        }
+        // An empty signed window still decodes, as signed.
+        let mut empty = cap(Subject::new("agent:a"), []);
+        (empty.not_before, empty.expires_at) = (10, 10);
+        let content = round_trip(&authority(&empty).unwrap());
+        assert_eq!(decode_authority(&content), Some(empty));
+    }
+
+    #[test]
+    fn path_directories_are_written_as_base_and_slash() {
+        // `/srv/data` and `/srv/data/` are one set and one encoding, decoded
+        // in the slash form.
+        let with = |dir: &str| {
+            cap(
+                Subject::new("a"),
+                [Grant::new("fs", "read").with_arg("p", Constraint::Path(dir.into()))],
+            )
         };
-        assert_eq!(decode_authority(&round_trip(&authority(&cap))), Some(cap));
+        let slash = round_trip(&authority(&with("/srv/data/")).unwrap());
+        let bare = round_trip(&authority(&with("/srv/data")).unwrap());
+        assert_eq!(slash.rules, bare.rules);
+        assert_eq!(decode_authority(&bare), Some(with("/srv/data/")));
+        let rule = &slash.rules[0];
+        assert_eq!(
+            rule.body[1],
+            pred(name::PATH_ARG, vec![string("p"), var("v0")])
+        );
+        assert_eq!(
+            rule.expressions[0].ops,
+            vec![
+                value(var("v0")),
+                value(string("/srv/data/")),
+                Op::Binary(Binary::Prefix)
+            ]
+        );
+        // The root directory matches every safe path.
+        let root = round_trip(&authority(&with("/")).unwrap());
+        assert_eq!(root.rules[0].expressions[0].ops[1], value(string("/")),);
+        // `""` is no directory, though its base is the root's: it must not
+        // become `starts_with("/")`.
+        let nothing = round_trip(&authority(&with("")).unwrap());
+        assert_eq!(
+            nothing.rules[0].expressions[0].ops,
+            vec![
+                value(var("v0")),
+                value(string("")),
+                Op::Binary(Binary::HeterogeneousEqual)
+            ]
+        );
+        // A non-canonical spelling written by hand is not captoken's.
+        let mut hand = slash;
+        hand.rules[0].expressions[0].ops[1] = value(string("/srv/data"));
+        assert_eq!(decode_authority(&hand), None);
+    }
+
+    #[test]
+    fn authority_declares_the_schema_version_and_nothing_else_decodes() {
+        let bare = cap(Subject::new("agent:a"), []);
+        let mut content = round_trip(&authority(&bare).unwrap());
+        assert_eq!(schema_version(&content), Some(SCHEMA_VERSION));
+        assert_eq!(
+            content.facts[0].predicate,
+            pred(name::SCHEMA_VERSION, vec![Term::Integer(2)])
+        );
+        // Version 1 had no version fact; any other version is not this one.
+        content.facts.remove(0);
+        assert_eq!(schema_version(&content), None);
+        assert_eq!(decode_authority(&content), None);
+        content
+            .facts
+            .insert(0, fact(name::SCHEMA_VERSION, vec![Term::Integer(3)]));
+        assert_eq!(decode_authority(&content), None);
+        // Two bindings at once, or a key set naming another principal, are not captoken's.
+        let mut both = round_trip(
+            &authority(&cap(
+                Subject::bound_to_key("agent:a", HolderKey::Ed25519([1; 32])),
+                [],
+            ))
+            .unwrap(),
+        );
+        both.facts
+            .push(fact(name::SUBJECT_KEY_SET, vec![string("agent:a")]));
+        assert_eq!(decode_authority(&both), None);
+        let mut other =
+            round_trip(&authority(&cap(Subject::bound_to_key_set("agent:a"), [])).unwrap());
+        other.facts.pop();
+        other
+            .facts
+            .push(fact(name::SUBJECT_KEY_SET, vec![string("agent:b")]));
+        assert_eq!(decode_authority(&other), None);
     }
 
     #[test]
     fn step_round_trips() {
         let parent = LineageHash([7; 32]);
-        let mut st = Attenuation::new()
-            .keep_only([tool(), ToolRef::new("fs", "list")])
-            .not_before(10)
-            .expires_at(20)
-            .max_depth(0)
-            .delegate(Subject {
-                principal: "agent:b".into(),
-                holder_key: Some(HolderKey::Ed25519([1; 32])),
-            });
-        for c in every_constraint() {
-            st = st.constrain(tool(), "x", c);
-        }
-        // Runs of constraints on one tool become one check each, in order.
-        st = st
-            .constrain(ToolRef::new("fs", "list"), "y", Constraint::Any)
-            .constrain(tool(), "z", Constraint::Range { min: 1, max: 2 });
-        for index in [1, 5, 63] {
-            let content = round_trip(&step(&st, index, &parent));
-            assert_eq!(decode_step(&content, index), Some((st.clone(), parent)));
+        for delegate in [
+            Subject::new("agent:b"),
+            Subject::bound_to_key("agent:b", HolderKey::Ed25519([1; 32])),
+            Subject::bound_to_key_set("agent:b"),
+        ] {
+            let mut st = Attenuation::new()
+                .keep_only([tool(), ToolRef::new("fs", "list")])
+                .not_before(10)
+                .expires_at(20)
+                .max_depth(0)
+                .delegate(delegate);
+            for c in every_constraint() {
+                st = st.constrain(tool(), "x", c);
+            }
+            // Runs of constraints on one tool become one check each, in order.
+            st = st
+                .constrain(ToolRef::new("fs", "list"), "y", Constraint::Any)
+                .constrain(tool(), "z", Constraint::Range { min: 1, max: 2 })
+                .constrain(tool(), "p", Constraint::Path("/a/b/".into()));
+            for index in [1, 5, 63] {
+                let content = round_trip(&step(&st, index, &parent).unwrap());
+                assert_eq!(decode_step(&content, index), Some((st.clone(), parent)));
+            }
         }
         let empty = Attenuation::new().keep_only([]);
         assert_eq!(
-            decode_step(&round_trip(&step(&empty, 1, &parent)), 1),
+            decode_step(&round_trip(&step(&empty, 1, &parent).unwrap()), 1),
             Some((empty, parent))
         );
         let bare = Attenuation::new();
         assert_eq!(
-            decode_step(&round_trip(&step(&bare, 2, &parent)), 2),
+            decode_step(&round_trip(&step(&bare, 2, &parent).unwrap()), 2),
             Some((bare, parent))
         );
+        // A step whose only constraint is a path is a constraint, not a keep.
+        let only_path = Attenuation::new().constrain(tool(), "p", Constraint::Path("/a/".into()));
+        let content = round_trip(&step(&only_path, 1, &parent).unwrap());
+        assert_eq!(classify(&content.checks[0]), CheckClass::Constraint);
+        assert_eq!(decode_step(&content, 1), Some((only_path, parent)));
     }
 
     #[test]
     fn decoding_refuses_foreign_content() {
         let parent = LineageHash([7; 32]);
         let st = Attenuation::new().expires_at(9);
-        let mut content = round_trip(&step(&st, 1, &parent));
+        let mut content = round_trip(&step(&st, 1, &parent).unwrap());
         // A depth bound is absolute (a block count): read at another index it
         // means another remaining depth, and none past the bound.
-        let deep = round_trip(&step(&Attenuation::new().max_depth(2), 3, &parent));
+        let deep = round_trip(&step(&Attenuation::new().max_depth(2), 3, &parent).unwrap());
         assert_eq!(
             decode_step(&deep, 3).map(|(s, _)| s.max_depth),
             Some(Some(2))
@@ -932,15 +1203,43 @@ mod tests {
             .facts
             .push(fact("right", vec![string("fs"), string("write")]));
         assert!(decode_step(&content, 1).is_none());
-        let mut content = round_trip(&step(&st, 1, &parent));
+        let mut content = round_trip(&step(&st, 1, &parent).unwrap());
         content
             .checks
             .push(check(vec![query(Vec::new(), Vec::new())]));
         assert!(decode_step(&content, 1).is_none());
         // A subject check belongs to the authority only.
-        let mut content = round_trip(&step(&st, 1, &parent));
+        let mut content = round_trip(&step(&st, 1, &parent).unwrap());
         content.checks.push(subject_check());
         assert!(decode_step(&content, 1).is_none());
+        // A delegate binding without a delegate is not captoken's.
+        let mut content = round_trip(&step(&st, 1, &parent).unwrap());
+        content
+            .facts
+            .push(fact(name::DELEGATE_KEY, vec![Term::Bytes(vec![1; 32])]));
+        assert!(decode_step(&content, 1).is_none());
+    }
+
+    #[test]
+    fn ambient_path_facts_only_for_safe_string_paths() {
+        let req = Request::new("a", "fs", "read", &captoken_core_types::FixedClock(5))
+            .with_arg("ok", "/srv/data/x")
+            .with_arg("dots", "/srv/data/../x")
+            .with_arg("enc", "/srv/data/%2e%2e/x")
+            .with_arg("rel", "srv/x")
+            .with_arg("n", 3);
+        let facts = ambient(&req, "a", 1);
+        let paths: Vec<_> = facts
+            .iter()
+            .filter(|f| f.predicate.name == name::PATH_ARG)
+            .collect();
+        assert_eq!(paths.len(), 1);
+        assert_eq!(
+            paths[0].predicate.terms,
+            vec![string("ok"), string("/srv/data/x")]
+        );
+        assert_eq!(ambient_counts(&req), (5, 5, 1));
+        assert_eq!(facts.len(), 5 + 5 + 1);
     }
 
     #[test]

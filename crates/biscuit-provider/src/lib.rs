@@ -8,18 +8,27 @@
 //! workload (one of its two grants shown) it reads:
 //!
 //! ```text
+//! schema_version(2);
 //! token_id(hex:5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a);
 //! issuer("k1");
+//! issued_at(2026-01-01T00:00:00Z);
 //! subject("agent:planner-7");
 //! right("fs.internal", "read_file") <- tool("fs.internal", "read_file"),
-//!     arg("limit", $v0), arg("mode", "ro"), arg("path", $v2),
+//!     arg("limit", $v0), arg("mode", "ro"), path_arg("path", $v2),
 //!     $v0.type() == "integer" && $v0 >= 0 && $v0 <= 1000,
-//!     $v2.type() == "string" && $v2.starts_with("/srv/data/");
+//!     $v2.starts_with("/srv/data/");
 //! check if requester($r), holder($r);
 //! check if time($t), $t >= 2026-01-01T00:00:00Z;
 //! check if time($t), $t < 2026-01-01T01:00:00Z;
 //! check if chain($n), $n <= 17;
 //! ```
+//!
+//! `schema_version(2)` is captoken's own version inside the Biscuit v3 block
+//! format (format tag [`FORMAT`] = `biscuit-v3.cap2`): an authority without it
+//! (schema 1, tag `biscuit-v3`) or with another value is refused as malformed
+//! ("unsupported captoken schema version"). `issued_at` is the signed issue
+//! time. A subject bound to a holder key adds `subject_key(hex:<32 bytes>)`;
+//! one bound to its principal's key set adds `subject_key_set("<principal>")`.
 //!
 //! One rule per grant derives the right to call a (server, tool). Argument
 //! constraints are rule bodies: `Exact` is the argument's term itself, `Any`
@@ -28,12 +37,24 @@
 //! homogeneous set per value type joined by `||`. The type guards make a value
 //! of another type fail the rule instead of aborting the evaluation.
 //!
+//! **Paths.** `Path(dir)` is not expressed by string matching on the raw
+//! argument: the verifier computes, in Rust and with the one shared rule
+//! [`captoken_core_types::path::is_safe`], an ambient `path_arg(name, value)`
+//! fact for each string argument that is a safe path, and the constraint is
+//! `path_arg(name, $v), $v.starts_with("<base(dir)>/")`. For a safe path, that
+//! prefix is "strictly under `dir` by whole segments"; a hostile path (dot or
+//! empty segments, encoded dots, backslash, NUL, relative) has no `path_arg`
+//! and fails. `/a` and `/a/` denote one set and are written (and read back)
+//! as `/a/`; a `dir` that is no directory permits nothing and is written
+//! `$v == "<dir>"`, which no safe path satisfies.
+//!
 //! # Attenuation
 //!
 //! [`TokenProvider::attenuate`](captoken_core_types::TokenProvider::attenuate)
 //! needs no key: it appends one block with biscuit-auth's own append (a fresh
 //! Ed25519 key per block). The block declares its parent's lineage hash and,
-//! for a delegation, the delegate; everything else is checks:
+//! for a delegation, the delegate (and its binding, `delegate_key(hex:..)` or
+//! `delegate_key_set("<principal>")`); everything else is checks:
 //!
 //! ```text
 //! parent(hex:<lineage hash of the parent token>);
@@ -43,24 +64,29 @@
 //! check if time($t), $t < 2026-01-01T00:59:59Z;          // expires_at
 //! check if tool("fs.internal", "read_file");             // keep (`check if false` keeps nothing)
 //! check if tool($s, $t), $s != "fs.internal" || $t != "read_file"   // constraints, one
-//!       or arg("path", $v0), arg("limit", $v1),                      // check per tool
-//!          $v0.type() == "string" && $v0.starts_with("/srv/data/p1/"),
+//!       or path_arg("path", $v0), arg("limit", $v1),                 // check per tool
+//!          $v0.starts_with("/srv/data/p1/"),
 //!          $v1.type() == "integer" && $v1 >= 0 && $v1 <= 999;
 //! ```
 //!
 //! A check can only reject, so a step narrows whatever it says: asking for a
 //! later expiry or a looser constraint adds a check the authority's already
-//! implies. A step is refused only when the chain's depth is exhausted.
+//! implies. A step is refused only when the chain's depth is exhausted, or
+//! (until proof of possession exists) when it delegates to a bound subject.
+//! A holder writing raw Datalog constrains paths the same way, with
+//! `path_arg`: its block sees the ambient facts, and facts it declares itself
+//! are visible to its own checks only.
 //!
 //! # The authorizer
 //!
 //! The verifier builds one authorizer per request from ambient facts
-//! `requester`, `holder`, `chain` (the number of blocks), `time`, `tool` and
-//! one `arg` per argument, and one policy, `allow if tool($s, $t), right($s, $t)`.
-//! Biscuit's default scopes do the rest: the policy and the authority's rules
-//! and checks trust only the authority block and the authorizer, so a `right`,
-//! `arg` or `holder` fact declared or derived by an appended block is invisible
-//! to them; a block's own checks see the authority, itself and the authorizer.
+//! `requester`, `holder`, `chain` (the number of blocks), `time`, `tool`, one
+//! `arg` per argument and one `path_arg` per safe path argument, and one
+//! policy, `allow if tool($s, $t), right($s, $t)`. Biscuit's default scopes do
+//! the rest: the policy and the authority's rules and checks trust only the
+//! authority block and the authorizer, so a `right`, `arg`, `path_arg` or
+//! `holder` fact declared or derived by an appended block is invisible to
+//! them; a block's own checks see the authority, itself and the authorizer.
 //! Blocks cannot carry policies.
 //!
 //! **Delegation.** The last delegation wins (as in the reference authorizer),
@@ -78,6 +104,14 @@
 //! appended when the depth is exhausted fails the authority's
 //! `check if chain($n), $n <= max_depth + 1`, and a step that lowers the depth
 //! to `d` at block `j` adds `check if chain($n), $n <= j + 1 + d`.
+//!
+//! **Holder binding.** Proof of possession is not implemented yet, so a chain
+//! whose root subject or any delegate is bound (declared binding facts, read
+//! in Rust) is denied with `DenyReason::PossessionRequired` after
+//! authentication, through `captoken_core_types::reference::check_unbound`.
+//! The verdict keeps the reference authorizer's order of reasons: request
+//! bounds (before anything else), depth, possession, subject, window, grants,
+//! steps.
 //!
 //! # Lineage and revocation
 //!
@@ -97,20 +131,29 @@
 //! overlong varint in the unsigned `root_key_id`, so a token with a flipped bit
 //! there would still verify. Third-party blocks are refused.
 //!
+//! A request beyond the size bounds of `captoken_core_types::bounds` is denied
+//! before the token is parsed; a capability beyond them is refused at issue,
+//! and a step beyond them at attenuation.
+//!
 //! biscuit-auth 6.0.0 applies its run limits only between fixpoint iterations
 //! (`max_facts`, `max_iterations`, `max_time`) and between check and policy
 //! queries (`max_time`); a single rule application or check query is not
 //! bounded, and a join can enumerate every combination of facts before any
-//! limit is looked at. [`Limits`] therefore screens what holders append before
-//! evaluation: sizes and counts, at most 4 predicates per body, no regular
-//! expressions, foreign functions, string building or set-iterating closures,
-//! and a static estimate of the facts scanned and operations evaluated
-//! (2^17 units, [`Limits::max_work`]). The run limits are set explicitly:
-//! 1024 facts, 16 iterations, and 100 ms, a backstop far above the ~8 ms a
-//! block at 85% of the static bound takes on the benchmark machine, so that
-//! the clock (which makes a verdict machine-dependent) does not decide for any
-//! token the screen admits. biscuit-auth's 1 ms default is less than twice
-//! what the Datalog evaluation of the depth-16 workload takes there (~0.6 ms).
+//! limit is looked at. [`Limits`] therefore screens every token before
+//! evaluation: what holders append by sizes and counts, at most 4 predicates
+//! per body, no regular expressions, foreign functions, string building or
+//! set-iterating closures, and a static estimate of the facts scanned and
+//! operations evaluated over the request's ambient facts (2^17 units for the
+//! attenuation blocks, [`Limits::max_work`]; 2^21 for the authority and the
+//! policy, [`Limits::max_authority_work`], which covers root tokens). Each
+//! bound has a ceiling that [`Limits::builder`] enforces, so configuration can
+//! tighten the screen but not switch it off. The run limits are set
+//! explicitly: 1024 facts, 16 iterations, and 100 ms, a backstop far above the
+//! ~8 ms a block at 85% of the static bound takes on the benchmark machine, so
+//! that the clock (which makes a verdict machine-dependent) does not decide
+//! for any token the screen admits. biscuit-auth's 1 ms default is less than
+//! twice what the Datalog evaluation of the depth-16 workload takes there
+//! (~0.6 ms).
 //!
 //! ```
 //! use captoken_core_types::testing::workload;
@@ -139,5 +182,5 @@ pub mod wire;
 pub use key::{
     BiscuitKeyring, KeyError, RootAlgorithm, RootPublicKey, RootSigningKey, root_key_id,
 };
-pub use limits::Limits;
+pub use limits::{Limits, LimitsBuilder, LimitsError};
 pub use provider::{BiscuitProvider, FORMAT};

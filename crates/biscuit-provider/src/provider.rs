@@ -1,16 +1,15 @@
 //! The Biscuit `TokenProvider`: issue, attenuate offline, verify (signatures, lineage, revocation, Datalog), inspect.
 
-use std::time::Duration;
-
 use base64ct::{Base64Url, Encoding};
-use biscuit_auth::builder::{AuthorizerBuilder, Policy};
+use biscuit_auth::builder::{AuthorizerBuilder, Fact, Policy};
 use biscuit_auth::error::{FailedCheck, Format as BiscuitFormat, Logic, Token as BiscuitError};
 use biscuit_auth::format::schema;
 use biscuit_auth::{Biscuit, PublicKey, UnverifiedBiscuit};
+use captoken_core_types::reference::check_unbound;
 use captoken_core_types::{
     Attenuation, AttenuationError, AttenuationMode, Capability, Denied, DenyReason, Error, Format,
     Inspection, KeyId, LineageEntry, LineageHash, Properties, Request, Token, TokenProvider,
-    Verified, VerifyContext,
+    Verified, VerifyContext, check_format,
 };
 
 use crate::datalog::{self as dl, CheckClass};
@@ -18,8 +17,10 @@ use crate::key::{BiscuitKeyring, root_key_id};
 use crate::limits::Limits;
 use crate::wire::{self, Blocks, WireError};
 
-/// The format tag, also the lineage-hash domain tag of this format.
-pub const FORMAT: Format = Format::new("biscuit-v3");
+/// The format tag, also the lineage-hash domain tag of this format: Biscuit
+/// v3 blocks carrying captoken schema 2 (the authority's `schema_version(2)`).
+/// Tokens of schema 1 (tag `biscuit-v3`) are refused as malformed.
+pub const FORMAT: Format = Format::new("biscuit-v3.cap2");
 
 /// Biscuit tokens on biscuit-auth 6: public-key verification, offline attenuation.
 ///
@@ -47,16 +48,10 @@ impl BiscuitProvider {
         Self::with_limits(keys, Limits::default())
     }
 
-    /// A provider with these keys and limits.
-    ///
-    /// `run.max_iterations` is raised to at least 1 and `run.max_time` lowered
-    /// to at most one hour: biscuit-auth never reaches a zero iteration limit
-    /// (its check is for equality after an iteration) and then subtracts the
-    /// iterations from it, and it adds the time limit to an `Instant`.
+    /// A provider with these keys and limits (checked when they were built:
+    /// see [`Limits::builder`]).
     #[must_use]
-    pub fn with_limits(keys: BiscuitKeyring, mut limits: Limits) -> Self {
-        limits.run.max_iterations = limits.run.max_iterations.max(1);
-        limits.run.max_time = limits.run.max_time.min(Duration::from_secs(3600));
+    pub fn with_limits(keys: BiscuitKeyring, limits: Limits) -> Self {
         Self {
             keys,
             limits,
@@ -100,12 +95,7 @@ impl BiscuitProvider {
     }
 
     fn container(&self, token: &Token) -> Result<schema::Biscuit, Error> {
-        if token.format() != FORMAT {
-            return Err(Error::WrongFormat {
-                expected: FORMAT.tag(),
-                found: token.format().tag(),
-            });
-        }
+        check_format(token, FORMAT)?;
         wire::container(token.as_bytes(), &self.limits).map_err(wire_error)
     }
 
@@ -165,21 +155,22 @@ impl BiscuitProvider {
         Ok(())
     }
 
+    /// Runs Biscuit's authorizer over the request's ambient facts and the
+    /// one allow policy.
     fn authorize(
         &self,
         biscuit: &Biscuit,
         proto: &schema::Biscuit,
-        holder: &str,
-        request: &Request,
+        ambient: Vec<Fact>,
     ) -> Result<(), DenyReason> {
         let run = || -> Result<usize, BiscuitError> {
             let mut builder = AuthorizerBuilder::new();
-            for f in dl::ambient(request, holder, proto.blocks.len() + 1) {
+            for f in ambient {
                 builder = builder.fact(f)?;
             }
             let mut authorizer = builder
                 .policy(self.policy.clone())?
-                .set_limits(self.limits.run.clone())
+                .set_limits(self.limits.run().clone())
                 .build(biscuit)?;
             authorizer.authorize()
         };
@@ -192,7 +183,8 @@ impl BiscuitProvider {
 
 /// The structured reason for a failed evaluation, in the reference
 /// authorizer's order: depth, subject, validity window, root grant, then the
-/// first failing step check.
+/// first failing step check. (Proof of possession, which the reference
+/// checks between depth and subject, is decided in Rust: see `verify`.)
 fn deny_reason(e: BiscuitError, blocks: &Blocks) -> DenyReason {
     let (checks, matched) = match e {
         BiscuitError::FailedLogic(Logic::Unauthorized { checks, .. }) => (checks, true),
@@ -254,6 +246,8 @@ impl TokenProvider for BiscuitProvider {
     }
 
     fn issue(&self, capability: &Capability) -> Result<Token, Error> {
+        // Size bounds and the interim holder-binding refusal, before any format work.
+        capability.check_issuable()?;
         if capability.parent.is_some() {
             return Err(Error::Unsupported(
                 "a Biscuit root has no parent: attenuate the parent token instead",
@@ -264,25 +258,28 @@ impl TokenProvider for BiscuitProvider {
             .signing(&capability.issuer)
             .ok_or_else(|| Error::UnknownKey(capability.issuer.clone()))?;
         let bytes = Biscuit::builder()
-            .merge(dl::authority(capability))
+            .merge(dl::authority(capability)?)
             .root_key_id(root_key_id(&capability.issuer))
             .build(key.pair())
             .and_then(|b| b.to_vec())
             .map_err(library)?;
-        if bytes.len() > self.limits.max_token_len {
+        if bytes.len() > self.limits.max_token_len() {
             return Err(Error::Unsupported("capability too large for a token"));
         }
         Ok(Token::new(FORMAT, bytes))
     }
 
     fn attenuate(&self, parent: &Token, step: &Attenuation) -> Result<Token, Error> {
+        // Size bounds and the interim holder-binding refusal, before any format work.
+        step.check_appendable()?;
         let proto = self.container(parent)?;
         let count = proto.blocks.len() + 1;
-        if count >= self.limits.max_blocks {
+        if count >= self.limits.max_blocks() {
             return Err(Error::Unsupported(
                 "chain longer than the provider's block limit",
             ));
         }
+        // Also refuses a parent of another captoken schema version.
         let blocks = wire::blocks(&proto).map_err(wire_error)?;
         // The tightest `check if chain($n), $n <= C` of the chain bounds its length.
         let bound = blocks
@@ -295,22 +292,32 @@ impl TokenProvider for BiscuitProvider {
             .last()
             .copied()
             .ok_or(Error::Malformed("no authority block"))?;
+        let block = dl::step(step, count, &parent_hash)?;
         let bytes = UnverifiedBiscuit::from(parent.as_bytes())
-            .and_then(|u| u.append(dl::step(step, count, &parent_hash)))
+            .and_then(|u| u.append(block))
             .and_then(|child| child.to_vec())
             .map_err(library)?;
-        if bytes.len() > self.limits.max_token_len {
+        if bytes.len() > self.limits.max_token_len() {
             return Err(Error::Unsupported("attenuated token too large"));
         }
         Ok(Token::new(FORMAT, bytes))
     }
 
+    /// Verifies in this order: request bounds; format, framing and every
+    /// signature; the captoken schema version and the static screen
+    /// (declarations, block shapes, work estimate); lineage, supplied
+    /// ancestors and revocation; then the verdict, in the reference
+    /// authorizer's order: depth (Datalog), possession (any bound subject
+    /// denies, decided in Rust with `reference::check_unbound`), then subject,
+    /// window, grants and steps (Datalog).
     fn verify(
         &self,
         token: &Token,
         request: &Request,
         ctx: &VerifyContext<'_>,
     ) -> Result<Verified, Denied> {
+        // Before anything looks at the token: a huge request costs nothing more.
+        request.check_bounds()?;
         if token.format() != FORMAT {
             return Err(DenyReason::Malformed("token of another format").into());
         }
@@ -319,7 +326,7 @@ impl TokenProvider for BiscuitProvider {
             .map_err(|e| DenyReason::Malformed(e.describe()))?;
         let (biscuit, key_id) = self.authenticate(bytes)?;
         let scan = wire::scan(&proto, &self.limits)?;
-        if scan.work(request.args.len()) > self.limits.max_work {
+        if !scan.work(request, &self.limits).within(&self.limits) {
             return Err(DenyReason::UnknownCaveat.into());
         }
         // Lineage: every declared parent hash against the recomputed one.
@@ -343,16 +350,28 @@ impl TokenProvider for BiscuitProvider {
                 return Err(DenyReason::Revoked.into());
             }
         }
-        self.authorize(&biscuit, &proto, &scan.holder, request)?;
-        Ok(Verified {
-            token_id: scan.token_id,
+        let holder = scan.holder();
+        let ambient = dl::ambient(request, &holder.principal, proto.blocks.len() + 1);
+        let verdict = self.authorize(&biscuit, &proto, ambient);
+        // The reference's order: depth, then possession, then the rest.
+        match (verdict, check_unbound(scan.subjects())) {
+            (Err(DenyReason::DepthExceeded), _) => Err(DenyReason::DepthExceeded),
+            (_, Err(possession)) => Err(possession),
+            (verdict, Ok(())) => verdict,
+        }?;
+        let lineage_hash = hashes
+            .last()
+            .copied()
+            .ok_or(DenyReason::Malformed("empty chain"))?;
+        Ok(Verified::new(
+            FORMAT,
+            scan.token_id,
             key_id,
-            lineage_hash: hashes
-                .last()
-                .copied()
-                .ok_or(DenyReason::Malformed("empty chain"))?,
-            chain_len: hashes.len() - 1,
-        })
+            scan.issued_at,
+            lineage_hash,
+            hashes.len().saturating_sub(1),
+            holder.clone(),
+        ))
     }
 
     fn lineage_hash(&self, token: &Token) -> Result<LineageHash, Error> {
@@ -389,12 +408,7 @@ impl TokenProvider for BiscuitProvider {
             declared_parents.push(parent);
         }
         declared_parents.reverse();
-        Ok(Inspection {
-            format: FORMAT,
-            capability,
-            steps,
-            declared_parents,
-        })
+        Ok(Inspection::new(FORMAT, capability, steps, declared_parents))
     }
 
     fn parse_bytes(&self, bytes: &[u8]) -> Result<Token, Error> {
@@ -408,7 +422,7 @@ impl TokenProvider for BiscuitProvider {
     }
 
     fn parse_text(&self, text: &str) -> Result<Token, Error> {
-        let max = self.limits.max_token_len.div_ceil(3).saturating_mul(4);
+        let max = self.limits.max_token_len().div_ceil(3).saturating_mul(4);
         if text.len() > max {
             return Err(Error::Malformed("token text too long"));
         }

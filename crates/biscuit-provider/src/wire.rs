@@ -15,23 +15,33 @@
 //! u32be(version)                               signature version (absent = 0)
 //! ```
 //!
-//! and `lineage_hash(prefix k) = LineageHash::compute(FORMAT, bytes)`. The
-//! encoding is prefix-free per block, so distinct prefixes give distinct bytes.
-//! It leaves out the proof (the next private key or the seal, which changes
-//! when a holder seals or appends) and the root key id (a hint no signature
-//! covers). Third-party blocks are not supported and make a token malformed.
-//! Everything in it is read straight from the protobuf fields, so anyone can
-//! recompute every ancestor's hash from a descendant without any key.
+//! and `lineage_hash(prefix k) = LineageHash::compute(FORMAT, bytes)` with
+//! [`FORMAT`] = `biscuit-v3.cap2`. The encoding is prefix-free per block, so
+//! distinct prefixes give distinct bytes. It leaves out the proof (the next
+//! private key or the seal, which changes when a holder seals or appends) and
+//! the root key id (a hint no signature covers). Third-party blocks are not
+//! supported and make a token malformed. Everything in it is read straight
+//! from the protobuf fields, so anyone can recompute every ancestor's hash
+//! from a descendant without any key.
+//!
+//! # The captoken schema version
+//!
+//! The Biscuit container has no room for captoken's version: it is the
+//! authority's `schema_version(2)` fact, covered by the root signature. A
+//! token without it (captoken schema 1, format tag `biscuit-v3`) or with
+//! another value is refused as malformed ([`WireError::UnsupportedVersion`])
+//! by verification, attenuation and inspection alike.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use biscuit_auth::builder::{self as b, Convert};
 use biscuit_auth::datalog::{self, SymbolTable};
 use biscuit_auth::format::schema::term::Content as TermContent;
 use biscuit_auth::format::{convert, schema};
-use captoken_core_types::{DenyReason, LINEAGE_DOMAIN, LineageHash, TokenId};
+use captoken_core_types::{
+    DenyReason, HolderKey, LineageHash, LineageHasher, Request, Subject, TokenId,
+};
 use prost::Message;
-use sha2::{Digest, Sha256};
 
 use crate::datalog::{self as dl, Content};
 use crate::limits::Limits;
@@ -60,6 +70,10 @@ pub enum WireError {
     /// unknown, repeated or reordered fields).
     #[error("non-canonical encoding")]
     NonCanonical,
+    /// The authority does not declare `schema_version(2)`: a token of
+    /// captoken schema 1 (format `biscuit-v3`), or of none.
+    #[error("unsupported captoken schema version")]
+    UnsupportedVersion,
 }
 
 impl WireError {
@@ -73,6 +87,7 @@ impl WireError {
             Self::ThirdParty => "third-party blocks are not supported",
             Self::Block => "a block does not decode",
             Self::NonCanonical => "non-canonical encoding",
+            Self::UnsupportedVersion => "unsupported captoken schema version",
         }
     }
 }
@@ -86,14 +101,14 @@ impl WireError {
 /// encoding biscuit-auth itself writes (prost's, fields in order, minimal
 /// varints) is accepted, so the binary form of a token is unique.
 pub(crate) fn container(bytes: &[u8], limits: &Limits) -> Result<schema::Biscuit, WireError> {
-    if bytes.len() > limits.max_token_len {
+    if bytes.len() > limits.max_token_len() {
         return Err(WireError::TooLong);
     }
     let proto = schema::Biscuit::decode(bytes).map_err(|_| WireError::Container)?;
     if proto.encoded_len() != bytes.len() || proto.encode_to_vec() != bytes {
         return Err(WireError::NonCanonical);
     }
-    if proto.blocks.len() >= limits.max_blocks {
+    if proto.blocks.len() >= limits.max_blocks() {
         return Err(WireError::TooManyBlocks);
     }
     if proto.proof.content.is_none() {
@@ -130,23 +145,18 @@ pub(crate) fn canonical(proto: &schema::Biscuit) -> (Vec<u8>, Vec<usize>) {
 /// The lineage hash of every prefix: element `k` is the hash of blocks `0..=k`,
 /// equal to `LineageHash::compute(FORMAT, canonical bytes of 0..=k)`.
 ///
-/// The prefixes share their beginning, so one SHA-256 state runs over the
-/// chain and is finalised at each boundary (linear, not quadratic, in the
-/// chain length); the construction is `LineageHash::compute`'s, and a test
-/// pins the two together.
+/// The prefixes share their beginning, so one [`LineageHasher`] runs over the
+/// chain and a clone of it is finished at each boundary (linear, not
+/// quadratic, in the chain length).
 pub(crate) fn lineage_hashes(proto: &schema::Biscuit) -> Vec<LineageHash> {
     let (bytes, ends) = canonical(proto);
-    let tag = FORMAT.tag().as_bytes();
-    let mut h = Sha256::new();
-    h.update(LINEAGE_DOMAIN);
-    h.update([u8::try_from(tag.len()).unwrap_or(u8::MAX)]);
-    h.update(tag);
+    let mut h = LineageHasher::new(FORMAT);
     let mut start = 0;
     ends.iter()
         .map(|end| {
             h.update(bytes.get(start..*end).unwrap_or_default());
             start = *end;
-            LineageHash(h.clone().finalize().into())
+            h.clone().finish()
         })
         .collect()
 }
@@ -167,7 +177,8 @@ pub(crate) struct Blocks {
 }
 
 /// Decodes every block with biscuit-auth's own conversion (which also checks
-/// each block's schema version against the features it uses).
+/// each block's schema version against the features it uses), and checks
+/// that the authority declares captoken's schema version.
 pub(crate) fn blocks(proto: &schema::Biscuit) -> Result<Blocks, WireError> {
     let mut symbols = SymbolTable::new();
     let mut blocks = Vec::with_capacity(proto.blocks.len() + 1);
@@ -183,7 +194,12 @@ pub(crate) fn blocks(proto: &schema::Biscuit) -> Result<Blocks, WireError> {
             checks: block.checks,
         });
     }
-    Ok(Blocks { symbols, blocks })
+    let blocks = Blocks { symbols, blocks };
+    let version = blocks.content(0).as_ref().and_then(dl::schema_version);
+    if version != Some(dl::SCHEMA_VERSION) {
+        return Err(WireError::UnsupportedVersion);
+    }
+    Ok(blocks)
 }
 
 impl Blocks {
@@ -230,24 +246,7 @@ impl Blocks {
     }
 }
 
-/// The token's symbols as the protobuf blocks index them: Biscuit's default
-/// table below 1024, then every block's own symbols in order.
-#[derive(Debug)]
-struct Symbols {
-    table: SymbolTable,
-}
-
-impl Symbols {
-    fn get_symbol(&self, i: u64) -> Option<&str> {
-        self.table.get_symbol(i)
-    }
-
-    fn get(&self, s: &str) -> Option<u64> {
-        self.table.get(s)
-    }
-}
-
-/// Facts a rule or query can see, by predicate name, besides the ambient ones.
+/// Facts a rule or query can see, by predicate name (symbol id), besides the ambient ones.
 #[derive(Debug, Default, Clone)]
 struct View {
     by_name: HashMap<u64, u64>,
@@ -281,22 +280,59 @@ impl View {
                 .terms
                 .iter()
                 .all(|t| !matches!(t.content, Some(TermContent::Variable(_))));
-            view.add(r.head.name, if ground { 1 } else { limits.run.max_facts });
+            view.add(r.head.name, if ground { 1 } else { limits.run().max_facts });
         }
         view
     }
 }
 
-/// One body the engine joins for an attenuation block.
+/// How many ambient facts can match a body predicate, by its name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ambient {
+    /// Not an ambient name.
+    No,
+    /// `requester`, `holder`, `chain`, `time`, `tool`: one fact each.
+    One,
+    /// `arg`: one per request argument.
+    Args,
+    /// `path_arg`: one per request argument that is a safe path.
+    Paths,
+}
+
+/// One predicate of a body, as the estimate sees it.
+#[derive(Debug, Clone, Copy)]
+struct Pred {
+    /// Its name's symbol id; `None` when the token's table lacks the name (no
+    /// declared fact can then match it).
+    name: Option<u64>,
+    ambient: Ambient,
+    /// The first term is a constant: an ambient `arg` or `path_arg` then
+    /// matches at most one fact (a request has one value per argument name).
+    keyed: bool,
+}
+
+/// Which budget a body is charged to, and how often it runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// A rule of the authority block: once per fixpoint iteration.
+    AuthorityRule,
+    /// A check query of the authority block, or the authorizer's policy: once.
+    AuthorityQuery,
+    /// A rule of an attenuation block: once per fixpoint iteration.
+    HolderRule,
+    /// A check query of an attenuation block: once.
+    HolderQuery,
+}
+
+/// One body the engine joins.
 #[derive(Debug)]
 struct Body {
     /// Index into [`Scan::views`].
     view: usize,
-    names: Vec<u64>,
+    preds: Vec<Pred>,
     /// 1 + the operations of its expressions, evaluated for each candidate.
     weight: u64,
-    /// `run.max_iterations` for a rule (re-applied on every iteration), 1 for a query.
-    repeats: u64,
+    kind: Kind,
 }
 
 /// What the verifier reads from the blocks before evaluation.
@@ -304,13 +340,37 @@ struct Body {
 pub(crate) struct Scan {
     /// The authority's `token_id`.
     pub(crate) token_id: TokenId,
-    /// The current holder: the last `delegate` of the chain, else the authority's `subject`.
-    pub(crate) holder: String,
+    /// The authority's `issued_at`.
+    pub(crate) issued_at: u64,
+    /// The root subject, with the binding the authority declares.
+    pub(crate) root: Subject,
+    /// Each attenuation block's declared `delegate`, with its binding, in order.
+    pub(crate) delegates: Vec<Subject>,
     /// The `parent` hash each attenuation block declares, block 1 first.
     pub(crate) parents: Vec<LineageHash>,
-    symbols: Symbols,
+    /// `views[0]` is what the authority and the policy see; `views[i]` what
+    /// attenuation block `i` sees.
     views: Vec<View>,
     bodies: Vec<Body>,
+    /// Does some rule read a predicate some rule derives? Then the fixpoint
+    /// may take up to `run.max_iterations` iterations, else at most two.
+    recursive: bool,
+}
+
+/// The static work estimate of a token for one request (see [`Limits::max_work`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Work {
+    /// Charged to [`Limits::max_authority_work`].
+    pub(crate) authority: u64,
+    /// Charged to [`Limits::max_work`].
+    pub(crate) holder: u64,
+}
+
+impl Work {
+    /// Is the estimate inside both budgets?
+    pub(crate) fn within(self, limits: &Limits) -> bool {
+        self.authority <= limits.max_authority_work() && self.holder <= limits.max_work()
+    }
 }
 
 /// Does any operation fall outside the subset holders may use, or is the
@@ -347,14 +407,25 @@ fn ops_allowed(ops: &[schema::Op], budget: &mut usize, count: &mut u64) -> bool 
     true
 }
 
+/// Every operation of an expression, closures included (the issuer's rules are not screened).
+fn op_count(ops: &[schema::Op]) -> u64 {
+    ops.iter().fold(0u64, |n, op| {
+        let inner = match &op.content {
+            Some(schema::op::Content::Closure(c)) => op_count(&c.ops),
+            _ => 0,
+        };
+        n.saturating_add(1).saturating_add(inner)
+    })
+}
+
 /// The weight (1 + operations) of a holder's rule or query, if it is within the bounds.
 fn rule_weight(r: &schema::Rule, limits: &Limits) -> Option<u64> {
-    if r.body.len() > limits.max_body_predicates {
+    if r.body.len() > limits.max_body_predicates() {
         return None;
     }
     let mut count = 1u64;
     for e in &r.expressions {
-        let mut budget = limits.max_expression_ops;
+        let mut budget = limits.max_expression_ops();
         if !ops_allowed(&e.ops, &mut budget, &mut count) {
             return None;
         }
@@ -371,15 +442,24 @@ fn is_scoped(block: &schema::Block) -> bool {
             .any(|c| c.queries.iter().any(|q| !q.scope.is_empty()))
 }
 
+fn bytes_term(t: &schema::Term) -> Option<&[u8]> {
+    match &t.content {
+        Some(TermContent::Bytes(b)) => Some(b.as_slice()),
+        _ => None,
+    }
+}
+
 /// Reads the declarations the verifier needs and screens the blocks a holder
 /// appended against the static bounds of [`Limits`], on the protobuf blocks
 /// (biscuit-auth converts them again when it builds the authorizer).
 ///
 /// # Errors
 /// [`DenyReason::Malformed`] for a block that does not decode, an authority
-/// without one `token_id` and one `subject`, or a step with a malformed
-/// `delegate`; [`DenyReason::LineageMismatch`] for a step that does not
-/// declare exactly one 32-byte `parent`; [`DenyReason::UnknownCaveat`] for an
+/// without `schema_version(2)` ([`WireError::UnsupportedVersion`]'s text), or
+/// without one `token_id`, one `issued_at` and one `subject`, a malformed
+/// subject binding, or a step with a malformed `delegate` or delegate
+/// binding; [`DenyReason::LineageMismatch`] for a step that does not declare
+/// exactly one 32-byte `parent`; [`DenyReason::UnknownCaveat`] for an
 /// attenuation block outside the bounds.
 pub(crate) fn scan(proto: &schema::Biscuit, limits: &Limits) -> Result<Scan, DenyReason> {
     let malformed = |_| DenyReason::Malformed("a block does not decode");
@@ -391,104 +471,201 @@ pub(crate) fn scan(proto: &schema::Biscuit, limits: &Limits) -> Result<Scan, Den
         .iter()
         .flat_map(|b| b.symbols.iter().cloned())
         .collect();
-    let symbols = Symbols {
-        table: SymbolTable::from(custom).map_err(|_| DenyReason::Malformed("symbol table"))?,
-    };
-    let name_of = |f: &schema::Fact| symbols.get_symbol(f.predicate.name);
+    let symbols = SymbolTable::from(custom).map_err(|_| DenyReason::Malformed("symbol table"))?;
+    let symbol = |i: u64| symbols.get_symbol(i);
     let string = |t: &schema::Term| match t.content {
-        Some(TermContent::String(i)) => symbols.get_symbol(i).map(str::to_owned),
+        Some(TermContent::String(i)) => symbol(i).map(str::to_owned),
         _ => None,
     };
-    fn bytes(t: &schema::Term) -> Option<&[u8]> {
-        match &t.content {
-            Some(TermContent::Bytes(b)) => Some(b.as_slice()),
-            _ => None,
-        }
-    }
+    let ambient_of = |name: &str| match name {
+        dl::name::ARG => Ambient::Args,
+        dl::name::PATH_ARG => Ambient::Paths,
+        n if dl::AMBIENT_SINGLES.contains(&n) => Ambient::One,
+        _ => Ambient::No,
+    };
+    let pred = |p: &schema::Predicate| Pred {
+        name: Some(p.name),
+        ambient: symbol(p.name).map_or(Ambient::No, ambient_of),
+        keyed: p
+            .terms
+            .first()
+            .is_some_and(|t| !matches!(t.content, Some(TermContent::Variable(_)))),
+    };
     let mut parents = Vec::with_capacity(proto.blocks.len());
+    let mut delegates = Vec::new();
     let mut declared = 0usize;
-    let mut token_id = None;
-    let mut holder = None;
+    let mut root = None;
     let mut own_views = Vec::with_capacity(decoded.len());
     let mut scoped = Vec::with_capacity(decoded.len());
     let mut bodies = Vec::new();
+    let mut heads = HashSet::new();
     for (i, block) in decoded.iter().enumerate() {
         declared = declared.saturating_add(block.facts.len());
         own_views.push(View::of(block, limits));
+        scoped.push(is_scoped(block));
+        heads.extend(block.rules.iter().map(|r| r.head.name));
         let named = |n: &str| {
             block
                 .facts
                 .iter()
-                .filter(move |f| name_of(f) == Some(n))
+                .filter(move |f| symbol(f.predicate.name) == Some(n))
                 .map(|f| f.predicate.terms.as_slice())
                 .collect::<Vec<_>>()
         };
         if i == 0 {
-            let (ids, subjects) = (named(dl::name::TOKEN_ID), named(dl::name::SUBJECT));
-            let ([[id]], [[subject]]) = (ids.as_slice(), subjects.as_slice()) else {
-                return Err(DenyReason::Malformed(
-                    "authority lacks one token_id and one subject",
-                ));
+            let version = match named(dl::name::SCHEMA_VERSION).as_slice() {
+                [[v]] => match v.content {
+                    Some(TermContent::Integer(v)) => Some(v),
+                    _ => None,
+                },
+                _ => None,
             };
-            let id = bytes(id).and_then(|b| b.try_into().ok());
-            token_id = Some(TokenId(
-                id.ok_or(DenyReason::Malformed("token_id is not 16 bytes"))?,
-            ));
-            holder = Some(string(subject).ok_or(DenyReason::Malformed("subject is not a string"))?);
+            if version != Some(dl::SCHEMA_VERSION) {
+                return Err(DenyReason::Malformed(
+                    WireError::UnsupportedVersion.describe(),
+                ));
+            }
+            let [[id]] = named(dl::name::TOKEN_ID)[..] else {
+                return Err(DenyReason::Malformed("authority lacks one token_id"));
+            };
+            let id = bytes_term(id).and_then(|b| b.try_into().ok());
+            let id = TokenId(id.ok_or(DenyReason::Malformed("token_id is not 16 bytes"))?);
+            let issued_at = match named(dl::name::ISSUED_AT)[..] {
+                [[t]] => match t.content {
+                    Some(TermContent::Date(t)) => Some(t),
+                    _ => None,
+                },
+                _ => None,
+            };
+            let issued_at =
+                issued_at.ok_or(DenyReason::Malformed("authority lacks one issued_at date"))?;
+            let [[subject]] = named(dl::name::SUBJECT)[..] else {
+                return Err(DenyReason::Malformed("authority lacks one subject"));
+            };
+            let principal =
+                string(subject).ok_or(DenyReason::Malformed("subject is not a string"))?;
+            let subject = bound(
+                principal,
+                &named(dl::name::SUBJECT_KEY),
+                &named(dl::name::SUBJECT_KEY_SET),
+                &string,
+            )
+            .ok_or(DenyReason::Malformed("malformed subject binding"))?;
+            root = Some((id, issued_at, subject));
+            // The issuer's rules and checks: not screened, but estimated.
+            for r in &block.rules {
+                bodies.push(Body {
+                    view: 0,
+                    preds: r.body.iter().map(pred).collect(),
+                    weight: r
+                        .expressions
+                        .iter()
+                        .fold(1u64, |n, e| n.saturating_add(op_count(&e.ops))),
+                    kind: Kind::AuthorityRule,
+                });
+            }
+            for q in block.checks.iter().flat_map(|c| &c.queries) {
+                bodies.push(Body {
+                    view: 0,
+                    preds: q.body.iter().map(pred).collect(),
+                    weight: q
+                        .expressions
+                        .iter()
+                        .fold(1u64, |n, e| n.saturating_add(op_count(&e.ops))),
+                    kind: Kind::AuthorityQuery,
+                });
+            }
             continue;
         }
         // An attenuation block: appended by a holder, screened.
         let parent = match named(dl::name::PARENT).as_slice() {
-            [[h]] => bytes(h).and_then(|b| b.try_into().ok()).map(LineageHash),
+            [[h]] => bytes_term(h)
+                .and_then(|b| b.try_into().ok())
+                .map(LineageHash),
             _ => None,
         };
         parents.push(parent.ok_or(DenyReason::LineageMismatch)?);
+        let (key, set) = (
+            named(dl::name::DELEGATE_KEY),
+            named(dl::name::DELEGATE_KEY_SET),
+        );
         match named(dl::name::DELEGATE).as_slice() {
-            [] => {}
-            [[d]] => holder = Some(string(d).ok_or(DenyReason::Malformed("malformed delegate"))?),
+            [] if key.is_empty() && set.is_empty() => {}
+            [[d]] => {
+                let principal = string(d).ok_or(DenyReason::Malformed("malformed delegate"))?;
+                let to = bound(principal, &key, &set, &string)
+                    .ok_or(DenyReason::Malformed("malformed delegate"))?;
+                delegates.push(to);
+            }
             _ => return Err(DenyReason::Malformed("malformed delegate")),
         }
-        if block.facts.len() > limits.max_block_facts
-            || block.rules.len() > limits.max_block_rules
-            || block.checks.len() > limits.max_block_checks
+        if block.facts.len() > limits.max_block_facts()
+            || block.rules.len() > limits.max_block_rules()
+            || block.checks.len() > limits.max_block_checks()
             || block
                 .checks
                 .iter()
-                .any(|c| c.queries.len() > limits.max_check_queries)
+                .any(|c| c.queries.len() > limits.max_check_queries())
         {
             return Err(DenyReason::UnknownCaveat);
         }
-        let view = scoped.len();
-        scoped.push(is_scoped(block));
-        let rules = block.rules.iter().map(|r| (r, limits.run.max_iterations));
+        let rules = block.rules.iter().map(|r| (r, Kind::HolderRule));
         let queries = block
             .checks
             .iter()
-            .flat_map(|c| c.queries.iter().map(|q| (q, 1)));
-        for (r, repeats) in rules.chain(queries) {
+            .flat_map(|c| c.queries.iter().map(|q| (q, Kind::HolderQuery)));
+        for (r, kind) in rules.chain(queries) {
             bodies.push(Body {
-                view,
-                names: r.body.iter().map(|p| p.name).collect(),
+                view: i,
+                preds: r.body.iter().map(pred).collect(),
                 weight: rule_weight(r, limits).ok_or(DenyReason::UnknownCaveat)?,
-                repeats,
+                kind,
             });
         }
     }
-    if declared > limits.max_token_facts {
+    if declared > limits.max_token_facts() {
         return Err(DenyReason::UnknownCaveat);
     }
-    // What each attenuation block's rules and checks see: the authority, the
-    // block itself, and (with a scope) everything, since `trusting previous`
-    // or a public key may reach any block before it.
+    // The authorizer's one policy, `allow if tool($s, $t), right($s, $t)`,
+    // sees what the authority sees.
+    bodies.push(Body {
+        view: 0,
+        preds: vec![
+            Pred {
+                name: symbols.get(dl::name::TOOL),
+                ambient: Ambient::One,
+                keyed: false,
+            },
+            Pred {
+                name: symbols.get(dl::name::RIGHT),
+                ambient: Ambient::No,
+                keyed: false,
+            },
+        ],
+        weight: 1,
+        kind: Kind::AuthorityQuery,
+    });
+    let recursive = decoded.iter().any(|block| {
+        block
+            .rules
+            .iter()
+            .any(|r| r.body.iter().any(|p| heads.contains(&p.name)))
+    });
+    // What each block's rules and checks see: the authority, the block
+    // itself, and (with a scope) everything, since `trusting previous` or a
+    // public key may reach any block.
     let mut whole = View::default();
     own_views.iter().for_each(|v| whole.merge(v));
     let authority = own_views.first().cloned().unwrap_or_default();
     let views = scoped
         .iter()
-        .zip(own_views.iter().skip(1))
-        .map(|(scoped, own)| {
+        .zip(&own_views)
+        .enumerate()
+        .map(|(i, (scoped, own))| {
             if *scoped {
                 whole.clone()
+            } else if i == 0 {
+                authority.clone()
             } else {
                 let mut v = authority.clone();
                 v.merge(own);
@@ -496,38 +673,75 @@ pub(crate) fn scan(proto: &schema::Biscuit, limits: &Limits) -> Result<Scan, Den
             }
         })
         .collect();
+    let (token_id, issued_at, root) = root.ok_or(DenyReason::Malformed("no authority block"))?;
     Ok(Scan {
-        token_id: token_id.ok_or(DenyReason::Malformed("no authority block"))?,
-        holder: holder.ok_or(DenyReason::Malformed("no authority block"))?,
+        token_id,
+        issued_at,
+        root,
+        delegates,
         parents,
-        symbols,
         views,
         bodies,
+        recursive,
     })
 }
 
+/// The subject `principal` bound as its `key` facts (one 32-byte key) or
+/// `set` facts (one string repeating the principal) say: at most one of them,
+/// once. `None` when malformed.
+fn bound(
+    principal: String,
+    key: &[&[schema::Term]],
+    set: &[&[schema::Term]],
+    string: &dyn Fn(&schema::Term) -> Option<String>,
+) -> Option<Subject> {
+    match (key, set) {
+        ([], []) => Some(Subject::new(principal)),
+        ([[k]], []) => {
+            let k: [u8; 32] = bytes_term(k)?.try_into().ok()?;
+            Some(Subject::bound_to_key(principal, HolderKey::Ed25519(k)))
+        }
+        ([], [[p]]) => (string(p)? == principal).then(|| Subject::bound_to_key_set(principal)),
+        _ => None,
+    }
+}
+
 impl Scan {
-    /// The static work estimate of the attenuation blocks (see [`Limits::max_work`])
-    /// for a request with `args` arguments.
-    pub(crate) fn work(&self, args: usize) -> u64 {
-        let args = u64::try_from(args).unwrap_or(u64::MAX);
-        let arg_name = self.symbols.get(dl::name::ARG);
-        let ambient: Vec<u64> = dl::AMBIENT_NAMES
-            .iter()
-            .filter_map(|n| self.symbols.get(n))
-            .collect();
-        let base = u64::try_from(dl::AMBIENT_BASE).unwrap_or(u64::MAX);
+    /// The effective holder: the last delegate, else the root subject.
+    pub(crate) fn holder(&self) -> &Subject {
+        self.delegates.last().unwrap_or(&self.root)
+    }
+
+    /// Every subject of the chain: the root, then each delegate.
+    pub(crate) fn subjects(&self) -> impl Iterator<Item = &Subject> {
+        std::iter::once(&self.root).chain(&self.delegates)
+    }
+
+    /// The static work estimate (see [`Limits::max_work`] and
+    /// [`Limits::max_authority_work`]) for `request`'s ambient facts.
+    pub(crate) fn work(&self, request: &Request, limits: &Limits) -> Work {
+        let wide = |n: usize| u64::try_from(n).unwrap_or(u64::MAX);
+        let (singles, args, paths) = dl::ambient_counts(request);
+        let (singles, args, paths) = (wide(singles), wide(args), wide(paths));
+        let ambient = singles.saturating_add(args).saturating_add(paths);
+        let iterations = limits.run().max_iterations.max(1);
+        let plain = iterations.min(2);
+        let iterations = if self.recursive { iterations } else { plain };
         let cost = |b: &Body| -> u64 {
             let Some(view) = self.views.get(b.view) else {
                 return u64::MAX;
             };
-            let visible = view.visible.saturating_add(base).saturating_add(args);
-            let matches = |name: &u64| {
-                let own = view.by_name.get(name).copied().unwrap_or(0);
-                let amb = if Some(*name) == arg_name {
-                    args
-                } else {
-                    u64::from(ambient.contains(name))
+            let visible = view.visible.saturating_add(ambient);
+            let matches = |p: &Pred| {
+                let own = p
+                    .name
+                    .and_then(|n| view.by_name.get(&n).copied())
+                    .unwrap_or(0);
+                let amb = match (p.ambient, p.keyed) {
+                    (Ambient::No, _) => 0,
+                    (Ambient::One, _) | (Ambient::Args | Ambient::Paths, true) => 1,
+                    (Ambient::Args, false) => args,
+                    (Ambient::Paths, false) => paths,
                 };
                 own.saturating_add(amb).max(1)
             };
@@ -536,16 +750,31 @@ impl Scan {
             // the expressions run once per complete combination.
             let mut prefix = 1u64;
             let mut scans = 0u64;
-            for n in &b.names {
+            for p in &b.preds {
                 scans = scans.saturating_add(visible.saturating_mul(prefix));
-                prefix = prefix.saturating_mul(matches(n));
+                prefix = prefix.saturating_mul(matches(p));
             }
-            let evaluations = prefix.saturating_mul(b.weight);
-            scans.saturating_add(evaluations).saturating_mul(b.repeats)
+            scans.saturating_add(prefix.saturating_mul(b.weight))
         };
-        self.bodies
-            .iter()
-            .fold(0u64, |acc, b| acc.saturating_add(cost(b)))
+        let mut work = Work {
+            authority: 0,
+            holder: 0,
+        };
+        for b in &self.bodies {
+            let c = cost(b);
+            let (authority, holder) = match b.kind {
+                Kind::AuthorityRule => (
+                    c.saturating_mul(plain),
+                    c.saturating_mul(iterations.saturating_sub(plain)),
+                ),
+                Kind::AuthorityQuery => (c, 0),
+                Kind::HolderRule => (0, c.saturating_mul(iterations)),
+                Kind::HolderQuery => (0, c),
+            };
+            work.authority = work.authority.saturating_add(authority);
+            work.holder = work.holder.saturating_add(holder);
+        }
+        work
     }
 }
 
@@ -612,7 +841,7 @@ mod tests {
     fn container_bounds() {
         let limits = Limits::default();
         assert_eq!(
-            container(&vec![0; limits.max_token_len + 1], &limits),
+            container(&vec![0; limits.max_token_len() + 1], &limits),
             Err(WireError::TooLong)
         );
         assert_eq!(container(b"\xff\xff", &limits), Err(WireError::Container));
@@ -620,23 +849,12 @@ mod tests {
         assert_eq!(container(b"", &limits), Err(WireError::NonCanonical));
     }
 
-    /// A token whose authority is captoken's (three facts, no grant) and whose
+    /// A token whose authority is captoken's (five facts, no grant) and whose
     /// one attenuation block is `code`, as protobuf.
     fn token_with(code: &str) -> schema::Biscuit {
         use biscuit_auth::{Biscuit, KeyPair, builder::BlockBuilder};
-        use captoken_core_types::{Capability, KeyId, Subject};
-        let cap = Capability {
-            id: TokenId([1; 16]),
-            issuer: KeyId::new("k").unwrap(),
-            subject: Subject::new("a"),
-            grants: Default::default(),
-            not_before: 0,
-            expires_at: 10,
-            max_depth: 3,
-            parent: None,
-        };
         let root = Biscuit::builder()
-            .merge(dl::authority(&cap))
+            .merge(dl::authority(&bare_cap()).unwrap())
             .build(&KeyPair::new())
             .unwrap();
         let child = root
@@ -645,33 +863,71 @@ mod tests {
         schema::Biscuit::decode(child.to_vec().unwrap().as_slice()).unwrap()
     }
 
+    fn bare_cap() -> captoken_core_types::Capability {
+        use captoken_core_types::{Capability, KeyId};
+        Capability::builder(KeyId::new("k").unwrap())
+            .subject("a")
+            .id(TokenId([1; 16]))
+            .valid_from(0)
+            .valid_until(10)
+            .depth(3)
+            .build()
+            .unwrap()
+    }
+
+    fn request(args: usize) -> Request {
+        let mut r = Request::new("a", "s", "t", &captoken_core_types::FixedClock(1));
+        for i in 0..args {
+            r = r.with_arg(format!("x{i}"), i64::try_from(i).unwrap());
+        }
+        r
+    }
+
     const PARENT: &str =
         "parent(hex:0000000000000000000000000000000000000000000000000000000000000000);";
 
     #[test]
     fn work_estimate_follows_the_nested_scans() {
         let limits = Limits::default();
-        // Visible: 3 authority facts + 3 own + 5 ambient = 11. The body
-        // f($a), f($b) scans 11 facts, then 11 for each of the 2 `f`: 33; the
+        // Visible: 5 authority facts + 3 own + 5 ambient = 13. The body
+        // f($a), f($b) scans 13 facts, then 13 for each of the 2 `f`: 39; the
         // expression (3 operations, weight 4) runs on 2 * 2 bindings: 16.
         let proto = token_with(&format!(
             "{PARENT} f(1); f(2); check if f($a), f($b), $a < 0;"
         ));
         let scanned = scan(&proto, &limits).unwrap();
-        assert_eq!(scanned.work(0), 33 + 16);
+        assert_eq!(scanned.work(&request(0), &limits).holder, 39 + 16);
         // Each request argument is one more visible fact.
-        assert_eq!(scanned.work(2), 39 + 16);
-        // A rule is re-run on every iteration, and a head with variables may
-        // derive up to the fact table's bound.
+        assert_eq!(scanned.work(&request(2), &limits).holder, 45 + 16);
+        // A rule runs on every iteration: twice when no rule reads what a
+        // rule derives; a head with variables may derive up to the fact
+        // table's bound.
         let proto = token_with(&format!("{PARENT} g($x) <- f($x); f(1);"));
         let scanned = scan(&proto, &limits).unwrap();
-        let visible = 3 + 2 + limits.run.max_facts + 5;
-        assert_eq!(scanned.work(0), limits.run.max_iterations * (visible + 1));
+        let visible = 5 + 2 + limits.run().max_facts + 5;
+        assert_eq!(scanned.work(&request(0), &limits).holder, 2 * (visible + 1));
+        // When a rule reads a derived predicate, every rule may run on every
+        // iteration up to the limit, the authority's too.
+        let proto = token_with(&format!("{PARENT} g($x) <- f($x); h($x) <- g($x); f(1);"));
+        let scanned = scan(&proto, &limits).unwrap();
+        let visible = 5 + 2 + 2 * limits.run().max_facts + 5;
+        // g($x) <- f($x): one scan, one `f`; h($x) <- g($x): one scan, every `g`.
+        let per_iteration = (visible + 1) + (visible + limits.run().max_facts);
+        assert_eq!(
+            scanned.work(&request(0), &limits).holder,
+            limits.run().max_iterations * per_iteration
+        );
         // A scope makes every block's facts visible (here the same ones).
         let proto = token_with(&format!(
             "{PARENT} f(1); f(2); check if f($a), f($b), $a < 0 trusting previous;"
         ));
-        assert_eq!(scan(&proto, &limits).unwrap().work(0), 33 + 16);
+        assert_eq!(
+            scan(&proto, &limits)
+                .unwrap()
+                .work(&request(0), &limits)
+                .holder,
+            39 + 16
+        );
         // Outside the operation subset: refused before any estimate.
         for code in [
             r#"check if f($a), $a.matches("x");"#,
@@ -685,6 +941,91 @@ mod tests {
                 "{code}"
             );
         }
+    }
+
+    #[test]
+    fn keyed_ambient_predicates_match_one_fact() {
+        let limits = Limits::default();
+        // `arg("x1", $v)` matches one ambient fact whatever the request's
+        // size; `arg($n, $v)` matches every argument.
+        let keyed = token_with(&format!(
+            r#"{PARENT} check if arg("x1", $a), arg("x2", $b), $a < $b;"#
+        ));
+        let free = token_with(&format!(
+            "{PARENT} check if arg($n, $a), arg($m, $b), $a < $b;"
+        ));
+        let (keyed, free) = (
+            scan(&keyed, &limits).unwrap(),
+            scan(&free, &limits).unwrap(),
+        );
+        // Visible: 5 + 1 + 5 + 64.
+        let v = 75;
+        assert_eq!(keyed.work(&request(64), &limits).holder, v + v + 4);
+        assert_eq!(
+            free.work(&request(64), &limits).holder,
+            v + 64 * v + 64 * 64 * 4
+        );
+    }
+
+    #[test]
+    fn root_tokens_are_estimated_over_the_ambient_facts() {
+        use biscuit_auth::{Biscuit, KeyPair};
+        let limits = Limits::default();
+        let root = Biscuit::builder()
+            .merge(dl::authority(&bare_cap()).unwrap())
+            .build(&KeyPair::new())
+            .unwrap();
+        let proto = schema::Biscuit::decode(root.to_vec().unwrap().as_slice()).unwrap();
+        let scanned = scan(&proto, &limits).unwrap();
+        let none = scanned.work(&request(0), &limits);
+        let many = scanned.work(&request(64), &limits);
+        assert_eq!(none.holder, 0);
+        assert_eq!(many.holder, 0);
+        // Seven predicates scan every visible fact once: the subject check's
+        // two, the three checks on time and depth, and the policy's two.
+        assert_eq!(many.authority - none.authority, 7 * 64);
+        assert!(none.within(&limits) && many.within(&limits));
+        let tight = Limits::builder()
+            .max_authority_work(none.authority)
+            .build()
+            .unwrap();
+        assert!(none.within(&tight) && !many.within(&tight));
+    }
+
+    #[test]
+    fn the_largest_capability_fits_the_authority_budget() {
+        use biscuit_auth::{Biscuit, KeyPair};
+        use captoken_core_types::bounds::{MAX_ARGS_PER_GRANT, MAX_GRANTS, MAX_REQUEST_ARGS};
+        use captoken_core_types::{Constraint, Grant};
+        let limits = Limits::default();
+        let mut cap = bare_cap();
+        for g in 0..MAX_GRANTS {
+            let mut grant = Grant::new("s", format!("t{g}"));
+            for a in 0..MAX_ARGS_PER_GRANT {
+                let c = match a % 3 {
+                    0 => Constraint::Range { min: 0, max: 9 },
+                    1 => Constraint::Path("/a/".into()),
+                    _ => {
+                        Constraint::OneOf([1.into(), "x".into(), true.into()].into_iter().collect())
+                    }
+                };
+                grant = grant.with_arg(format!("x{a}"), c);
+            }
+            cap.grants.insert(grant);
+        }
+        assert_eq!(cap.check_bounds(), Ok(()));
+        let root = Biscuit::builder()
+            .merge(dl::authority(&cap).unwrap())
+            .build(&KeyPair::new())
+            .unwrap();
+        let proto = schema::Biscuit::decode(root.to_vec().unwrap().as_slice()).unwrap();
+        let scanned = scan(&proto, &limits).unwrap();
+        let mut request = request(0);
+        for i in 0..MAX_REQUEST_ARGS {
+            request = request.with_arg(format!("x{i}"), "/a/b");
+        }
+        let work = scanned.work(&request, &limits);
+        assert!(work.within(&limits), "{work:?}");
     }
 
     #[test]

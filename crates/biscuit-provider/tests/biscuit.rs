@@ -43,6 +43,10 @@ fn round_trip_binary_and_text() {
     assert_eq!(verified.token_id, TokenId([0x5a; 16]));
     assert_eq!(verified.key_id, kid("k1"));
     assert_eq!(verified.chain_len, 0);
+    assert_eq!(verified.format, FORMAT);
+    assert_eq!(FORMAT.tag(), "biscuit-v3.cap2");
+    assert_eq!(verified.issued_at, workload::NOT_BEFORE);
+    assert_eq!(verified.holder, Subject::new(workload::SUBJECT));
     assert_eq!(verified.lineage_hash, p.lineage_hash(&token).unwrap());
     let inspected = p.inspect(&token).unwrap();
     assert_eq!(inspected.capability, workload::capability(kid("k1")));
@@ -107,11 +111,13 @@ fn authority_datalog_is_pinned() {
     assert_eq!(source, STEP_1_SOURCE.replace("PARENT", &parent.to_hex()));
 }
 
-const AUTHORITY_SOURCE: &str = r#"token_id(hex:5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a);
+const AUTHORITY_SOURCE: &str = r#"schema_version(2);
+token_id(hex:5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a);
 issuer("k1");
+issued_at(2026-01-01T00:00:00Z);
 subject("agent:planner-7");
-right("fs.internal", "list_dir") <- tool("fs.internal", "list_dir"), arg("limit", $v0), arg("mode", "ro"), arg("path", $v2), $v0.type() == "integer" && $v0 >= 0 && $v0 <= 1000, $v2.type() == "string" && $v2.starts_with("/srv/data/");
-right("fs.internal", "read_file") <- tool("fs.internal", "read_file"), arg("limit", $v0), arg("mode", "ro"), arg("path", $v2), $v0.type() == "integer" && $v0 >= 0 && $v0 <= 1000, $v2.type() == "string" && $v2.starts_with("/srv/data/");
+right("fs.internal", "list_dir") <- tool("fs.internal", "list_dir"), arg("limit", $v0), arg("mode", "ro"), path_arg("path", $v2), $v0.type() == "integer" && $v0 >= 0 && $v0 <= 1000, $v2.starts_with("/srv/data/");
+right("fs.internal", "read_file") <- tool("fs.internal", "read_file"), arg("limit", $v0), arg("mode", "ro"), path_arg("path", $v2), $v0.type() == "integer" && $v0 >= 0 && $v0 <= 1000, $v2.starts_with("/srv/data/");
 check if requester($r), holder($r);
 check if time($t), $t >= 2026-01-01T00:00:00Z;
 check if time($t), $t < 2026-01-01T01:00:00Z;
@@ -120,9 +126,365 @@ check if chain($n), $n <= 17;
 
 const STEP_1_SOURCE: &str = r#"parent(hex:PARENT);
 check if time($t), $t < 2026-01-01T00:59:59Z;
-check if tool($s, $t), $s != "fs.internal" || $t != "read_file" or arg("path", $v0), arg("limit", $v1), $v0.type() == "string" && $v0.starts_with("/srv/data/p1/"), $v1.type() == "integer" && $v1 >= 0 && $v1 <= 999;
-check if tool($s, $t), $s != "fs.internal" || $t != "list_dir" or arg("path", $v0), arg("limit", $v1), $v0.type() == "string" && $v0.starts_with("/srv/data/p1/"), $v1.type() == "integer" && $v1 >= 0 && $v1 <= 999;
+check if tool($s, $t), $s != "fs.internal" || $t != "read_file" or path_arg("path", $v0), arg("limit", $v1), $v0.starts_with("/srv/data/p1/"), $v1.type() == "integer" && $v1 >= 0 && $v1 <= 999;
+check if tool($s, $t), $s != "fs.internal" || $t != "list_dir" or path_arg("path", $v0), arg("limit", $v1), $v0.starts_with("/srv/data/p1/"), $v1.type() == "integer" && $v1 >= 0 && $v1 <= 999;
 "#;
+
+/// The workload's authority as captoken schema 1 (format `biscuit-v3`) wrote
+/// it: no `schema_version`, no `issued_at`, paths as byte prefixes.
+const SCHEMA_1_AUTHORITY: &str = r#"token_id(hex:5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a);
+issuer("k1");
+subject("agent:planner-7");
+right("fs.internal", "read_file") <- tool("fs.internal", "read_file"), arg("limit", $v0), arg("mode", "ro"), arg("path", $v2), $v0.type() == "integer" && $v0 >= 0 && $v0 <= 1000, $v2.type() == "string" && $v2.starts_with("/srv/data/");
+check if requester($r), holder($r);
+check if time($t), $t >= 2026-01-01T00:00:00Z;
+check if time($t), $t < 2026-01-01T01:00:00Z;
+check if chain($n), $n <= 17;
+"#;
+
+#[test]
+fn the_pinned_authority_signed_by_hand_verifies() {
+    // The pinned source is the whole authority: signed by hand, it is the
+    // workload token (with other signatures), so the forgeries below differ
+    // from a genuine token only in what they change.
+    let p = provider();
+    let stores = Stores::new();
+    let token = forge_root(AUTHORITY_SOURCE);
+    let verified = p
+        .verify(&token, &workload::request(0), &stores.cold())
+        .unwrap();
+    assert_eq!(verified.issued_at, workload::NOT_BEFORE);
+    assert_eq!(
+        p.inspect(&token).unwrap().capability,
+        workload::capability(kid("k1"))
+    );
+}
+
+#[test]
+fn schema_1_tokens_are_refused() {
+    let p = provider();
+    let stores = Stores::new();
+    let old = forge_root(SCHEMA_1_AUTHORITY);
+    let unsupported = "unsupported captoken schema version";
+    assert_eq!(
+        reason(p.verify(&old, &workload::request(0), &stores.cold())),
+        DenyReason::Malformed(unsupported)
+    );
+    assert!(matches!(
+        p.attenuate(&old, &workload::step(1)),
+        Err(Error::Malformed(m)) if m == unsupported
+    ));
+    assert!(matches!(p.inspect(&old), Err(Error::Malformed(m)) if m == unsupported));
+    // Another version number, or a second declaration, is no better.
+    for version in [
+        "schema_version(1);",
+        "schema_version(3);",
+        r#"schema_version("2");"#,
+        "schema_version(2); schema_version(3);",
+    ] {
+        let forged = forge_root(&format!(
+            "{version}\n{SCHEMA_1_AUTHORITY}\nissued_at(2026-01-01T00:00:00Z);"
+        ));
+        assert_eq!(
+            reason(p.verify(&forged, &workload::request(0), &stores.cold())),
+            DenyReason::Malformed(unsupported),
+            "{version}"
+        );
+    }
+    // A schema-2 authority without `issued_at` is malformed too.
+    let no_time = forge_root(&AUTHORITY_SOURCE.replace("issued_at(2026-01-01T00:00:00Z);\n", ""));
+    assert_eq!(
+        reason(p.verify(&no_time, &workload::request(0), &stores.cold())),
+        DenyReason::Malformed("authority lacks one issued_at date")
+    );
+}
+
+#[test]
+fn bound_tokens_forged_in_the_wire_format_need_possession() {
+    let p = provider();
+    let stores = Stores::new();
+    let key = "hex:0909090909090909090909090909090909090909090909090909090909090909";
+    let subject = "subject(\"agent:planner-7\");\n";
+    for binding in [
+        format!("subject_key({key});\n"),
+        "subject_key_set(\"agent:planner-7\");\n".to_owned(),
+    ] {
+        let forged = forge_root(&AUTHORITY_SOURCE.replace(subject, &format!("{subject}{binding}")));
+        // The binding is read and reported by inspection...
+        let cap = p.inspect(&forged).unwrap().capability;
+        assert!(cap.subject.is_bound(), "{binding}");
+        // ...and verification denies it after authentication, in the
+        // reference's order: after request bounds and depth, before subject,
+        // window and grants.
+        let steps: &[Attenuation] = &[];
+        for req in [
+            workload::request(0),
+            Request {
+                subject: "agent:other".into(),
+                ..workload::request(0)
+            },
+            at(workload::NOT_BEFORE - 1),
+            Request {
+                tool: "write_file".into(),
+                ..workload::request(0)
+            },
+        ] {
+            assert_eq!(
+                authorize(&cap, steps, &req),
+                Err(DenyReason::PossessionRequired)
+            );
+            assert_eq!(
+                reason(p.verify(&forged, &req, &stores.cold())),
+                DenyReason::PossessionRequired,
+                "{binding} {req:?}"
+            );
+        }
+        let mut huge = workload::request(0);
+        for i in 0..=captoken_core_types::bounds::MAX_REQUEST_ARGS {
+            huge = huge.with_arg(format!("x{i}"), 1);
+        }
+        assert_eq!(
+            reason(p.verify(&forged, &huge, &stores.cold())),
+            DenyReason::RequestTooLarge
+        );
+        // Signed by another key, it is a bad signature before anything else.
+        assert_eq!(
+            reason(provider_with([signing("k1", 2)]).verify(
+                &forged,
+                &workload::request(0),
+                &stores.cold()
+            )),
+            DenyReason::BadSignature
+        );
+        // Depth comes first: a hand-appended block past the depth is denied as such.
+        let mut shallow = AUTHORITY_SOURCE.replace(subject, &format!("{subject}{binding}"));
+        shallow = shallow.replace("$n <= 17", "$n <= 1");
+        let over = append_hostile(&p, &forge_root(&shallow), "check if true;");
+        assert_eq!(
+            reason(p.verify(&over, &workload::request(0), &stores.cold())),
+            DenyReason::DepthExceeded
+        );
+    }
+    // A delegate bound to a key or a key set, appended by hand (attenuate refuses it).
+    let root = root_token(&p);
+    for binding in [
+        format!("delegate_key({key});"),
+        r#"delegate_key_set("agent:b");"#.to_owned(),
+    ] {
+        let child = append_hostile(&p, &root, &format!("delegate(\"agent:b\"); {binding}"));
+        let inspected = p.inspect(&child).unwrap();
+        let to = inspected.steps[0].delegate.clone().unwrap();
+        assert!(to.is_bound() && to.principal == "agent:b");
+        let by_b = Request {
+            subject: "agent:b".into(),
+            ..workload::request(0)
+        };
+        for req in [by_b, workload::request(0)] {
+            assert_eq!(
+                authorize(&workload::capability(kid("k1")), &inspected.steps, &req),
+                Err(DenyReason::PossessionRequired)
+            );
+            assert_eq!(
+                reason(p.verify(&child, &req, &stores.cold())),
+                DenyReason::PossessionRequired,
+                "{binding}"
+            );
+        }
+    }
+    // Malformed bindings are malformed, not bearer tokens.
+    for (binding, why) in [
+        ("subject_key(hex:0909);", "malformed subject binding"),
+        (
+            r#"subject_key_set("agent:other");"#,
+            "malformed subject binding",
+        ),
+        (
+            r#"subject_key_set("agent:planner-7"); subject_key(hex:0909090909090909090909090909090909090909090909090909090909090909);"#,
+            "malformed subject binding",
+        ),
+    ] {
+        let forged = forge_root(&format!("{AUTHORITY_SOURCE}{binding}"));
+        assert_eq!(
+            reason(p.verify(&forged, &workload::request(0), &stores.cold())),
+            DenyReason::Malformed(why),
+            "{binding}"
+        );
+    }
+    for bad in [
+        format!("delegate_key({key});"),
+        r#"delegate("agent:b"); delegate_key_set("agent:c");"#.to_owned(),
+        r#"delegate("agent:b"); delegate_key(hex:00);"#.to_owned(),
+    ] {
+        let child = append_hostile(&p, &root, &bad);
+        assert_eq!(
+            reason(p.verify(&child, &workload::request(0), &stores.cold())),
+            DenyReason::Malformed("malformed delegate"),
+            "{bad}"
+        );
+    }
+}
+
+#[test]
+fn a_huge_request_is_denied_before_any_authorizer_is_built() {
+    // Issue 13: 100 000 arguments against a root token. The request bounds
+    // are checked first, in time linear in the request: no parsing, no
+    // signature, no Datalog.
+    let p = provider();
+    let stores = Stores::new();
+    let root = root_token(&p);
+    let mut huge = workload::request(0);
+    for i in 0..100_000 {
+        huge.args
+            .insert(format!("a{i}"), captoken_core_types::Value::Int(i));
+    }
+    assert_eq!(
+        reason(p.verify(&root, &huge, &stores.cold())),
+        DenyReason::RequestTooLarge
+    );
+    // Even a token that does not parse: the request is refused first.
+    assert_eq!(
+        reason(p.verify(&Token::new(FORMAT, b"junk".to_vec()), &huge, &stores.cold())),
+        DenyReason::RequestTooLarge
+    );
+}
+
+#[test]
+fn the_work_screen_covers_root_tokens() {
+    // A root token has no attenuation block; the authority's rules still
+    // scan every ambient fact, and the screen counts them.
+    let stores = Stores::new();
+    let root = root_token(&provider());
+    let with = |limits: captoken_biscuit_provider::Limits| {
+        let mut ring = BiscuitKeyring::new();
+        ring.insert_signing(signing("k1", 1)).unwrap();
+        BiscuitProvider::with_limits(ring, limits)
+    };
+    let small = workload::request(0);
+    let mut wide = workload::request(0);
+    for i in 0..60 {
+        wide = wide.with_arg(format!("x{i}"), i);
+    }
+    let default = with(captoken_biscuit_provider::Limits::default());
+    assert!(default.verify(&root, &small, &stores.cold()).is_ok());
+    assert!(default.verify(&root, &wide, &stores.cold()).is_ok());
+    // A budget between the two estimates admits the small request only.
+    let tight = with(
+        captoken_biscuit_provider::Limits::builder()
+            .max_authority_work(1000)
+            .build()
+            .unwrap(),
+    );
+    assert!(tight.verify(&root, &small, &stores.cold()).is_ok());
+    assert_eq!(
+        reason(tight.verify(&root, &wide, &stores.cold())),
+        DenyReason::UnknownCaveat
+    );
+}
+
+#[test]
+fn issuing_checks_the_bounds_first() {
+    let p = provider_with([]);
+    let mut cap = workload::capability(kid("k1"));
+    for i in 0..=captoken_core_types::bounds::MAX_GRANTS {
+        cap.grants
+            .insert(captoken_core_types::Grant::new("s", format!("t{i}")));
+    }
+    // Refused as too large before the (missing) key is even looked up.
+    assert!(matches!(
+        p.issue(&cap),
+        Err(Error::Model(captoken_core_types::ModelError::TooLarge(_)))
+    ));
+}
+
+#[test]
+fn paths_are_judged_by_the_shared_rule() {
+    let p = provider();
+    let stores = Stores::new();
+    let tokens = chain(&p, 1);
+    let req = |path: &str| workload::request(1).with_arg("path", path);
+    for path in [
+        "/srv/data/p1/../../../etc/passwd",
+        "/srv/data/p1/./x",
+        "/srv/data/p1//x",
+        "/srv/data/p1/%2e%2e/x",
+        "/srv/data/p1/%2E%2E/x",
+        "/srv/data/p1/..\\x",
+        "/srv/data/p1/x\0",
+        "/srv/data/p1/x/",
+        "/srv/data/p1",
+        "/srv/data/p1x/report.txt",
+        "srv/data/p1/x",
+    ] {
+        // Denied under `/srv/data/p1/`, and judged as the reference judges
+        // it under the root's `/srv/data/` too (which admits some of them).
+        for (depth, token) in tokens.iter().enumerate() {
+            let r = req(path);
+            let got = p.verify(token, &r, &stores.cold()).map(|_| ());
+            let want = authorize(
+                &workload::capability(kid("k1")),
+                &workload::steps(depth),
+                &r,
+            );
+            assert!(depth == 0 || got.is_err(), "{path:?} at depth {depth}");
+            assert_eq!(
+                got.map_err(|d| d.reason().clone()),
+                want.map(|_| ()),
+                "{path:?}"
+            );
+        }
+    }
+    assert!(
+        p.verify(&tokens[1], &req("/srv/data/p1/a/b.txt"), &stores.cold())
+            .is_ok()
+    );
+    // A holder's own block can constrain a path the same way, and narrows.
+    let narrowed = append_hostile(
+        &p,
+        &tokens[1],
+        r#"check if path_arg("path", $p), $p.starts_with("/srv/data/p1/a/");"#,
+    );
+    assert!(
+        p.verify(&narrowed, &req("/srv/data/p1/a/b.txt"), &stores.cold())
+            .is_ok()
+    );
+    for path in [
+        "/srv/data/p1/b.txt",
+        "/srv/data/p1/a/../../b.txt",
+        "/srv/data/p1/a",
+    ] {
+        assert!(
+            p.verify(&narrowed, &req(path), &stores.cold()).is_err(),
+            "{path}"
+        );
+    }
+    // A captoken step's Path is that check: inspection reads it back.
+    let step = Attenuation::new().constrain(
+        ToolRef::new(workload::SERVER, "read_file"),
+        "path",
+        Constraint::Path("/srv/data/p1/a/".into()),
+    );
+    let child = p.attenuate(&tokens[1], &step).unwrap();
+    assert_eq!(p.inspect(&child).unwrap().steps[1], step);
+    assert!(
+        p.verify(&child, &req("/srv/data/p1/a/b.txt"), &stores.cold())
+            .is_ok()
+    );
+    assert_eq!(
+        reason(p.verify(&child, &req("/srv/data/p1/b.txt"), &stores.cold())),
+        DenyReason::ConstraintViolated
+    );
+    // A hostile path fails the root grant already, as in the reference.
+    let hostile = req("/srv/data/p1/a/../b.txt");
+    let steps = [workload::step(1), step];
+    assert_eq!(
+        authorize(&workload::capability(kid("k1")), &steps, &hostile),
+        Err(DenyReason::NoMatchingGrant)
+    );
+    assert_eq!(
+        reason(p.verify(&child, &hostile, &stores.cold())),
+        DenyReason::NoMatchingGrant
+    );
+}
 
 #[test]
 fn root_key_is_selected_by_key_id() {
@@ -344,7 +706,7 @@ fn delegation_moves_the_subject_and_the_last_one_wins() {
     for s in [workload::SUBJECT, "agent:b", "agent:c"] {
         let req = by_at(s, 1);
         assert_eq!(
-            authorize(&workload::capability(kid("k1")), &steps, &req),
+            authorize(&workload::capability(kid("k1")), &steps, &req).map(|_| ()),
             p.verify(&kept, &req, &stores.cold())
                 .map(|_| ())
                 .map_err(|d| d.reason().clone())
@@ -470,10 +832,11 @@ fn sealed_tokens_verify_and_cannot_be_attenuated() {
 fn roots_with_a_parent_are_refused() {
     let p = provider();
     let mut cap = workload::capability(kid("k1"));
-    cap.parent = Some(captoken_core_types::ParentRef {
-        id: TokenId([1; 16]),
-        hash: captoken_core_types::LineageHash([2; 32]),
-    });
+    cap.parent = Some(captoken_core_types::ParentRef::new(
+        FORMAT,
+        TokenId([1; 16]),
+        captoken_core_types::LineageHash([2; 32]),
+    ));
     assert!(matches!(p.issue(&cap), Err(Error::Unsupported(_))));
 }
 
@@ -495,7 +858,7 @@ fn other_formats_and_garbage_are_denied() {
         p.attenuate(&relabelled, &workload::step(1)),
         Err(Error::WrongFormat { .. })
     ));
-    let huge = vec![0u8; p.limits().max_token_len + 1];
+    let huge = vec![0u8; p.limits().max_token_len() + 1];
     assert!(p.parse_bytes(&huge).is_err());
     assert_eq!(
         reason(p.verify(
@@ -685,7 +1048,7 @@ proptest! {
 fn the_longest_chain_the_limits_allow_verifies() {
     let p = provider();
     let stores = Stores::new();
-    let longest = p.limits().max_blocks - 1;
+    let longest = p.limits().max_blocks() - 1;
     let mut cap = workload::capability(kid("k1"));
     cap.max_depth = u32::try_from(longest).unwrap() + 1;
     let mut token = p.issue(&cap).unwrap();
@@ -696,7 +1059,7 @@ fn the_longest_chain_the_limits_allow_verifies() {
         .verify(&token, &workload::request(longest), &stores.cold())
         .unwrap();
     assert_eq!(verified.chain_len, longest);
-    assert!(token.as_bytes().len() < p.limits().max_token_len);
+    assert!(token.as_bytes().len() < p.limits().max_token_len());
     // One more block is past the provider's limit, though not past the depth.
     assert!(matches!(
         p.attenuate(&token, &workload::step(64)),

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use biscuit_auth::builder::BlockBuilder;
 use biscuit_auth::{Biscuit, KeyPair, UnverifiedBiscuit};
-use captoken_biscuit_provider::{BiscuitProvider, FORMAT, Limits};
+use captoken_biscuit_provider::{BiscuitProvider, FORMAT, Limits, LimitsBuilder, LimitsError};
 use captoken_core_types::reference::authorize;
 use captoken_core_types::testing::{self, workload};
 use captoken_core_types::{
@@ -115,7 +115,12 @@ fn facts_claiming_extra_rights_are_invisible() {
         arg("path", "/srv/data/p1/x");
         arg("limit", 1);
         arg("mode", "ro");
+        path_arg("path", "/srv/data/p1/x");
+        path_arg("path", "/srv/data/p1/../../../etc/passwd");
         token_id(hex:00000000000000000000000000000000);
+        schema_version(2);
+        issued_at(2026-01-01T00:00:00Z);
+        subject_key(hex:0909090909090909090909090909090909090909090909090909090909090909);
         "#,
     );
     assert_never_widens(&p, &parent, &child, true, "facts");
@@ -132,6 +137,8 @@ fn rules_deriving_rights_are_invisible() {
         r#"holder($r) <- requester($r);"#,
         r#"arg("path", "/srv/data/p1/ok") <- tool($s, $t);"#,
         r#"arg("limit", 1) <- tool($s, $t);"#,
+        r#"path_arg("path", "/srv/data/p1/ok") <- tool($s, $t);"#,
+        r#"path_arg($n, $v) <- arg($n, $v);"#,
         r#"time(2026-01-01T00:00:30Z) <- tool($s, $t);"#,
         r#"chain(1) <- tool($s, $t);"#,
     ] {
@@ -423,25 +430,23 @@ fn blocks_outside_the_static_bounds_are_refused_before_evaluation() {
 #[test]
 fn run_limits_are_set_and_enforced() {
     let defaults = Limits::default();
-    assert_eq!(defaults.run.max_facts, 1024);
-    assert_eq!(defaults.run.max_iterations, 16);
-    assert_eq!(defaults.run.max_time, Duration::from_millis(100));
+    assert_eq!(defaults.run().max_facts, 1024);
+    assert_eq!(defaults.run().max_iterations, 16);
+    assert_eq!(defaults.run().max_time, Duration::from_millis(100));
     // Not biscuit-auth's defaults (1000 facts, 100 iterations, 1 ms).
-    assert_ne!(defaults.run, biscuit_auth::datalog::RunLimits::default());
+    assert_ne!(*defaults.run(), biscuit_auth::datalog::RunLimits::default());
 
     let stores = Stores::new();
-    let with = |f: &dyn Fn(&mut Limits)| {
-        let mut limits = Limits::default();
-        f(&mut limits);
+    let with = |b: LimitsBuilder| {
         let mut ring = captoken_biscuit_provider::BiscuitKeyring::new();
         ring.insert_signing(signing("k1", 1)).unwrap();
-        BiscuitProvider::with_limits(ring, limits)
+        BiscuitProvider::with_limits(ring, b.build().unwrap())
     };
     let p = provider();
     let parent = parent(&p);
     let req = workload::request(1);
     // Facts: the workload needs a dozen; a table of eight is too small.
-    let few = with(&|l| l.run.max_facts = 8);
+    let few = with(Limits::builder().run_max_facts(8));
     assert_eq!(
         reason(few.verify(&parent, &req, &stores.cold())),
         DenyReason::Format("datalog run limit: too many facts generated".into())
@@ -452,39 +457,71 @@ fn run_limits_are_set_and_enforced() {
         .collect();
     let child = append_hostile(&p, &parent, &steps);
     assert!(p.verify(&child, &req, &stores.cold()).is_ok());
-    let short = with(&|l| l.run.max_iterations = 4);
+    let short = with(Limits::builder().run_max_iterations(4));
     assert_eq!(
         reason(short.verify(&child, &req, &stores.cold())),
         DenyReason::Format("datalog run limit: too many engine iterations".into())
     );
     // Time: checked between iterations and queries; a zero budget always trips it.
-    let hasty = with(&|l| l.run.max_time = Duration::ZERO);
+    let hasty = with(Limits::builder().run_max_time(Duration::ZERO));
     assert_eq!(
         reason(hasty.verify(&parent, &req, &stores.cold())),
         DenyReason::Format("datalog run limit: spent too much time verifying".into())
     );
-    // Settings biscuit-auth cannot take are clamped rather than passed on.
-    let extreme = with(&|l| {
-        l.run.max_iterations = 0;
-        l.run.max_time = Duration::MAX;
-    });
-    assert_eq!(extreme.limits().run.max_iterations, 1);
-    assert_eq!(extreme.limits().run.max_time, Duration::from_secs(3600));
+    // The least iteration limit biscuit-auth can take: one iteration, which
+    // the workload's rules (one productive, one to find the fixpoint) exceed.
+    let one = with(Limits::builder().run_max_iterations(1));
     assert_eq!(
-        reason(extreme.verify(&parent, &req, &stores.cold())),
+        reason(one.verify(&parent, &req, &stores.cold())),
         DenyReason::Format("datalog run limit: too many engine iterations".into())
     );
-    // The static bounds are configurable too.
-    let tight = with(&|l| l.max_work = 10);
+    // The static bounds are configurable too, downwards.
+    let tight = with(Limits::builder().max_work(10));
     assert_eq!(
         reason(tight.verify(&parent, &req, &stores.cold())),
         DenyReason::UnknownCaveat
     );
-    let small = with(&|l| l.max_token_len = 100);
+    let small = with(Limits::builder().max_token_len(100));
     assert_eq!(
         reason(small.verify(&parent, &req, &stores.cold())),
         DenyReason::Malformed("token too long")
     );
+}
+
+#[test]
+fn limits_cannot_switch_the_screens_off() {
+    // Every bound has a ceiling: raising one number past it is refused, so
+    // the static screen cannot be disabled by configuration.
+    for (field, built) in [
+        ("max_work", Limits::builder().max_work(u64::MAX).build()),
+        (
+            "max_authority_work",
+            Limits::builder().max_authority_work(u64::MAX).build(),
+        ),
+        (
+            "max_body_predicates",
+            Limits::builder().max_body_predicates(usize::MAX).build(),
+        ),
+        (
+            "max_token_len",
+            Limits::builder().max_token_len(usize::MAX).build(),
+        ),
+        (
+            "run_max_iterations",
+            Limits::builder().run_max_iterations(0).build(),
+        ),
+        (
+            "run_max_time",
+            Limits::builder().run_max_time(Duration::MAX).build(),
+        ),
+    ] {
+        let err: LimitsError = built.unwrap_err();
+        assert_eq!(err.field, field);
+        assert!(err.value > err.max || err.value < err.min, "{err}");
+    }
+    // The ceiling itself is accepted.
+    let raised = Limits::builder().max_work(1 << 20).build().unwrap();
+    assert_eq!(raised.max_work(), 1 << 20);
 }
 
 /// Hostile Datalog over the names of `testing`'s pools (servers s1/s2, tools
@@ -503,6 +540,9 @@ const HOSTILE_POOL: &[&str] = &[
     "check all tool($s, $t), true;",
     r#"check if tool("s1", "t1") or tool("s2", "t2");"#,
     r#"check if arg("a", $v), $v == "x";"#,
+    r#"path_arg("a", "/x/f"); path_arg("b", "/x/../f"); path_arg("a", "/x//f");"#,
+    r#"path_arg($n, $v) <- arg($n, $v);"#,
+    r#"check if path_arg("a", $p), $p.starts_with("/x/");"#,
     "check if false;",
 ];
 

@@ -8,9 +8,10 @@ use serde::{Deserialize, Serialize};
 use crate::constraint::Constraint;
 use crate::error::{Error, ModelError};
 use crate::lineage::LineageHash;
+use crate::provider::Format;
 
-/// A 128-bit random token identifier.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+/// A 128-bit random token identifier. Lower-case hex in text and JSON.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct TokenId(pub [u8; 16]);
 
 impl TokenId {
@@ -23,6 +24,20 @@ impl TokenId {
         getrandom::fill(&mut bytes).map_err(|e| Error::Random(e.to_string()))?;
         Ok(Self(bytes))
     }
+
+    /// Parses 32 lower-case hex digits.
+    ///
+    /// # Errors
+    /// [`ModelError::InvalidHex`] for anything else.
+    pub fn from_hex(text: &str) -> Result<Self, ModelError> {
+        crate::hex::decode(text).map(Self)
+    }
+
+    /// Lower-case hex.
+    #[must_use]
+    pub fn to_hex(&self) -> String {
+        crate::hex::encode(&self.0)
+    }
 }
 
 impl fmt::Debug for TokenId {
@@ -33,9 +48,11 @@ impl fmt::Debug for TokenId {
 
 impl fmt::Display for TokenId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.iter().try_for_each(|b| write!(f, "{b:02x}"))
+        f.write_str(&self.to_hex())
     }
 }
+
+crate::hex::serde_bytes_as_hex!(TokenId, 16);
 
 /// The identifier of a key in a keyring: 1 to [`KeyId::MAX_LEN`] printable
 /// ASCII bytes (`!` to `~`).
@@ -87,30 +104,151 @@ impl fmt::Display for KeyId {
     }
 }
 
-/// A holder public key a subject may be bound to (used by proof of possession).
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+/// A holder public key a subject may be bound to (DESIGN.md §8).
+///
+/// In text and JSON: `ed25519:` followed by the key in lower-case hex.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[non_exhaustive]
 pub enum HolderKey {
     /// An Ed25519 public key.
     Ed25519([u8; 32]),
 }
 
-/// The principal allowed to use a capability, optionally bound to a holder key.
+impl HolderKey {
+    const ED25519: &'static str = "ed25519:";
+
+    /// Parses the text form `ed25519:<64 hex digits>`.
+    ///
+    /// # Errors
+    /// [`ModelError::InvalidHolderKey`] for anything else.
+    pub fn parse(text: &str) -> Result<Self, ModelError> {
+        let hex = text
+            .strip_prefix(Self::ED25519)
+            .ok_or(ModelError::InvalidHolderKey)?;
+        crate::hex::decode(hex)
+            .map(Self::Ed25519)
+            .map_err(|_| ModelError::InvalidHolderKey)
+    }
+}
+
+impl fmt::Display for HolderKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Ed25519(k) => write!(f, "{}{}", Self::ED25519, crate::hex::encode(k)),
+        }
+    }
+}
+
+/// The binary (non-human-readable) serde shape of [`HolderKey`].
+#[derive(Serialize, Deserialize)]
+enum HolderKeyRepr {
+    Ed25519([u8; 32]),
+}
+
+impl Serialize for HolderKey {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if s.is_human_readable() {
+            s.collect_str(self)
+        } else {
+            match self {
+                Self::Ed25519(k) => HolderKeyRepr::Ed25519(*k).serialize(s),
+            }
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for HolderKey {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        if d.is_human_readable() {
+            let text = String::deserialize(d)?;
+            Self::parse(&text).map_err(serde::de::Error::custom)
+        } else {
+            match HolderKeyRepr::deserialize(d)? {
+                HolderKeyRepr::Ed25519(k) => Ok(Self::Ed25519(k)),
+            }
+        }
+    }
+}
+
+/// What a subject is bound to, beyond its principal name (DESIGN.md §8–§9).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum HolderBinding {
+    /// Exactly this holder key.
+    Key(HolderKey),
+    /// Any active key of the principal's key set, resolved at verification time.
+    KeySet,
+}
+
+/// The principal allowed to use a capability, optionally bound to a holder key
+/// or to the principal's key set.
+///
+/// A bound subject needs a proof of possession at every verification, which
+/// captoken does not implement yet: until it does, a bound capability is
+/// refused at issue and denied at verification ([`crate::DenyReason::PossessionRequired`]).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Subject {
     /// The principal name, for example `agent:planner`. Requests must name it exactly.
     pub principal: String,
-    /// The holder's public key, when the capability is bound to one.
-    pub holder_key: Option<HolderKey>,
+    /// The holder binding, `None` for a bearer capability.
+    pub binding: Option<HolderBinding>,
 }
 
 impl Subject {
-    /// A subject with no holder key.
+    /// A subject with no holder binding (a bearer capability).
     #[must_use]
     pub fn new(principal: impl Into<String>) -> Self {
         Self {
             principal: principal.into(),
-            holder_key: None,
+            binding: None,
         }
+    }
+
+    /// A subject bound to one holder key.
+    #[must_use]
+    pub fn bound_to_key(principal: impl Into<String>, key: HolderKey) -> Self {
+        Self {
+            principal: principal.into(),
+            binding: Some(HolderBinding::Key(key)),
+        }
+    }
+
+    /// A subject bound to the principal's key set.
+    #[must_use]
+    pub fn bound_to_key_set(principal: impl Into<String>) -> Self {
+        Self {
+            principal: principal.into(),
+            binding: Some(HolderBinding::KeySet),
+        }
+    }
+
+    /// Is this subject bound to a key or a key set?
+    #[must_use]
+    pub fn is_bound(&self) -> bool {
+        self.binding.is_some()
+    }
+
+    /// The one holder key this subject is bound to, if it is bound to one.
+    #[must_use]
+    pub fn holder_key(&self) -> Option<&HolderKey> {
+        match &self.binding {
+            Some(HolderBinding::Key(k)) => Some(k),
+            Some(HolderBinding::KeySet) | None => None,
+        }
+    }
+}
+
+impl From<&str> for Subject {
+    fn from(principal: &str) -> Self {
+        Self::new(principal)
+    }
+}
+
+impl From<String> for Subject {
+    fn from(principal: String) -> Self {
+        Self::new(principal)
     }
 }
 
@@ -182,23 +320,38 @@ impl Grant {
     }
 }
 
-/// The lineage of a re-issued credential: which credential it was derived from.
+/// The lineage of a derived credential: which credential it came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct ParentRef {
+    /// The parent's format (a chain may change format, DESIGN.md §9).
+    pub format: Format,
     /// The parent's token id.
     pub id: TokenId,
-    /// The parent's lineage hash (DESIGN.md §5).
+    /// The parent's lineage hash (DESIGN.md §5), in the parent's format.
     pub hash: LineageHash,
 }
 
+impl ParentRef {
+    /// A reference to a parent credential.
+    #[must_use]
+    pub fn new(format: Format, id: TokenId, hash: LineageHash) -> Self {
+        Self { format, id, hash }
+    }
+}
+
 /// A capability: who may call which tools, with which arguments, when, and how
-/// much further it may be delegated.
+/// much further it may be delegated. Build one with [`Capability::builder`].
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Capability {
     /// Random 128-bit token id.
     pub id: TokenId,
     /// Key id of the issuing key.
     pub issuer: KeyId,
+    /// When the issuer made it (Unix seconds), signed in every format; key
+    /// lifecycle judges it (DESIGN.md §9).
+    pub issued_at: u64,
     /// Who may use it.
     pub subject: Subject,
     /// What it allows. Empty means nothing.
@@ -214,27 +367,20 @@ pub struct Capability {
 }
 
 impl Capability {
-    /// A root capability with a fresh random id and no grants.
-    ///
-    /// # Errors
-    /// [`Error::Random`] when no randomness is available.
-    pub fn root(
-        issuer: KeyId,
-        subject: Subject,
-        not_before: u64,
-        expires_at: u64,
-        max_depth: u32,
-    ) -> Result<Self, Error> {
-        Ok(Self {
-            id: TokenId::random()?,
+    /// A builder for a root capability issued by `issuer`:
+    /// `Capability::builder(issuer).subject("agent:a").valid_from(t).for_secs(3600).depth(4).grant(g).build()`.
+    pub fn builder(issuer: KeyId) -> CapabilityBuilder {
+        CapabilityBuilder {
             issuer,
-            subject,
+            id: None,
+            issued_at: None,
+            subject: None,
             grants: BTreeSet::new(),
-            not_before,
-            expires_at,
-            max_depth,
-            parent: None,
-        })
+            not_before: None,
+            expires_at: None,
+            lifetime: None,
+            max_depth: 0,
+        }
     }
 
     /// Adds a grant.
@@ -248,5 +394,111 @@ impl Capability {
     #[must_use]
     pub fn is_valid_at(&self, now: u64) -> bool {
         self.not_before <= now && now < self.expires_at
+    }
+}
+
+/// Builds a root [`Capability`]; see [`Capability::builder`].
+#[derive(Clone, Debug)]
+#[must_use]
+pub struct CapabilityBuilder {
+    issuer: KeyId,
+    id: Option<TokenId>,
+    issued_at: Option<u64>,
+    subject: Option<Subject>,
+    grants: BTreeSet<Grant>,
+    not_before: Option<u64>,
+    expires_at: Option<u64>,
+    lifetime: Option<u64>,
+    max_depth: u32,
+}
+
+impl CapabilityBuilder {
+    /// Who may use it (a principal name, or a [`Subject`] with a holder binding).
+    pub fn subject(mut self, subject: impl Into<Subject>) -> Self {
+        self.subject = Some(subject.into());
+        self
+    }
+
+    /// A chosen token id (default: 128 random bits).
+    pub fn id(mut self, id: TokenId) -> Self {
+        self.id = Some(id);
+        self
+    }
+
+    /// When it is issued (default: the start of validity).
+    pub fn issued_at(mut self, t: u64) -> Self {
+        self.issued_at = Some(t);
+        self
+    }
+
+    /// The start of validity, inclusive (Unix seconds). Required.
+    pub fn valid_from(mut self, t: u64) -> Self {
+        self.not_before = Some(t);
+        self
+    }
+
+    /// The end of validity, exclusive (Unix seconds). This or [`Self::for_secs`] is required.
+    pub fn valid_until(mut self, t: u64) -> Self {
+        self.expires_at = Some(t);
+        self.lifetime = None;
+        self
+    }
+
+    /// Valid for `secs` seconds from the start of validity.
+    pub fn for_secs(mut self, secs: u64) -> Self {
+        self.lifetime = Some(secs);
+        self.expires_at = None;
+        self
+    }
+
+    /// How many delegation steps are allowed below it (default 0).
+    pub fn depth(mut self, max_depth: u32) -> Self {
+        self.max_depth = max_depth;
+        self
+    }
+
+    /// Adds a grant.
+    pub fn grant(mut self, grant: Grant) -> Self {
+        self.grants.insert(grant);
+        self
+    }
+
+    /// The capability.
+    ///
+    /// # Errors
+    /// [`ModelError::Missing`] without a subject, a start or an end of validity;
+    /// [`ModelError::EmptyWindow`] when it would end before it starts (or the
+    /// lifetime overflows); [`ModelError::TooLarge`] beyond the size bounds of
+    /// [`crate::bounds`]; [`Error::Random`] when no random id can be drawn.
+    pub fn build(self) -> Result<Capability, Error> {
+        let subject = self.subject.ok_or(ModelError::Missing("subject"))?;
+        let not_before = self.not_before.ok_or(ModelError::Missing("valid_from"))?;
+        let expires_at = match (self.expires_at, self.lifetime) {
+            (Some(t), _) => t,
+            (None, Some(secs)) => not_before
+                .checked_add(secs)
+                .ok_or(ModelError::EmptyWindow)?,
+            (None, None) => return Err(ModelError::Missing("valid_until or for_secs").into()),
+        };
+        if expires_at <= not_before {
+            return Err(ModelError::EmptyWindow.into());
+        }
+        let id = match self.id {
+            Some(id) => id,
+            None => TokenId::random()?,
+        };
+        let cap = Capability {
+            id,
+            issuer: self.issuer,
+            issued_at: self.issued_at.unwrap_or(not_before),
+            subject,
+            grants: self.grants,
+            not_before,
+            expires_at,
+            max_depth: self.max_depth,
+            parent: None,
+        };
+        cap.check_bounds()?;
+        Ok(cap)
     }
 }

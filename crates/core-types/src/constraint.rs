@@ -61,8 +61,17 @@ pub enum Constraint {
     Any,
     /// Exactly this value.
     Exact(Value),
-    /// A string starting with this prefix (byte-wise). Never matches integers or booleans.
+    /// A string starting with this prefix, byte-wise. For strings that are not
+    /// file-system paths: `Prefix("/srv/data/")` also admits `/srv/data/../etc`.
+    /// Never matches integers or booleans.
     Prefix(String),
+    /// A file-system path strictly under this directory, by whole segments (see
+    /// [`crate::path`]): an absolute path with no `.`, `..` or empty segments, no
+    /// NUL, backslash or percent-encoded dot, whose segments extend the
+    /// directory's. The directory is written `/`, `/a/b` or `/a/b/` (the same
+    /// set); a directory that is not such a path permits nothing. Use it for
+    /// every argument a tool resolves against a file system.
+    Path(String),
     /// One of these values. An empty set matches nothing.
     OneOf(BTreeSet<Value>),
     /// An integer in `min..=max` (both inclusive). Empty when `min > max`.
@@ -82,6 +91,7 @@ impl Constraint {
             Self::Any => true,
             Self::Exact(v) => v == value,
             Self::Prefix(p) => matches!(value, Value::Str(s) if s.starts_with(p.as_str())),
+            Self::Path(dir) => matches!(value, Value::Str(s) if crate::path::is_under(s, dir)),
             Self::OneOf(set) => set.contains(value),
             Self::Range { min, max } => matches!(value, Value::Int(i) if min <= i && i <= max),
         }
@@ -93,6 +103,7 @@ impl Constraint {
         match self {
             Self::OneOf(set) => set.is_empty(),
             Self::Range { min, max } => min > max,
+            Self::Path(dir) => !crate::path::is_directory(dir),
             Self::Any | Self::Exact(_) | Self::Prefix(_) => false,
         }
     }
@@ -113,7 +124,22 @@ impl Constraint {
             Self::Exact(v) => other.permits(v),
             Self::OneOf(set) => set.iter().all(|v| other.permits(v)),
             // An infinite set of strings fits only in another prefix set.
+            // A prefix set always holds unsafe paths (`p/../x`), so it fits in no `Path`.
             Self::Prefix(p) => matches!(other, Self::Prefix(q) if p.starts_with(q.as_str())),
+            // Every member is `base(dir)/segment…`, and the segments are free.
+            Self::Path(dir) => {
+                let base = crate::path::base(dir);
+                match other {
+                    Self::Path(o) => {
+                        crate::path::is_directory(o) && {
+                            let obase = crate::path::base(o);
+                            base == obase || crate::path::is_under(base, o)
+                        }
+                    }
+                    Self::Prefix(p) => format!("{base}/").starts_with(p.as_str()),
+                    Self::Any | Self::Exact(_) | Self::OneOf(_) | Self::Range { .. } => false,
+                }
+            }
             Self::Range { min, max } => match other {
                 Self::Range {
                     min: omin,
@@ -128,7 +154,7 @@ impl Constraint {
                     let wanted = i128::from(*max) - i128::from(*min) + 1;
                     i128::try_from(inside).is_ok_and(|n| n == wanted)
                 }
-                Self::Any | Self::Exact(_) | Self::Prefix(_) => false,
+                Self::Any | Self::Exact(_) | Self::Prefix(_) | Self::Path(_) => false,
             },
         }
     }
@@ -140,6 +166,7 @@ impl fmt::Display for Constraint {
             Self::Any => write!(f, "any"),
             Self::Exact(v) => write!(f, "= {v}"),
             Self::Prefix(p) => write!(f, "prefix {p:?}"),
+            Self::Path(d) => write!(f, "path under {d:?}"),
             Self::OneOf(set) => {
                 write!(f, "one of {{")?;
                 for (i, v) in set.iter().enumerate() {
@@ -209,9 +236,54 @@ mod tests {
         assert!(one_of(&["/a/1".into(), "/a/2".into()]).is_at_least_as_narrow_as(&prefix("/a/")));
     }
 
+    #[test]
+    fn path_examples() {
+        let path = |d: &str| Constraint::Path(d.into());
+        let ok = |c: &Constraint, v: &str| c.permits(&Value::from(v));
+        let data = path("/srv/data/");
+        assert!(ok(&data, "/srv/data/report.txt") && ok(&data, "/srv/data/a/b"));
+        for bad in [
+            "/srv/data",
+            "/srv/data/",
+            "/srv/database",
+            "/srv/data/../etc/passwd",
+            "/srv/data/./x",
+            "/srv/data//x",
+            "/srv/data/x/",
+            "/srv/data/%2e%2e/etc",
+            "/srv/data/%2E%2e/etc",
+            "/srv/data/.%2e/etc",
+            "/srv/data/..\\etc",
+            "/srv/data/x\0",
+            "srv/data/x",
+        ] {
+            assert!(!ok(&data, bad), "{bad:?}");
+        }
+        assert!(!data.permits(&Value::Int(1)));
+        assert!(
+            ok(&path("/srv/data"), "/srv/data/x"),
+            "trailing slash optional"
+        );
+        assert!(!ok(&path("/data"), "/database"));
+        assert!(ok(&path("/"), "/etc") && !ok(&path("/"), "/"));
+        assert!(path("/srv/../").is_empty() && path("srv/").is_empty() && path("").is_empty());
+        assert!(path("/a/b/").is_at_least_as_narrow_as(&path("/a")));
+        assert!(!path("/ab/").is_at_least_as_narrow_as(&path("/a/")));
+        assert!(path("/a/b/").is_at_least_as_narrow_as(&prefix_c("/a/b")));
+        assert!(!path("/a/").is_at_least_as_narrow_as(&prefix_c("/a/b")));
+        assert!(!prefix_c("/a/").is_at_least_as_narrow_as(&path("/a/")));
+        assert!(Constraint::Exact("/a/x".into()).is_at_least_as_narrow_as(&path("/a/")));
+        assert!(!Constraint::Exact("/a/../x".into()).is_at_least_as_narrow_as(&path("/a/")));
+    }
+
+    fn prefix_c(p: &str) -> Constraint {
+        Constraint::Prefix(p.into())
+    }
+
     fn value() -> impl Strategy<Value = Value> {
         prop_oneof![
             prop::sample::select(vec!["", "a", "ab", "abc", "b", "ba"]).prop_map(Value::from),
+            prop::sample::select(PATHS.to_vec()).prop_map(Value::from),
             (-3i64..=3).prop_map(Value::Int),
             any::<bool>().prop_map(Value::Bool),
         ]
@@ -221,20 +293,55 @@ mod tests {
         prop_oneof![
             Just(Constraint::Any),
             value().prop_map(Constraint::Exact),
-            prop::sample::select(vec!["", "a", "ab", "b"])
+            prop::sample::select(vec!["", "a", "ab", "b", "/", "/a", "/a/", "/a/b/"])
                 .prop_map(|p| Constraint::Prefix(p.into())),
+            prop::sample::select(DIRS.to_vec()).prop_map(|d| Constraint::Path(d.into())),
             prop::collection::btree_set(value(), 0..4).prop_map(Constraint::OneOf),
             (-3i64..=3, -3i64..=3).prop_map(|(min, max)| Constraint::Range { min, max }),
         ]
     }
 
-    /// Every value a test can reach: the strategy's pool plus strings that
-    /// extend each prefix, which witness that a prefix set is infinite.
+    /// Directories of `Path` constraints: valid ones, and invalid ones that permit nothing.
+    const DIRS: [&str; 9] = [
+        "/", "/a", "/a/", "/a/b/", "/b/", "/ab/", "a/", "/a/../", "/a//",
+    ];
+    /// Path values, safe and hostile.
+    const PATHS: [&str; 16] = [
+        "/a/x",
+        "/a/b/x",
+        "/a/b",
+        "/a",
+        "/ab/x",
+        "/b/x",
+        "/a/../x",
+        "/a/./x",
+        "/a//x",
+        "/a/x/",
+        "/a/%2e%2e/x",
+        "/a/%2E/x",
+        "/a\\x",
+        "/a/x\0",
+        "a/x",
+        "/",
+    ];
+
+    /// Every value a test can reach: the strategy's pools plus strings that
+    /// extend each prefix and each directory, which witness that prefix and
+    /// path sets are infinite, and hostile paths under each directory.
     fn universe() -> Vec<Value> {
         let mut all: Vec<Value> = ["", "a", "ab", "abc", "b", "ba", "aq", "abq", "bq", "q"]
             .into_iter()
+            .chain(PATHS)
             .map(Value::from)
             .collect();
+        for d in DIRS {
+            let d = d.trim_end_matches('/');
+            for tail in [
+                "q", "a", "a/q", "b/q", "a/b/q", "../q", "./q", "/q", "%2e%2e/q", "q\\",
+            ] {
+                all.push(Value::from(format!("{d}/{tail}")));
+            }
+        }
         all.extend((-5i64..=5).map(Value::Int));
         all.extend([Value::Bool(true), Value::Bool(false)]);
         all

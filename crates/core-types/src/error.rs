@@ -1,6 +1,7 @@
 //! Error types of the capability model, attenuation, stores and providers.
 
 use crate::capability::{KeyId, TokenId, ToolRef};
+use crate::provider::Format;
 
 /// An invalid value of the capability model.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -9,6 +10,30 @@ pub enum ModelError {
     /// A key id is empty, longer than 64 bytes, or not printable ASCII.
     #[error("key id must be 1 to 64 printable ASCII bytes")]
     InvalidKeyId,
+    /// Hexadecimal text is not exactly the expected number of lower-case digits.
+    #[error("expected lower-case hexadecimal of the right length")]
+    InvalidHex,
+    /// A holder key is not `ed25519:` followed by 64 lower-case hex digits.
+    #[error("holder key must be ed25519: followed by 64 lower-case hex digits")]
+    InvalidHolderKey,
+    /// A format tag is empty, too long, or not `[a-z0-9.-]`.
+    #[error("format tag must be 1 to 32 bytes of [a-z0-9.-]")]
+    InvalidFormatTag,
+    /// A builder lacks a required field.
+    #[error("missing {0}")]
+    Missing(&'static str),
+    /// The validity window is empty (it ends at or before its start) or overflows.
+    #[error("validity window is empty or overflows")]
+    EmptyWindow,
+    /// A size bound of `bounds` is exceeded.
+    #[error("too large: {0}")]
+    TooLarge(&'static str),
+    /// The capability binds a holder key or key set, and proof of possession is
+    /// not implemented yet: a bound capability would verify as a bearer token.
+    #[error(
+        "holder-bound capabilities need proof of possession, which this version does not enforce"
+    )]
+    HolderBindingUnsupported,
 }
 
 /// Why a re-issuing issuer refuses an attenuation step.
@@ -71,9 +96,9 @@ pub enum Error {
     #[error("token of format {found}, expected {expected}")]
     WrongFormat {
         /// The provider's format.
-        expected: &'static str,
+        expected: Format,
         /// The token's format.
-        found: &'static str,
+        found: Format,
     },
     /// No key of this id is held (for signing, or for authenticating a parent).
     #[error("unknown key id {0}")]

@@ -6,10 +6,13 @@
 #![forbid(unsafe_code)]
 
 mod attenuation;
+pub mod bounds;
 mod capability;
 mod constraint;
 mod error;
+pub mod hex;
 mod lineage;
+pub mod path;
 mod provider;
 pub mod reference;
 mod request;
@@ -17,15 +20,18 @@ mod request;
 pub mod testing;
 
 pub use attenuation::{ArgConstraint, Attenuation};
-pub use capability::{Capability, Grant, HolderKey, KeyId, ParentRef, Subject, TokenId, ToolRef};
+pub use capability::{
+    Capability, CapabilityBuilder, Grant, HolderBinding, HolderKey, KeyId, ParentRef, Subject,
+    TokenId, ToolRef,
+};
 pub use constraint::{Constraint, Value};
 pub use error::{AttenuationError, Error, ModelError, StoreError};
 pub use lineage::{
-    LINEAGE_DOMAIN, LineageEntry, LineageHash, LineageIndex, MemoryLineageIndex,
-    MemoryRevocationList, RevocationList, check_reissued_lineage,
+    LINEAGE_DOMAIN, LineageEntry, LineageHash, LineageHasher, LineageIndex, MemoryLineageIndex,
+    MemoryRevocationList, MemoryStores, RevocationList, check_reissued_lineage,
 };
 pub use provider::{
     AttenuationMode, Denied, DenyReason, Format, Inspection, Properties, Token, TokenProvider,
-    Verified, VerifyContext, decode_text, encode_text,
+    Verified, VerifyContext, check_format, decode_text, encode_text,
 };
 pub use request::{Clock, FixedClock, Request, SystemClock};

@@ -17,9 +17,11 @@ pub const LINEAGE_DOMAIN: &[u8] = b"captoken/lineage/v1";
 
 /// SHA-256 identifying one credential (a token, or a prefix of an offline-attenuated token).
 ///
-/// Equality is constant-time.
-#[derive(Clone, Copy, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+/// Equality is constant-time. Lower-case hex in text and JSON.
+#[derive(Clone, Copy, Eq, PartialOrd, Ord)]
 pub struct LineageHash(pub [u8; 32]);
+
+crate::hex::serde_bytes_as_hex!(LineageHash, 32);
 
 impl LineageHash {
     /// `SHA-256("captoken/lineage/v1" || len(tag) || tag || canonical)` where
@@ -28,19 +30,53 @@ impl LineageHash {
     /// Each provider defines its `canonical` credential bytes (DESIGN.md §5, ADR 0002).
     #[must_use]
     pub fn compute(format: Format, canonical: &[u8]) -> Self {
-        let tag = format.tag().as_bytes();
-        let mut h = Sha256::new();
-        h.update(LINEAGE_DOMAIN);
-        h.update([u8::try_from(tag.len()).unwrap_or(u8::MAX)]);
-        h.update(tag);
+        let mut h = LineageHasher::new(format);
         h.update(canonical);
-        Self(h.finalize().into())
+        h.finish()
+    }
+
+    /// Parses 64 lower-case hex digits.
+    ///
+    /// # Errors
+    /// [`crate::ModelError::InvalidHex`] for anything else.
+    pub fn from_hex(text: &str) -> Result<Self, crate::ModelError> {
+        crate::hex::decode(text).map(Self)
     }
 
     /// Lower-case hexadecimal.
     #[must_use]
     pub fn to_hex(&self) -> String {
-        self.0.iter().map(|b| format!("{b:02x}")).collect()
+        crate::hex::encode(&self.0)
+    }
+}
+
+/// The lineage hash of canonical bytes fed in pieces; cloning it hashes every
+/// prefix of a chain in one pass. [`LineageHash::compute`] is the one-shot form.
+#[derive(Clone, Debug)]
+pub struct LineageHasher(Sha256);
+
+impl LineageHasher {
+    /// A hasher for credentials of `format`, with the domain and tag already absorbed.
+    #[must_use]
+    pub fn new(format: Format) -> Self {
+        let tag = format.tag().as_bytes();
+        let mut h = Sha256::new();
+        h.update(LINEAGE_DOMAIN);
+        // A tag is at most Format::MAX_LEN = 32 bytes.
+        h.update([u8::try_from(tag.len()).unwrap_or(u8::MAX)]);
+        h.update(tag);
+        Self(h)
+    }
+
+    /// Absorbs more canonical bytes.
+    pub fn update(&mut self, bytes: &[u8]) {
+        self.0.update(bytes);
+    }
+
+    /// The hash of everything absorbed.
+    #[must_use]
+    pub fn finish(self) -> LineageHash {
+        LineageHash(self.0.finalize().into())
     }
 }
 
@@ -70,6 +106,7 @@ impl fmt::Display for LineageHash {
 
 /// One row of the lineage index: a re-issued credential and the parent it came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct LineageEntry {
     /// The credential's token id.
     pub token_id: TokenId,
@@ -77,6 +114,18 @@ pub struct LineageEntry {
     pub hash: LineageHash,
     /// Its parent, `None` for a root.
     pub parent: Option<ParentRef>,
+}
+
+impl LineageEntry {
+    /// A row of the lineage index.
+    #[must_use]
+    pub fn new(token_id: TokenId, hash: LineageHash, parent: Option<ParentRef>) -> Self {
+        Self {
+            token_id,
+            hash,
+            parent,
+        }
+    }
 }
 
 /// Revoked lineage hashes. Revoking a hash denies that credential and every descendant.
@@ -112,6 +161,31 @@ pub trait LineageIndex: Send + Sync {
     /// # Errors
     /// [`StoreError`] when the store cannot answer.
     fn get(&self, id: &TokenId) -> Result<Option<LineageEntry>, StoreError>;
+}
+
+/// An in-memory revocation list and lineage index together, for a
+/// single-process verifier or a test: [`MemoryStores::context`] is the cold
+/// verification context over both.
+#[derive(Debug, Default)]
+pub struct MemoryStores {
+    /// Revoked lineage hashes.
+    pub revocations: MemoryRevocationList,
+    /// Lineage index rows.
+    pub lineage: MemoryLineageIndex,
+}
+
+impl MemoryStores {
+    /// Empty stores.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A verification context over these stores (no ancestors, no discharges).
+    #[must_use]
+    pub fn context(&self) -> VerifyContext<'_> {
+        VerifyContext::new(&self.revocations, &self.lineage)
+    }
 }
 
 /// An in-memory [`RevocationList`].
@@ -215,6 +289,10 @@ pub fn check_reissued_lineage(
     let mut next = parent;
     let mut walked = 0usize;
     while let Some(parent) = next {
+        // A chain that changes format is not supported here yet: never guess.
+        if parent.format != format {
+            return Err(DenyReason::LineageMismatch);
+        }
         walked = walked
             .checked_add(1)
             .filter(|n| *n <= max_chain)

@@ -6,33 +6,121 @@ use base64ct::{Base64UrlUnpadded, Encoding};
 use serde::{Deserialize, Serialize};
 
 use crate::attenuation::Attenuation;
-use crate::capability::{Capability, KeyId, TokenId};
-use crate::error::Error;
+use crate::capability::{Capability, KeyId, Subject, TokenId};
+use crate::error::{Error, ModelError};
 use crate::lineage::{LineageEntry, LineageHash, LineageIndex, RevocationList};
 use crate::request::Request;
 
-/// A token format, named by a short ASCII tag that also separates lineage hashes
-/// of different formats (DESIGN.md §5). At most 255 bytes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Format(&'static str);
+/// A token format, named by a short tag that also separates lineage hashes of
+/// different formats (DESIGN.md §5): 1 to [`Format::MAX_LEN`] bytes of lower-case
+/// ASCII letters, digits, `-` and `.`. Held inline, so a format read from a
+/// token (a parent's format) is as cheap to copy as a constant one.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Format {
+    len: u8,
+    tag: [u8; Format::MAX_LEN],
+}
 
 impl Format {
-    /// A format with this tag.
+    /// The longest tag, in bytes.
+    pub const MAX_LEN: usize = 32;
+
+    /// A format with this tag, for constants: `const F: Format = Format::new("hmac-v2");`
+    /// fails to compile when the tag is empty, too long or has other characters.
+    ///
+    /// # Panics
+    /// On such a tag, which in a `const` is a compile-time error.
     #[must_use]
+    #[allow(
+        clippy::panic,
+        reason = "a const assertion: the panic is a compile error"
+    )]
     pub const fn new(tag: &'static str) -> Self {
-        Self(tag)
+        match Self::from_bytes(tag.as_bytes()) {
+            Some(f) => f,
+            None => panic!("a format tag is 1 to 32 bytes of [a-z0-9.-]"),
+        }
     }
 
-    /// The format's tag, for example `hmac-v1`.
+    /// Parses a tag read from a token.
+    ///
+    /// # Errors
+    /// [`ModelError::InvalidFormatTag`] for an empty, too long or ill-formed tag.
+    pub fn parse(tag: &str) -> Result<Self, ModelError> {
+        Self::from_bytes(tag.as_bytes()).ok_or(ModelError::InvalidFormatTag)
+    }
+
+    #[allow(
+        clippy::indexing_slicing,
+        reason = "const fn; both indices are bounded by the checks above"
+    )]
+    const fn from_bytes(bytes: &[u8]) -> Option<Self> {
+        if bytes.is_empty() || bytes.len() > Self::MAX_LEN {
+            return None;
+        }
+        let mut tag = [0u8; Self::MAX_LEN];
+        let mut i = 0;
+        while i < bytes.len() {
+            let b = bytes[i];
+            if !(b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.') {
+                return None;
+            }
+            tag[i] = b;
+            i += 1;
+        }
+        #[allow(clippy::cast_possible_truncation, reason = "at most MAX_LEN = 32")]
+        Some(Self {
+            len: bytes.len() as u8,
+            tag,
+        })
+    }
+
+    /// The format's tag, for example `hmac-v2`.
     #[must_use]
-    pub const fn tag(self) -> &'static str {
-        self.0
+    pub fn tag(&self) -> &str {
+        let bytes = self.tag.get(..usize::from(self.len)).unwrap_or_default();
+        // Only ASCII is ever stored.
+        std::str::from_utf8(bytes).unwrap_or_default()
+    }
+}
+
+impl fmt::Debug for Format {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Format({:?})", self.tag())
     }
 }
 
 impl fmt::Display for Format {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.0)
+        f.write_str(self.tag())
+    }
+}
+
+impl Serialize for Format {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.tag())
+    }
+}
+
+impl<'de> Deserialize<'de> for Format {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let tag = String::deserialize(d)?;
+        Self::parse(&tag).map_err(serde::de::Error::custom)
+    }
+}
+
+/// Checks that `token` claims `expected` before a provider reads it.
+///
+/// # Errors
+/// [`Error::WrongFormat`] naming both formats.
+pub fn check_format(token: &Token, expected: Format) -> Result<(), Error> {
+    if token.format() == expected {
+        Ok(())
+    } else {
+        Err(Error::WrongFormat {
+            expected,
+            found: token.format(),
+        })
     }
 }
 
@@ -177,17 +265,49 @@ impl fmt::Debug for VerifyContext<'_> {
     }
 }
 
-/// What a successful verification established.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// What a successful verification established, for the operator's log.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct Verified {
+    /// The format that verified the token.
+    pub format: Format,
     /// The token id.
     pub token_id: TokenId,
     /// The key that made the root of the chain.
     pub key_id: KeyId,
+    /// The signed issue time the token carries: the root's, which re-issuance
+    /// (having no clock of its own) keeps in every child.
+    pub issued_at: u64,
     /// The token's own lineage hash.
     pub lineage_hash: LineageHash,
     /// Number of delegation steps between the root and this token.
     pub chain_len: usize,
+    /// The effective holder: the subject after the last delegation.
+    pub holder: Subject,
+}
+
+impl Verified {
+    /// What a provider reports after a successful verification.
+    #[must_use]
+    pub fn new(
+        format: Format,
+        token_id: TokenId,
+        key_id: KeyId,
+        issued_at: u64,
+        lineage_hash: LineageHash,
+        chain_len: usize,
+        holder: Subject,
+    ) -> Self {
+        Self {
+            format,
+            token_id,
+            key_id,
+            issued_at,
+            lineage_hash,
+            chain_len,
+            holder,
+        }
+    }
 }
 
 /// Why a verification failed: for the operator's logs, never for the caller.
@@ -239,6 +359,14 @@ pub enum DenyReason {
     /// A store (revocation list, lineage index) failed; verification fails closed.
     #[error("store failure")]
     Store,
+    /// The capability is bound to a holder key or key set, and this verifier
+    /// has no proof of possession for it (DESIGN.md §8): a bound capability
+    /// never verifies as a bearer token.
+    #[error("proof of possession required")]
+    PossessionRequired,
+    /// The request exceeds the size bounds of [`crate::bounds`].
+    #[error("request too large")]
+    RequestTooLarge,
     /// The format's own authorizer refused or exceeded its limits.
     #[error("format authorizer: {0}")]
     Format(String),
@@ -277,7 +405,9 @@ impl fmt::Debug for Denied {
 }
 
 /// An unverified look inside a token, for tooling. Nothing here is authenticated.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// Serializes to readable JSON (ids and hashes in hex).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct Inspection {
     /// The format.
     pub format: Format,
@@ -287,6 +417,24 @@ pub struct Inspection {
     pub steps: Vec<Attenuation>,
     /// The parent lineage hashes the token declares, nearest first.
     pub declared_parents: Vec<LineageHash>,
+}
+
+impl Inspection {
+    /// What a provider read from a token.
+    #[must_use]
+    pub fn new(
+        format: Format,
+        capability: Capability,
+        steps: Vec<Attenuation>,
+        declared_parents: Vec<LineageHash>,
+    ) -> Self {
+        Self {
+            format,
+            capability,
+            steps,
+            declared_parents,
+        }
+    }
 }
 
 /// A capability-token format: issue, attenuate, verify, hash lineage, inspect.

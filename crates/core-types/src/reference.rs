@@ -5,16 +5,22 @@
 //! add tools, loosen constraints or extend expiry) constrains and never widens.
 
 use crate::attenuation::Attenuation;
-use crate::capability::{Capability, Grant};
+use crate::capability::{Capability, Grant, Subject};
+use crate::error::ModelError;
 use crate::provider::DenyReason;
 use crate::request::Request;
 
-/// Is `request` authorized by `root` attenuated by `steps`, in order?
+/// Is `request` authorized by `root` attenuated by `steps`, in order? When it
+/// is, returns the effective holder: the last delegate, or the root's subject.
 ///
 /// Allowed exactly when:
+/// - the request is inside the size bounds of [`crate::bounds`];
 /// - every step was taken while the remaining depth was above zero (each step
 ///   consumes one level and may lower it further);
-/// - the request's subject is the last delegate, or the root's subject when no step delegates;
+/// - no subject of the chain (root or delegate) is bound to a holder key or key
+///   set: proof of possession is not enforced yet, so a bound capability never
+///   verifies ([`DenyReason::PossessionRequired`]);
+/// - the request's subject is the effective holder's principal;
 /// - `now` is inside the root's window and inside every step's bounds;
 /// - some root grant is for the request's tool and every argument it constrains
 ///   is present and permitted;
@@ -27,20 +33,24 @@ pub fn authorize(
     root: &Capability,
     steps: &[Attenuation],
     request: &Request,
-) -> Result<(), DenyReason> {
+) -> Result<Subject, DenyReason> {
+    request.check_bounds()?;
     let mut depth = root.max_depth;
-    let mut subject = &root.subject.principal;
+    let mut subject = &root.subject;
     let (mut not_before, mut expires_at) = (root.not_before, root.expires_at);
     for step in steps {
         depth = depth.checked_sub(1).ok_or(DenyReason::DepthExceeded)?;
         depth = step.max_depth.map_or(depth, |d| d.min(depth));
         if let Some(to) = &step.delegate {
-            subject = &to.principal;
+            subject = to;
         }
         not_before = step.not_before.map_or(not_before, |t| t.max(not_before));
         expires_at = step.expires_at.map_or(expires_at, |t| t.min(expires_at));
     }
-    if &request.subject != subject {
+    check_unbound(
+        std::iter::once(&root.subject).chain(steps.iter().filter_map(|s| s.delegate.as_ref())),
+    )?;
+    if request.subject != subject.principal {
         return Err(DenyReason::WrongSubject);
     }
     check_window(not_before, expires_at, request.now)?;
@@ -67,17 +77,60 @@ pub fn authorize(
             }
         }
     }
-    Ok(())
+    Ok(subject.clone())
+}
+
+/// The interim holder-binding rule: until proof of possession is enforced, a
+/// chain in which any subject is bound to a holder key or key set is denied.
+///
+/// # Errors
+/// [`DenyReason::PossessionRequired`] when some subject is bound.
+pub fn check_unbound<'a>(
+    mut subjects: impl Iterator<Item = &'a Subject>,
+) -> Result<(), DenyReason> {
+    if subjects.any(Subject::is_bound) {
+        Err(DenyReason::PossessionRequired)
+    } else {
+        Ok(())
+    }
 }
 
 impl Capability {
     /// Does this capability, on its own, authorize `request`? The same as
-    /// [`authorize`] with no steps.
+    /// [`authorize`] with no steps; returns the subject.
     ///
     /// # Errors
     /// The first [`DenyReason`] found.
-    pub fn authorizes(&self, request: &Request) -> Result<(), DenyReason> {
+    pub fn authorizes(&self, request: &Request) -> Result<Subject, DenyReason> {
         authorize(self, &[], request)
+    }
+
+    /// Can an issuer sign this capability? It must be inside the size bounds,
+    /// and (until proof of possession is enforced) unbound.
+    ///
+    /// # Errors
+    /// [`ModelError::TooLarge`] or [`ModelError::HolderBindingUnsupported`].
+    pub fn check_issuable(&self) -> Result<(), ModelError> {
+        self.check_bounds()?;
+        if self.subject.is_bound() {
+            return Err(ModelError::HolderBindingUnsupported);
+        }
+        Ok(())
+    }
+}
+
+impl Attenuation {
+    /// Can a holder append this step? It must be inside the size bounds, and
+    /// (until proof of possession is enforced) delegate to no bound subject.
+    ///
+    /// # Errors
+    /// [`ModelError::TooLarge`] or [`ModelError::HolderBindingUnsupported`].
+    pub fn check_appendable(&self) -> Result<(), ModelError> {
+        self.check_bounds()?;
+        if self.delegate.as_ref().is_some_and(Subject::is_bound) {
+            return Err(ModelError::HolderBindingUnsupported);
+        }
+        Ok(())
     }
 }
 
@@ -121,6 +174,7 @@ mod tests {
         Capability {
             id: TokenId([1; 16]),
             issuer: KeyId::new("k1").unwrap(),
+            issued_at: 100,
             subject: Subject::new("agent:a"),
             grants: [
                 Grant::new("fs", "read")
@@ -152,7 +206,7 @@ mod tests {
     /// Checks one verdict both ways: through the chain, and through the
     /// strictly re-issued capability whenever every step is a narrowing.
     fn verdict(steps: &[Attenuation], request: &Request) -> Result<(), DenyReason> {
-        let by_chain = authorize(&root(), steps, request);
+        let by_chain = authorize(&root(), steps, request).map(|_| ());
         let reissued = steps
             .iter()
             .try_fold(root(), |cap, step| cap.attenuate(step));
@@ -230,6 +284,53 @@ mod tests {
         let mut cap = root();
         cap.grants.clear();
         assert_eq!(cap.authorizes(&read(150)), Err(DenyReason::NoMatchingGrant));
+    }
+
+    #[test]
+    fn returns_the_effective_holder() {
+        assert_eq!(
+            authorize(&root(), &[], &read(150)),
+            Ok(Subject::new("agent:a"))
+        );
+        let step = Attenuation::new().delegate(Subject::new("agent:b"));
+        let mut by_b = read(150);
+        by_b.subject = "agent:b".into();
+        assert_eq!(
+            authorize(&root(), &[step], &by_b),
+            Ok(Subject::new("agent:b"))
+        );
+    }
+
+    #[test]
+    fn bound_subjects_need_possession_and_are_refused_at_issue() {
+        let key = crate::capability::HolderKey::Ed25519([7; 32]);
+        let mut bound = root();
+        bound.subject = Subject::bound_to_key("agent:a", key.clone());
+        assert_eq!(
+            authorize(&bound, &[], &read(150)),
+            Err(DenyReason::PossessionRequired)
+        );
+        assert_eq!(
+            bound.check_issuable(),
+            Err(ModelError::HolderBindingUnsupported)
+        );
+        bound.subject = Subject::bound_to_key_set("agent:a");
+        assert_eq!(
+            authorize(&bound, &[], &read(150)),
+            Err(DenyReason::PossessionRequired)
+        );
+        let step = Attenuation::new().delegate(Subject::bound_to_key("agent:b", key));
+        assert_eq!(
+            step.check_appendable(),
+            Err(ModelError::HolderBindingUnsupported)
+        );
+        let mut by_b = read(150);
+        by_b.subject = "agent:b".into();
+        assert_eq!(
+            authorize(&root(), &[step], &by_b),
+            Err(DenyReason::PossessionRequired)
+        );
+        assert_eq!(root().check_issuable(), Ok(()));
     }
 
     #[test]
@@ -342,7 +443,7 @@ mod tests {
             for probe in &probes {
                 if authorize(&root(), std::slice::from_ref(&step), probe).is_ok() {
                     assert_eq!(
-                        authorize(&root(), &[], probe),
+                        authorize(&root(), &[], probe).map(|_| ()),
                         Ok(()),
                         "{step:?} widened {probe:?}"
                     );
@@ -367,9 +468,10 @@ mod tests {
             child.authorizes(&read(150)),
             Err(DenyReason::NoMatchingGrant)
         );
-        assert_eq!(
-            child.authorizes(&read(150).with_arg("limit", Value::Int(5))),
-            Ok(())
+        assert!(
+            child
+                .authorizes(&read(150).with_arg("limit", Value::Int(5)))
+                .is_ok()
         );
     }
 }

@@ -37,7 +37,7 @@ pub mod workload {
     pub const SERVER: &str = "fs.internal";
     /// The granted tools.
     pub const TOOLS: [&str; 2] = ["read_file", "list_dir"];
-    /// The root path prefix.
+    /// The root's `path` directory (a [`Constraint::Path`]).
     pub const ROOT_PREFIX: &str = "/srv/data/";
     /// The root's delegation depth.
     pub const MAX_DEPTH: u32 = 16;
@@ -47,13 +47,14 @@ pub mod workload {
     pub fn capability(issuer: KeyId) -> Capability {
         let grant = |tool: &str| {
             Grant::new(SERVER, tool)
-                .with_arg("path", Constraint::Prefix(ROOT_PREFIX.into()))
+                .with_arg("path", Constraint::Path(ROOT_PREFIX.into()))
                 .with_arg("mode", Constraint::Exact("ro".into()))
                 .with_arg("limit", Constraint::Range { min: 0, max: 1000 })
         };
         Capability {
             id: TokenId([0x5a; 16]),
             issuer,
+            issued_at: NOT_BEFORE,
             subject: Subject::new(SUBJECT),
             grants: TOOLS.iter().map(|t| grant(t)).collect(),
             not_before: NOT_BEFORE,
@@ -63,7 +64,7 @@ pub mod workload {
         }
     }
 
-    /// The path prefix after `depth` steps: `/srv/data/p1/p2/…/p<depth>/`.
+    /// The path directory after `depth` steps: `/srv/data/p1/p2/…/p<depth>/`.
     #[must_use]
     pub fn prefix(depth: usize) -> String {
         let mut p = String::from(ROOT_PREFIX);
@@ -85,7 +86,7 @@ pub mod workload {
                 .constrain(
                     ToolRef::new(SERVER, tool),
                     "path",
-                    Constraint::Prefix(prefix(i)),
+                    Constraint::Path(prefix(i)),
                 )
                 .constrain(
                     ToolRef::new(SERVER, tool),
@@ -228,6 +229,23 @@ const TOOLS: [&str; 2] = ["t1", "t2"];
 const ARGS: [&str; 2] = ["a", "b"];
 const STRINGS: [&str; 5] = ["", "x", "xy", "xyz", "y"];
 const SUBJECTS: [&str; 2] = ["agent:a", "agent:b"];
+/// Directories of generated `Path` constraints.
+const DIRS: [&str; 3] = ["/", "/x/", "/x/y/"];
+/// Path values: safe ones under the directories, and hostile ones that try to
+/// escape them (dot segments, empty segments, encoded dots, backslash, NUL,
+/// a sibling sharing the directory's bytes).
+const PATHS: [&str; 10] = [
+    "/x/f",
+    "/x/y/f",
+    "/f",
+    "/x/../f",
+    "/x/y/../../f",
+    "/x//f",
+    "/x/%2e%2e/f",
+    "/x/y\\..\\f",
+    "/x/f\0",
+    "/xy/f",
+];
 
 fn pick<'a>(pool: &[&'a str], i: usize) -> &'a str {
     pool.get(i % pool.len()).copied().unwrap_or_default()
@@ -237,6 +255,7 @@ fn pick<'a>(pool: &[&'a str], i: usize) -> &'a str {
 pub fn value() -> impl Strategy<Value = Value> {
     prop_oneof![
         prop::sample::select(STRINGS.to_vec()).prop_map(Value::from),
+        prop::sample::select(PATHS.to_vec()).prop_map(Value::from),
         (-2i64..=3).prop_map(Value::Int),
         any::<bool>().prop_map(Value::Bool),
     ]
@@ -247,7 +266,8 @@ pub fn constraint() -> impl Strategy<Value = Constraint> {
     prop_oneof![
         Just(Constraint::Any),
         value().prop_map(Constraint::Exact),
-        prop::sample::select(vec!["", "x", "xy"]).prop_map(|p| Constraint::Prefix(p.into())),
+        prop::sample::select(vec!["", "x", "xy", "/x/"]).prop_map(|p| Constraint::Prefix(p.into())),
+        prop::sample::select(DIRS.to_vec()).prop_map(|d| Constraint::Path(d.into())),
         prop::collection::btree_set(value(), 0..3).prop_map(Constraint::OneOf),
         (-2i64..=3, -2i64..=3).prop_map(|(min, max)| Constraint::Range { min, max }),
     ]
@@ -284,6 +304,7 @@ pub fn capability() -> impl Strategy<Value = Capability> {
         .prop_map(|(id, s, grants, nbf, len, max_depth)| Capability {
             id: TokenId(id),
             issuer: KeyId::new(KEY_ID).unwrap_or_else(|_| unreachable!("KEY_ID is valid")),
+            issued_at: T0 + nbf,
             subject: Subject::new(pick(&SUBJECTS, s)),
             grants,
             not_before: T0 + nbf,
@@ -390,6 +411,11 @@ fn narrower(c: &Constraint, choice: u8) -> Constraint {
                 }
             }
         }
+        Constraint::Path(d) => Constraint::Path(format!(
+            "{}/{}/",
+            crate::path::base(d),
+            pick(&["x", "y"], usize::from(choice))
+        )),
         Constraint::Exact(v) => Constraint::Exact(v.clone()),
     }
 }
@@ -481,6 +507,7 @@ fn satisfying(c: &Constraint, choice: u8) -> Option<Value> {
         Constraint::Any => Some(Value::from(pick(&STRINGS, usize::from(choice)))),
         Constraint::Exact(v) => Some(v.clone()),
         Constraint::Prefix(p) => Some(Value::from(format!("{p}z"))),
+        Constraint::Path(d) => Some(Value::from(format!("{}/z", crate::path::base(d)))),
         Constraint::OneOf(set) => set
             .iter()
             .nth(usize::from(choice) % set.len().max(1))
@@ -550,6 +577,8 @@ pub fn request_for(root: &Capability, steps: &[Attenuation], seed: &RequestSeed)
                 let arg = pick(&ARGS, c);
                 if choice.is_multiple_of(3) {
                     args.remove(arg);
+                } else if choice.is_multiple_of(5) {
+                    args.insert(arg.to_owned(), Value::from(pick(&PATHS, c / 5)));
                 } else {
                     args.insert(arg.to_owned(), Value::from(pick(&STRINGS, c / 2)));
                 }
@@ -577,16 +606,15 @@ mod tests {
         let root = workload::capability(KeyId::new("k").unwrap());
         for depth in 0..=16 {
             let steps = workload::steps(depth);
-            assert_eq!(
-                authorize(&root, &steps, &workload::request(depth)),
-                Ok(()),
+            assert!(
+                authorize(&root, &steps, &workload::request(depth)).is_ok(),
                 "depth {depth}"
             );
             let reissued = steps
                 .iter()
                 .try_fold(root.clone(), |c, s| c.attenuate(s))
                 .unwrap();
-            assert_eq!(reissued.authorizes(&workload::request(depth)), Ok(()));
+            assert!(reissued.authorizes(&workload::request(depth)).is_ok());
         }
         assert_eq!(workload::prefix(3), "/srv/data/p1/p2/p3/");
         // One step too shallow for the request's path.

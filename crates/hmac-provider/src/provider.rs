@@ -3,7 +3,7 @@
 use captoken_core_types::{
     AttenuationMode, Capability, Denied, DenyReason, Error, Format, Inspection, LineageEntry,
     LineageHash, ParentRef, Properties, Request, Token, TokenId, TokenProvider, Verified,
-    VerifyContext, check_reissued_lineage, decode_text, encode_text,
+    VerifyContext, check_format, check_reissued_lineage, decode_text, encode_text,
 };
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -12,7 +12,7 @@ use crate::key::{HmacKey, HmacKeyring};
 use crate::wire::{self, Framed, MAX_TOKEN_LEN, WireError};
 
 /// The format tag, also the lineage-hash domain tag of this format.
-pub const FORMAT: Format = Format::new("hmac-v1");
+pub const FORMAT: Format = Format::new("hmac-v2");
 /// The text form's prefix, followed by the URL-safe base64 of the binary form.
 pub const TEXT_PREFIX: &str = "cth1.";
 /// The longest chain of ancestors a verifier walks; longer (or cyclic) lineage is denied.
@@ -46,9 +46,8 @@ impl HmacProvider {
     /// Authenticates a token and decodes its capability: framing, key lookup by
     /// id (no other key is tried), constant-time tag check, then the body.
     fn open(&self, token: &Token) -> Result<Capability, DenyReason> {
-        if token.format() != FORMAT {
-            return Err(DenyReason::Malformed("token of another format"));
-        }
+        check_format(token, FORMAT)
+            .map_err(|_| DenyReason::Malformed("token of another format"))?;
         let framed =
             wire::frame(token.as_bytes()).map_err(|e| DenyReason::Malformed(e.describe()))?;
         let key = self
@@ -75,12 +74,7 @@ impl HmacProvider {
     }
 
     fn unverified(token: &Token) -> Result<(Framed<'_>, Capability), Error> {
-        if token.format() != FORMAT {
-            return Err(Error::WrongFormat {
-                expected: FORMAT.tag(),
-                found: token.format().tag(),
-            });
-        }
+        check_format(token, FORMAT)?;
         let framed = wire::frame(token.as_bytes()).map_err(wire_error)?;
         let cap = wire::decode(&framed).map_err(wire_error)?;
         Ok((framed, cap))
@@ -107,6 +101,7 @@ impl TokenProvider for HmacProvider {
     }
 
     fn issue(&self, capability: &Capability) -> Result<Token, Error> {
+        capability.check_issuable()?;
         let key = self
             .keys
             .get(&capability.issuer)
@@ -127,10 +122,11 @@ impl TokenProvider for HmacProvider {
             .map_err(|reason| Self::open_error(parent, reason))?;
         let mut child = parent_cap.attenuate(step)?;
         child.id = TokenId::random()?;
-        child.parent = Some(ParentRef {
-            id: parent_cap.id,
-            hash: LineageHash::compute(FORMAT, parent.as_bytes()),
-        });
+        child.parent = Some(ParentRef::new(
+            FORMAT,
+            parent_cap.id,
+            LineageHash::compute(FORMAT, parent.as_bytes()),
+        ));
         self.issue(&child)
     }
 
@@ -140,19 +136,23 @@ impl TokenProvider for HmacProvider {
         request: &Request,
         ctx: &VerifyContext<'_>,
     ) -> Result<Verified, Denied> {
+        request.check_bounds()?;
         let cap = self.open(token)?;
-        cap.authorizes(request)?;
+        let holder = cap.authorizes(request)?;
         let lineage_hash = LineageHash::compute(FORMAT, token.as_bytes());
         let chain_len =
             check_reissued_lineage(FORMAT, &lineage_hash, cap.parent, ctx, MAX_CHAIN, |t| {
                 self.open(t).map(|a| (a.id, a.parent))
             })?;
-        Ok(Verified {
-            token_id: cap.id,
-            key_id: cap.issuer,
+        Ok(Verified::new(
+            FORMAT,
+            cap.id,
+            cap.issuer,
+            cap.issued_at,
             lineage_hash,
             chain_len,
-        })
+            holder,
+        ))
     }
 
     fn lineage_hash(&self, token: &Token) -> Result<LineageHash, Error> {
@@ -165,21 +165,17 @@ impl TokenProvider for HmacProvider {
         let cap = self
             .open(token)
             .map_err(|reason| Self::open_error(token, reason))?;
-        Ok(Some(LineageEntry {
-            token_id: cap.id,
-            hash: LineageHash::compute(FORMAT, token.as_bytes()),
-            parent: cap.parent,
-        }))
+        Ok(Some(LineageEntry::new(
+            cap.id,
+            LineageHash::compute(FORMAT, token.as_bytes()),
+            cap.parent,
+        )))
     }
 
     fn inspect(&self, token: &Token) -> Result<Inspection, Error> {
         let (_, capability) = Self::unverified(token)?;
-        Ok(Inspection {
-            format: FORMAT,
-            declared_parents: capability.parent.iter().map(|p| p.hash).collect(),
-            capability,
-            steps: Vec::new(),
-        })
+        let declared = capability.parent.iter().map(|p| p.hash).collect();
+        Ok(Inspection::new(FORMAT, capability, Vec::new(), declared))
     }
 
     fn parse_bytes(&self, bytes: &[u8]) -> Result<Token, Error> {

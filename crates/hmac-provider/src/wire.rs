@@ -2,7 +2,8 @@
 //!
 //! ```text
 //! offset  size  field
-//! 0       1     version, 0x01
+//! 0       1     version, 0x02 (version 1, without `issued_at`, holder binding,
+//!               parent format and `Path`, is refused)
 //! 1       1     n, length of the key id (1..=64)
 //! 2       n     key id, printable ASCII (the capability's issuer)
 //! 2+n     b     body: the capability less its issuer, in postcard 1.x
@@ -24,7 +25,7 @@ use captoken_core_types::{Capability, Grant, KeyId, ParentRef, Subject, TokenId}
 use serde::{Deserialize, Serialize};
 
 /// The only version this crate reads and writes.
-pub const VERSION: u8 = 1;
+pub const VERSION: u8 = 2;
 /// Length of the HMAC-SHA256 tag.
 pub const TAG_LEN: usize = 32;
 /// The largest token accepted, in bytes.
@@ -35,7 +36,9 @@ pub const MAX_TOKEN_LEN: usize = 16 * 1024;
 pub struct Body {
     /// Token id.
     pub id: TokenId,
-    /// Subject.
+    /// Issue time, Unix seconds.
+    pub issued_at: u64,
+    /// Subject (principal and holder binding).
     pub subject: Subject,
     /// Grants.
     pub grants: BTreeSet<Grant>,
@@ -134,6 +137,7 @@ pub fn encode_signed(cap: &Capability) -> Result<Vec<u8>, WireError> {
     let n = u8::try_from(kid.len()).map_err(|_| WireError::KeyId)?;
     let body = Body {
         id: cap.id,
+        issued_at: cap.issued_at,
         subject: cap.subject.clone(),
         grants: cap.grants.clone(),
         not_before: cap.not_before,
@@ -191,14 +195,20 @@ pub fn decode(framed: &Framed<'_>) -> Result<Capability, WireError> {
         return Err(WireError::Body);
     }
     postcard::serialize_with_flavor(&body, SameAs(framed.body)).map_err(|_| WireError::Body)?;
-    Ok(Capability {
-        id: body.id,
-        issuer: framed.key_id.clone(),
-        subject: body.subject,
-        grants: body.grants,
-        not_before: body.not_before,
-        expires_at: body.expires_at,
-        max_depth: body.max_depth,
-        parent: body.parent,
-    })
+    // Built field by field: a signed window may be empty (it then denies every
+    // request), which the builder refuses.
+    let mut cap = Capability::builder(framed.key_id.clone())
+        .subject(body.subject)
+        .id(body.id)
+        .valid_from(0)
+        .valid_until(1)
+        .build()
+        .map_err(|_| WireError::Body)?;
+    cap.issued_at = body.issued_at;
+    cap.grants = body.grants;
+    cap.not_before = body.not_before;
+    cap.expires_at = body.expires_at;
+    cap.max_depth = body.max_depth;
+    cap.parent = body.parent;
+    Ok(cap)
 }

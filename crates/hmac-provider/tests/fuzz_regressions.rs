@@ -67,23 +67,44 @@ fn assert_refused(bytes: &[u8], valid_tag: bool) {
     assert_eq!(denied.reason(), &want);
 }
 
-/// decode, crash-f4b36b12: the workload at depth 4 with its two grants swapped
-/// (`fs,internal/read_file` written after `fs.internal/list_dir`). postcard
-/// reads a set in any order, so the body decoded to a capability whose
-/// canonical encoding is other bytes: one capability, two bodies, two lineage
-/// hashes. Fixed by accepting only the canonical body.
-const GRANTS_OUT_OF_ORDER: &str = concat!(
-    "01026b31025061bc4fcecb5ff54279506695800d0f6167656e743a706c616e6e65722d3700020b66732e696e7465726e",
-    "616c086c6973745f64697203056c696d69740400c80f046d6f6465010002726f047061746802162f7372762f64617461",
-    "2f70312f70322f70332f70342f0b66732c696e7465726e616c09726561645f66696c6503056c696d69740400c80f046d",
-    "6f6465010002726f047061746802162f7372762f646174612f70312f70322f70332f70342f80f2d6ca068c8ed7ca060c",
-    "019c26ceb78e86e789d12c1a92c5267d915296975c3bb40031dee668851289d12b97e03f94a7afb38f752d90b89f9d50",
-    "54ea251a94e0251ed9a34eda234f9fa5290083ad9acad4e20e5dba58f65b2b3d81",
-);
-
+/// decode, crash-f4b36b12 (found in wire version 1, rebuilt for version 2):
+/// the workload at depth 4 with its two grants swapped (`read_file` written
+/// before `list_dir`). postcard reads a set in any order, so the body decoded
+/// to a capability whose canonical encoding is other bytes: one capability,
+/// two bodies, two lineage hashes. Fixed by accepting only the canonical body.
 #[test]
 fn grants_out_of_order_are_malformed() {
-    let bytes = unhex(GRANTS_OUT_OF_ORDER);
+    let p = provider();
+    let stores = captoken_core_types::testing::Stores::new();
+    let token = workload::chain(&p, &stores, 4).pop().unwrap();
+    let framed = wire::frame(token.as_bytes()).unwrap();
+    let cap = wire::decode(&framed).unwrap();
+    // The same fields, with the grant set written as a sequence in reverse order.
+    #[derive(serde::Serialize)]
+    struct Swapped<'a> {
+        id: captoken_core_types::TokenId,
+        issued_at: u64,
+        subject: &'a captoken_core_types::Subject,
+        grants: Vec<&'a captoken_core_types::Grant>,
+        not_before: u64,
+        expires_at: u64,
+        max_depth: u32,
+        parent: Option<captoken_core_types::ParentRef>,
+    }
+    let swapped = Swapped {
+        id: cap.id,
+        issued_at: cap.issued_at,
+        subject: &cap.subject,
+        grants: cap.grants.iter().rev().collect(),
+        not_before: cap.not_before,
+        expires_at: cap.expires_at,
+        max_depth: cap.max_depth,
+        parent: cap.parent,
+    };
+    let header = &token.as_bytes()[..token.as_bytes().len() - TAG_LEN - framed.body.len()];
+    let body = postcard::to_allocvec(&swapped).unwrap();
+    assert_ne!(body, framed.body, "the swap changes the bytes");
+    let bytes = [header, &body[..], &[0; TAG_LEN]].concat();
     assert_refused(&bytes, false);
     // Even under a valid tag: only the issuer's canonical bytes are a token.
     assert_refused(&retag(bytes), true);
@@ -93,9 +114,10 @@ fn grants_out_of_order_are_malformed() {
 /// for 1) and a duplicated set member, both read by postcard.
 #[test]
 fn overlong_varints_and_duplicates_are_malformed() {
-    // Header `01 02 "k1"`, id 16 x 0x07, subject "a" without holder key, no
-    // grants, not_before 1, expires_at 2, max_depth 0, no parent, then the tag.
-    let head = unhex("01026b3107070707070707070707070707070707016100");
+    // Header `02 02 "k1"`, id 16 x 0x07, issued_at 1, subject "a" without
+    // holder binding, no grants, not_before 1, expires_at 2, max_depth 0, no
+    // parent, then the tag.
+    let head = unhex("02026b310707070707070707070707070707070701016100");
     let canonical = retag([&head[..], &unhex("0001020000"), &[0; TAG_LEN]].concat());
     assert!(wire::decode(&wire::frame(&canonical).unwrap()).is_ok());
     let overlong = retag([&head[..], &unhex("008100020000"), &[0; TAG_LEN]].concat());

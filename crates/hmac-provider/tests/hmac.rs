@@ -11,7 +11,7 @@ use captoken_core_types::reference::authorize;
 use captoken_core_types::testing::{self, workload};
 use captoken_core_types::testing::{Stores, ancestors_of, deny_reason as reason};
 use captoken_core_types::{
-    Capability, DenyReason, Error, KeyId, LineageIndex, Token, TokenProvider,
+    Capability, DenyReason, Error, HolderKey, KeyId, LineageIndex, Subject, Token, TokenProvider,
 };
 use captoken_hmac_provider::{FORMAT, HmacKey, HmacKeyring, HmacProvider, TEXT_PREFIX};
 use proptest::prelude::*;
@@ -60,7 +60,7 @@ fn encoding_is_deterministic_and_pinned() {
 }
 
 // Its tag was checked independently with Python's hmac module (key: 32 bytes of 0x01).
-const GOLDEN_ROOT_HEX: &str = "01026b315a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a0f6167656e743a706c616e6e65722d3700020b66732e696e7465726e616c086c6973745f64697203056c696d69740400d00f046d6f6465010002726f0470617468020a2f7372762f646174612f0b66732e696e7465726e616c09726561645f66696c6503056c696d69740400d00f046d6f6465010002726f0470617468020a2f7372762f646174612f80f2d6ca06908ed7ca0610006df4797dc72e563102cf689106a3ff810c03bebd45dab75cfcf2375fa712ac58";
+const GOLDEN_ROOT_HEX: &str = "02026b315a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a80f2d6ca060f6167656e743a706c616e6e65722d3700020b66732e696e7465726e616c086c6973745f64697203056c696d69740500d00f046d6f6465010002726f0470617468030a2f7372762f646174612f0b66732e696e7465726e616c09726561645f66696c6503056c696d69740500d00f046d6f6465010002726f0470617468030a2f7372762f646174612f80f2d6ca06908ed7ca0610007fe0e29fd6e7e4161b8357252928d2d2ce7f468e07615beb16ec2021eb186e85";
 
 #[test]
 fn reference_workload_text_size() {
@@ -69,7 +69,7 @@ fn reference_workload_text_size() {
     assert!(text.len() <= 280, "over budget: {}", text.len());
     assert_eq!(
         text.len(),
-        273,
+        280,
         "DESIGN.md §7 workload at depth 0; the budget is 280"
     );
 }
@@ -123,6 +123,69 @@ fn a_parent_the_issuer_cannot_authenticate_is_not_reissued() {
         provider_with("k1", 9).attenuate(&token, &workload::step(1)),
         Err(Error::BadSignature)
     ));
+}
+
+/// Signs arbitrary header-and-body bytes as the key holder would.
+fn sign(signed: Vec<u8>, secret: u8) -> Token {
+    use hmac::Mac as _;
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&[secret; 32]).unwrap();
+    mac.update(&signed);
+    Token::new(
+        FORMAT,
+        [signed, mac.finalize().into_bytes().to_vec()].concat(),
+    )
+}
+
+/// `issue` refuses a bound capability (conformance suite); a bound token made
+/// by going around `issue` (what an older or buggy issuer could sign) is still
+/// denied at verification, after authentication, for its root subject and for
+/// a delegate of a re-issued child.
+#[test]
+fn a_signed_bound_token_is_denied_without_proof_of_possession() {
+    let p = provider();
+    let stores = Stores::new();
+    let key = HolderKey::Ed25519([3; 32]);
+    for subject in [
+        Subject::bound_to_key(workload::SUBJECT, key.clone()),
+        Subject::bound_to_key_set(workload::SUBJECT),
+    ] {
+        let mut cap = workload::capability(kid("k1"));
+        cap.subject = subject;
+        let token = sign(
+            captoken_hmac_provider::wire::encode_signed(&cap).unwrap(),
+            1,
+        );
+        assert_eq!(p.inspect(&token).unwrap().capability, cap);
+        assert_eq!(
+            reason(p.verify(&token, &workload::request(0), &stores.cold())),
+            DenyReason::PossessionRequired
+        );
+        // The issuer refuses to re-issue from it, and the wrong key still reads as a bad MAC.
+        assert!(p.attenuate(&token, &workload::step(1)).is_err());
+        assert_eq!(
+            reason(provider_with("k1", 2).verify(&token, &workload::request(0), &stores.cold())),
+            DenyReason::BadSignature
+        );
+    }
+}
+
+/// Wire version 1 (no `issued_at`, holder binding, parent format or `Path`) is
+/// refused with a clear error, even under a valid tag.
+#[test]
+fn version_1_tokens_are_refused() {
+    let p = provider();
+    let mut signed =
+        captoken_hmac_provider::wire::encode_signed(&workload::capability(kid("k1"))).unwrap();
+    signed[0] = 1;
+    let token = sign(signed, 1);
+    assert!(matches!(
+        p.inspect(&token),
+        Err(Error::Malformed("unsupported token version"))
+    ));
+    assert_eq!(
+        reason(p.verify(&token, &workload::request(0), &Stores::new().cold())),
+        DenyReason::Malformed("unsupported token version")
+    );
 }
 
 #[test]

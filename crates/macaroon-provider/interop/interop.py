@@ -2,19 +2,22 @@
 """Interoperability of captoken's macaroon provider with pymacaroons (an independent implementation).
 
     interop.py mint DIR    pymacaroons mints and attenuates v2 macaroons in captoken's
-                           `ct1` caveat language, with and without third-party caveats,
+                           `ct2` caveat language, with and without third-party caveats,
                            and writes them with requests and expected verdicts to
                            DIR/from_python.json (read by the Rust test `interop`).
     interop.py check DIR   reads DIR/from_captoken.json (written by the Rust test) and
                            verifies captoken's macaroons with pymacaroons' Verifier and
-                           the `ct1` checker below; exits non-zero on any mismatch.
+                           the `ct2` checker below; exits non-zero on any mismatch.
 
-The `ct1` checker is a second, independent implementation of the caveat language
+The `ct2` checker is a second, independent implementation of the caveat language
 (crates/macaroon-provider/src/caveat.rs and chain.rs document it): a tokenizer and
 parser for the grammar, the layout rules (root section, counted steps), the
 lineage hash of every boundary recomputed with the root key, and the meaning of
-every caveat for a request. It is what a pymacaroons user would write to accept
-captoken macaroons.
+every caveat for a request (the rule of core-types' reference authorizer, with the
+segment-aware `Path` rule of core-types/src/path.rs, and the denial of every
+holder-bound subject, which needs a proof of possession captoken does not check
+yet). It is what a pymacaroons user would write to accept captoken macaroons.
+Caveats and identifiers of the previous version, `ct1`, are refused.
 """
 
 import binascii
@@ -32,7 +35,7 @@ from pymacaroons.utils import generate_derived_key
 ROOT_SECRET = b"captoken interop root secret, 32+ bytes"
 THIRD_PARTY_SECRET = b"the auth service's shared secret, 32+ bytes"
 LINEAGE_DOMAIN = b"captoken/lineage/v1"
-FORMAT_TAG = b"macaroon-v2"
+FORMAT_TAG = b"macaroon-v2.ct2"
 
 NBF = 1767225600
 EXP = NBF + 3600
@@ -95,7 +98,7 @@ def chain_signatures(m, secret):
     return sigs, sig
 
 
-# ---------------------------------------------------------------- ct1 language
+# ---------------------------------------------------------------- ct2 language
 
 
 class CaveatError(Exception):
@@ -103,7 +106,7 @@ class CaveatError(Exception):
 
 
 WORD = set(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.:@-+")
-PUNCT = set(b"/(){}[],|=^*")
+PUNCT = set(b"/(){}[],|=^~*")
 
 
 def lex(body):
@@ -240,6 +243,11 @@ class P:
             if k2 != "s":
                 raise CaveatError("a prefix is a string")
             return ("prefix", s)
+        if (k, v) == ("p", "~"):
+            k2, s = self.next()
+            if k2 != "s":
+                raise CaveatError("a path directory is a string")
+            return ("path", s)
         if (k, v) == ("p", "{"):
             vals = set()
             if not self.eat("}"):
@@ -258,13 +266,19 @@ class P:
         raise CaveatError("expected a constraint")
 
     def subject(self):
+        """(principal, binding): binding is None, "keyset" or ("ed25519", hex)."""
         principal = self.name()
+        binding = None
         if not self.at_end():
             w = self.word()
-            key = w[len("ed25519:"):]
-            if not w.startswith("ed25519:") or len(key) != 64 or any(c not in "0123456789abcdef" for c in key):
-                raise CaveatError("bad holder key")
-        return principal
+            if w == "keyset":
+                binding = "keyset"
+            else:
+                key = w[len("ed25519:"):]
+                if not w.startswith("ed25519:") or len(key) != 64 or any(c not in "0123456789abcdef" for c in key):
+                    raise CaveatError("bad holder binding")
+                binding = ("ed25519", key)
+        return principal, binding
 
     def end(self):
         if not self.at_end():
@@ -272,12 +286,14 @@ class P:
 
 
 def parse_claim(raw):
-    """One ct1 caveat -> (kind, payload). Raises CaveatError."""
+    """One ct2 caveat -> (kind, payload). Raises CaveatError."""
     if any(not 0x20 <= b <= 0x7E for b in raw):
         raise CaveatError("not printable ASCII")
     text = raw.decode("ascii")
-    if not text.startswith("ct1 "):
-        raise CaveatError("not ct1")
+    if text.startswith("ct1 "):
+        raise CaveatError("unsupported version: ct1")
+    if not text.startswith("ct2 "):
+        raise CaveatError("not ct2")
     kind, _, body = text[4:].partition(" ")
     p = P(body)
     if kind in ("subject", "delegate"):
@@ -303,7 +319,7 @@ def parse_claim(raw):
                     break
                 p.expect("|")
         out = ("grants", grants)
-    elif kind in ("nbf", "exp"):
+    elif kind in ("iat", "nbf", "exp"):
         out = (kind, _unsigned(p.word()))
         if out[1] >= 2**64:
             raise CaveatError("out of u64")
@@ -338,6 +354,38 @@ def parse_claim(raw):
     return out
 
 
+def is_safe_path(v):
+    """core-types/src/path.rs `is_safe`: absolute, no empty, `.` or `..` segment,
+    no NUL, backslash or percent-encoded dot."""
+    return (
+        v.startswith("/")
+        and "\0" not in v
+        and "\\" not in v
+        and "%2e" not in v
+        and "%2E" not in v
+        and all(seg not in ("", ".", "..") for seg in v[1:].split("/"))
+    )
+
+
+def path_base(d):
+    return d[:-1] if d.endswith("/") else d
+
+
+def is_directory(d):
+    return d == "/" or is_safe_path(path_base(d))
+
+
+def is_under(v, d):
+    """core-types/src/path.rs `is_under`: a safe path strictly under the directory, by whole segments."""
+    if not is_directory(d) or not is_safe_path(v):
+        return False
+    base = path_base(d)
+    if not v.startswith(base):
+        return False
+    rest = v[len(base):]
+    return len(rest) > 1 and rest.startswith("/")
+
+
 def permits(c, value):
     if value is None:
         return False
@@ -348,6 +396,8 @@ def permits(c, value):
         return c[1] == value
     if kind == "prefix":
         return value[0] == "s" and value[1].startswith(c[1])
+    if kind == "path":
+        return value[0] == "s" and is_under(value[1], c[1])
     if kind == "oneof":
         return value in c[1]
     if kind == "range":
@@ -355,7 +405,7 @@ def permits(c, value):
     return False
 
 
-ROOT_KINDS = ("subject", "grants", "nbf", "exp", "depth")
+ROOT_KINDS = ("subject", "grants", "iat", "nbf", "exp", "depth")
 STEP_ONCE = ("keep", "nbf", "exp", "depth", "delegate")
 
 
@@ -374,8 +424,10 @@ class Checker:
     def _plan(self, m, secret):
         ident = m.identifier_bytes.decode("ascii", "replace")
         parts = ident.split(" ")
-        if len(parts) != 3 or parts[0] != "ct1" or len(parts[2]) != 32:
-            raise CaveatError("not a ct1 identifier")
+        if parts[0] == "ct1":
+            raise CaveatError("unsupported version: ct1 identifier")
+        if len(parts) != 3 or parts[0] != "ct2" or len(parts[2]) != 32:
+            raise CaveatError("not a ct2 identifier")
         sigs, _ = chain_signatures(m, secret)
         caveats = list(enumerate(m.caveats))
         pos = 0
@@ -430,16 +482,20 @@ class Checker:
         req = self.req
         ok = self.verdicts
         # Structural caveats hold: the layout and every lineage hash were checked.
+        # The issue time is signed and reported; nothing judges it yet.
         ok[root["depth"][0]] = True
+        ok[root["iat"][0]] = True
         for s in steps:
             ok[s["boundary"]] = True
             if "depth" in s["once"]:
                 ok[s["once"]["depth"][0]] = True
         # Subject: the last delegate decides; earlier subjects are superseded.
+        # Any bound subject (root or delegate) needs a proof of possession,
+        # which is not checked yet: it denies the whole chain.
         delegates = [s["once"]["delegate"] for s in steps if "delegate" in s["once"]]
         holders = [root["subject"]] + delegates
-        for k, (i, principal) in enumerate(holders):
-            ok[i] = k < len(holders) - 1 or principal == req["subject"]
+        for k, (i, (principal, binding)) in enumerate(holders):
+            ok[i] = binding is None and (k < len(holders) - 1 or principal == req["subject"])
         now = req["now"]
         for i, t in [root["nbf"]] + [s["once"]["nbf"] for s in steps if "nbf" in s["once"]]:
             ok[i] = now >= t
@@ -472,7 +528,7 @@ def discharge_caveat_ok(predicate, now):
 
 
 def pymacaroons_verify(m, secret, request, discharges):
-    """pymacaroons verifies the chain and the discharges; the checker judges each ct1 caveat."""
+    """pymacaroons verifies the chain and the discharges; the checker judges each ct2 caveat."""
     checker = Checker(m, secret, request)
     main = [(i, c.caveat_id_bytes.decode("utf-8", "replace")) for i, c in enumerate(m.caveats)
             if c.verification_key_id is None]
@@ -515,10 +571,10 @@ def request_from_json(r):
     return dict(r, args={k: next(iter(v.items())) for k, v in r["args"].items()})
 
 
-def mint_root(secret=ROOT_SECRET, key_id="py1", third_party=None):
+def mint_root(secret=ROOT_SECRET, key_id="py1", third_party=None, subject="agent:planner-7"):
     m = Macaroon(
         location="https://tools.example",
-        identifier="ct1 %s %s" % (key_id, secrets.token_hex(16)),
+        identifier="ct2 %s %s" % (key_id, secrets.token_hex(16)),
         key=secret,
         version=MACAROON_V2,
     )
@@ -526,14 +582,15 @@ def mint_root(secret=ROOT_SECRET, key_id="py1", third_party=None):
         # A third-party caveat in the root section, before the root claims are complete.
         m.add_third_party_caveat("https://auth.example", THIRD_PARTY_SECRET, third_party)
     # Written by hand, in another order and spacing than captoken's writer uses.
-    m.add_first_party_caveat("ct1 depth 16")
+    m.add_first_party_caveat("ct2 depth 16")
     m.add_first_party_caveat(
-        'ct1 grants fs.internal/read_file( path ^"/srv/data/", mode = "ro", limit [0, 1000] )'
-        ' | "fs.internal"/"list_dir"(path^"/srv/data/", mode="ro", limit[0,1000])'
+        'ct2 grants fs.internal/read_file( path ~"/srv/data", mode = "ro", limit [0, 1000] )'
+        ' | "fs.internal"/"list_dir"(path~"/srv/data/", mode="ro", limit[0,1000])'
     )
-    m.add_first_party_caveat("ct1 subject agent:planner-7")
-    m.add_first_party_caveat("ct1 nbf %d" % NBF)
-    m.add_first_party_caveat("ct1 exp %d" % EXP)
+    m.add_first_party_caveat("ct2 subject %s" % subject)
+    m.add_first_party_caveat("ct2 nbf %d" % NBF)
+    m.add_first_party_caveat("ct2 iat %d" % (NBF - 30))
+    m.add_first_party_caveat("ct2 exp %d" % EXP)
     return m
 
 
@@ -544,7 +601,7 @@ def attenuate(m, caveats, third_party=None, forge=False):
     if forge:
         parent = "%064x" % (int(parent, 16) ^ 1)
     count = len(caveats) + (1 if third_party else 0)
-    child.add_first_party_caveat("ct1 step %s %d" % (parent, count))
+    child.add_first_party_caveat("ct2 step %s %d" % (parent, count))
     for c in caveats:
         child.add_first_party_caveat(c)
     if third_party:
@@ -555,16 +612,16 @@ def attenuate(m, caveats, third_party=None, forge=False):
 def discharge_for(m, caveat_id, exp=None, bind=True):
     d = Macaroon(location="https://auth.example", identifier=caveat_id, key=THIRD_PARTY_SECRET, version=MACAROON_V2)
     if exp is not None:
-        d.add_first_party_caveat("ct1 exp %d" % exp)
+        d.add_first_party_caveat("ct2 exp %d" % exp)
     return m.prepare_for_request(d) if bind else d
 
 
 def step_caveats(i):
     prefix = "/srv/data/" + "".join("p%d/" % k for k in range(1, i + 1))
     return [
-        'ct1 arg fs.internal/read_file path^"%s"' % prefix,
-        "ct1 arg fs.internal/read_file limit[0,%d]" % (1000 - i),
-        "ct1 exp %d" % (EXP - i),
+        'ct2 arg fs.internal/read_file path~"%s"' % prefix,
+        "ct2 arg fs.internal/read_file limit[0,%d]" % (1000 - i),
+        "ct2 exp %d" % (EXP - i),
     ]
 
 
@@ -603,28 +660,52 @@ def mint(out_dir):
     case("a/depth2 not yet valid", d2, request(deep, now=NBF - 1), "deny", "NotYetValid")
     case("a/depth2 wrong subject", d2, request(deep, subject="agent:other"), "deny", "WrongSubject")
     case("a/depth2 tool not granted", d2, request(deep, tool="write_file"), "deny", "NoMatchingGrant")
-    kept = attenuate(d1, ['ct1 keep fs.internal/list_dir'])
+    kept = attenuate(d1, ['ct2 keep fs.internal/list_dir'])
     case("a/keep drops read_file", kept, request("/srv/data/p1/x"), "deny", "NoMatchingGrant")
     case("a/keep keeps list_dir", kept, request("/srv/data/p1/x", tool="list_dir"), "allow")
-    delegated = attenuate(d1, ["ct1 delegate agent:helper", "ct1 depth 0"])
+    delegated = attenuate(d1, ["ct2 delegate agent:helper", "ct2 depth 0"])
     case("a/delegate allows the delegate", delegated, request("/srv/data/p1/x", subject="agent:helper"), "allow")
     case("a/delegate denies the delegator", delegated, request("/srv/data/p1/x"), "deny", "WrongSubject")
     too_deep = attenuate(delegated, [])
     case("a/step past depth 0", too_deep, request("/srv/data/p1/x", subject="agent:helper"), "deny", "DepthExceeded")
     # Hostile additions by a pymacaroons holder.
     wide = root.copy()
-    wide.add_first_party_caveat("ct1 grants fs.internal/write_file() | fs.internal/read_file()")
+    wide.add_first_party_caveat("ct2 grants fs.internal/write_file() | fs.internal/read_file()")
     case("a/second grants caveat", wide, request("/etc/passwd"), "deny", "UnknownCaveat")
     loose = d1.copy()
-    loose.add_first_party_caveat("ct1 delegate agent:thief")
+    loose.add_first_party_caveat("ct2 delegate agent:thief")
     case("a/caveat outside a step", loose, request("/srv/data/p1/x", subject="agent:thief"), "deny", "UnknownCaveat")
     case("a/forged boundary", attenuate(d1, [], forge=True), request("/srv/data/p1/x"), "deny", "LineageMismatch")
     case("a/foreign caveat", attenuate(d1, ["time < 2099-01-01T00:00"]), request("/srv/data/p1/x"), "deny", "UnknownCaveat")
     other_key = mint_root(secret=b"some other root secret of 32+ bytes!")
     case("a/other root key", other_key, request("/srv/data/x"), "deny", "BadSignature")
+    # Path constraints are segment-aware.
+    case("a/depth2 dot segments", d2, request("/srv/data/p1/p2/../../../etc/passwd"), "deny", "NoMatchingGrant")
+    case("a/depth2 encoded dot segment", d2, request("/srv/data/p1/p2/%2e%2e/x"), "deny", "NoMatchingGrant")
+    case("a/depth2 sibling sharing the bytes", d2, request("/srv/data/p1/p2x/report.txt"), "deny", "ConstraintViolated")
+    case("a/depth2 the directory itself", d2, request("/srv/data/p1/p2"), "deny", "ConstraintViolated")
+    # Holder-bound subjects need a proof of possession, which captoken does not check yet.
+    key = "ed25519:" + "ab" * 32
+    bound = mint_root(subject="agent:planner-7 " + key)
+    case("a/root bound to a holder key", bound, request("/srv/data/x"), "deny", "PossessionRequired")
+    bound_set = mint_root(subject="agent:planner-7 keyset")
+    case("a/root bound to a key set", bound_set, request("/srv/data/x"), "deny", "PossessionRequired")
+    bound_delegate = attenuate(d1, ["ct2 delegate agent:helper " + key])
+    case("a/delegate bound to a holder key", bound_delegate,
+         request("/srv/data/p1/x", subject="agent:helper"), "deny", "PossessionRequired")
+    # The previous version of the caveat language.
+    old = Macaroon(location="https://tools.example", identifier="ct1 py1 %s" % secrets.token_hex(16),
+                   key=ROOT_SECRET, version=MACAROON_V2)
+    for c in ["ct1 subject agent:planner-7", 'ct1 grants fs.internal/read_file(path^"/srv/data/")',
+              "ct1 nbf %d" % NBF, "ct1 exp %d" % EXP, "ct1 depth 16"]:
+        old.add_first_party_caveat(c)
+    case("a/ct1 token", old, request("/srv/data/x"), "deny", "Malformed")
+    old_step = d1.copy()
+    old_step.add_first_party_caveat("ct1 step %s 0" % token_lineage(d1))
+    case("a/ct1 step", old_step, request("/srv/data/p1/x"), "deny", "UnknownCaveat")
 
     # (c) third-party caveats with pymacaroons' bound discharges.
-    tp_step = attenuate(d1, ['ct1 arg fs.internal/read_file mode="ro"'], third_party="user = alice")
+    tp_step = attenuate(d1, ['ct2 arg fs.internal/read_file mode="ro"'], third_party="user = alice")
     req = request("/srv/data/p1/x")
     case("c/step caveat, bound discharge", tp_step, req, "allow", discharges=[discharge_for(tp_step, "user = alice")])
     case("c/bound discharge with exp", tp_step, req, "allow", discharges=[discharge_for(tp_step, "user = alice", exp=NOW + 1)])
@@ -668,6 +749,8 @@ def check(out_dir):
         discharges = [Macaroon.deserialize(d) for d in c["discharges"]]
         req = request_from_json(c["request"])
         problems = []
+        if c.get("format_tag") != FORMAT_TAG.decode():
+            problems.append("format tag %s, expected %s" % (c.get("format_tag"), FORMAT_TAG.decode()))
         if token_lineage(m) != c["lineage_hash"]:
             problems.append("lineage hash %s, captoken says %s" % (token_lineage(m), c["lineage_hash"]))
         allowed, why = pymacaroons_verify(m, secret, req, discharges)
@@ -700,6 +783,13 @@ def self_test():
     tp = attenuate(root, [], third_party="user = alice")
     ok, why = pymacaroons_verify(tp, ROOT_SECRET, request("/srv/data/x"), [discharge_for(tp, "user = alice", exp=NOW + 1)])
     assert ok, why
+    for path in ("/srv/data/p1/p2/../x", "/srv/data/p1/p2x/y", "/srv/data/p1/p2", "/srv/data/p1/p2/x/"):
+        ok, _ = pymacaroons_verify(d2, ROOT_SECRET, request(path), [])
+        assert not ok, path
+    ok, _ = pymacaroons_verify(mint_root(subject="agent:planner-7 keyset"), ROOT_SECRET, request("/srv/data/x"), [])
+    assert not ok
+    assert is_under("/a/b", "/a") and is_under("/a/b", "/a/") and is_under("/etc", "/")
+    assert not any(is_under(v, "/a/") for v in ("/a", "/a/", "/ab/x", "/a/./x", "/a//x", "/a/x/", "/a/%2E/x", "/a\\x"))
 
 
 if __name__ == "__main__":

@@ -1,15 +1,17 @@
-//! The captoken caveat language, version 1 (`ct1`): the identifier and the first-party caveats that carry a capability and its attenuation steps.
+//! The captoken caveat language, version 2 (`ct2`): the identifier and the first-party caveats that carry a capability and its attenuation steps.
 //!
 //! Every caveat is printable ASCII (bytes `0x20..=0x7e`) so that it reads well
 //! in any macaroon tool and can be written by hand, for example with
 //! pymacaroons' `add_first_party_caveat`. A caveat that does not start with
-//! `ct1 `, names an unknown kind or does not parse is refused: verification
-//! fails closed.
+//! `ct2 `, names an unknown kind or does not parse is refused: verification
+//! fails closed. The previous version, `ct1` (no `iat`, no key-set binding, no
+//! `Path` constraint), is refused with its own error,
+//! [`CaveatError::UnsupportedVersion`], in identifiers and caveats alike.
 //!
 //! # Identifier
 //!
 //! ```text
-//! ct1 <key id> <token id>
+//! ct2 <key id> <token id>
 //! ```
 //!
 //! The key id is the issuer's key id (1 to 64 bytes `!`..`~`), the token id 32
@@ -17,29 +19,33 @@
 //!
 //! # Caveats
 //!
-//! A caveat is `ct1`, a space, a kind, and (for most kinds) a space and a body.
+//! A caveat is `ct2`, a space, a kind, and (for most kinds) a space and a body.
 //! Inside the body, spaces between tokens are free.
 //!
 //! | caveat | meaning |
 //! |---|---|
-//! | `ct1 subject <subject>` | root: who may use the capability |
-//! | `ct1 grants <grant> \| <grant> …` | root: the whole grant set, a disjunction, in one caveat (empty: nothing) |
-//! | `ct1 nbf <u64>` | root: valid from (inclusive); in a step: also not before this |
-//! | `ct1 exp <u64>` | root: valid until (exclusive); in a step: also not from this on |
-//! | `ct1 depth <u32>` | root: delegation steps left; in a step: at most this many left |
-//! | `ct1 step <lineage hash> <n>` | boundary: a delegation step starts; the next `n` caveats are its body |
-//! | `ct1 keep <tool>, <tool> …` | step: only these tools (empty: none) |
-//! | `ct1 arg <tool> <name><constraint>` | step: on that tool, the argument must be present and satisfy it |
-//! | `ct1 delegate <subject>` | step: hand the remaining authority to this subject |
+//! | `ct2 subject <subject>` | root: who may use the capability, and its holder binding |
+//! | `ct2 grants <grant> \| <grant> …` | root: the whole grant set, a disjunction, in one caveat (empty: nothing) |
+//! | `ct2 iat <u64>` | root: when the issuer issued it (Unix seconds) |
+//! | `ct2 nbf <u64>` | root: valid from (inclusive); in a step: also not before this |
+//! | `ct2 exp <u64>` | root: valid until (exclusive); in a step: also not from this on |
+//! | `ct2 depth <u32>` | root: delegation steps left; in a step: at most this many left |
+//! | `ct2 step <lineage hash> <n>` | boundary: a delegation step starts; the next `n` caveats are its body |
+//! | `ct2 keep <tool>, <tool> …` | step: only these tools (empty: none) |
+//! | `ct2 arg <tool> <name><constraint>` | step: on that tool, the argument must be present and satisfy it |
+//! | `ct2 delegate <subject>` | step: hand the remaining authority to this subject (and its binding) |
 //!
 //! ```text
-//! subject    = name [ " ed25519:" 64 lower-case hex digits ]   ; a holder key
+//! subject    = name [ " " binding ]
+//! binding    = "ed25519:" 64 lower-case hex digits             ; bound to one holder key
+//!            / "keyset"                                        ; bound to the principal's key set
 //! tool       = name "/" name                                   ; server / tool
 //! grant      = tool "(" [ arg *( "," arg ) ] ")"                ; each argument at most once
 //! arg        = name constraint
 //! constraint = "*"                                             ; Any: present, any value
 //!            / "=" value                                       ; Exact
 //!            / "^" string                                      ; Prefix (byte-wise)
+//!            / "~" string                                      ; Path: under this directory, by whole segments
 //!            / "{" [ value *( "," value ) ] "}"                ; OneOf
 //!            / "[" int "," int "]"                             ; Range, both ends inclusive
 //! value      = string / int / "true" / "false"
@@ -51,80 +57,104 @@
 //!
 //! `u64` and `u32` are decimal without sign or leading zeros. `\u{…}` escapes any
 //! Unicode scalar value; writers use it for everything outside printable ASCII.
+//! A `~` constraint means [`Constraint::Path`]: the value is a safe absolute
+//! path strictly under the directory by whole segments
+//! ([`captoken_core_types::path::is_under`]), so `~"/srv/data/"` admits
+//! `/srv/data/report.txt` and refuses `/srv/data/../etc/passwd`,
+//! `/srv/database` and `/srv/data/%2e%2e/x`.
+//!
+//! A bound subject (`ed25519:…` or `keyset`) needs a proof of possession that
+//! this version does not check: such a token is never issued or attenuated by
+//! this crate, and one written by hand is denied at verification
+//! ([`captoken_core_types::DenyReason::PossessionRequired`]).
 //!
 //! For example, the root of the DESIGN.md §7 workload:
 //!
 //! ```text
-//! ct1 subject agent:planner-7
-//! ct1 grants fs.internal/list_dir(limit[0,1000], mode="ro", path^"/srv/data/") | fs.internal/read_file(limit[0,1000], mode="ro", path^"/srv/data/")
-//! ct1 nbf 1767225600
-//! ct1 exp 1767229200
-//! ct1 depth 16
+//! ct2 subject agent:planner-7
+//! ct2 grants fs.internal/list_dir(limit[0,1000], mode="ro", path~"/srv/data/") | fs.internal/read_file(limit[0,1000], mode="ro", path~"/srv/data/")
+//! ct2 iat 1767225600
+//! ct2 nbf 1767225600
+//! ct2 exp 1767229200
+//! ct2 depth 16
 //! ```
 //!
 //! and its first step (the boundary declares the root's lineage hash when the
 //! root was minted with key id `k1` and a secret of 32 bytes `0x01`):
 //!
 //! ```text
-//! ct1 step a7e30664b3b67f090cbb05d4dfa0989d6fa785cfd42d1ade50ec7b9d44039d9b 5
-//! ct1 arg fs.internal/read_file path^"/srv/data/p1/"
-//! ct1 arg fs.internal/read_file limit[0,999]
-//! ct1 arg fs.internal/list_dir path^"/srv/data/p1/"
-//! ct1 arg fs.internal/list_dir limit[0,999]
-//! ct1 exp 1767229199
+//! ct2 step 61d5388ef2382000e8e95f3dc74f25431e450ba382c7eae548ed7b69f4b1fc51 5
+//! ct2 arg fs.internal/read_file path~"/srv/data/p1/"
+//! ct2 arg fs.internal/read_file limit[0,999]
+//! ct2 arg fs.internal/list_dir path~"/srv/data/p1/"
+//! ct2 arg fs.internal/list_dir limit[0,999]
+//! ct2 exp 1767229199
 //! ```
 //!
-//! How the caveats of a macaroon group into the root and the steps, and what
-//! they mean together, is in the crate documentation.
+//! How the caveats of a macaroon group into the root and the steps is in
+//! [`crate::chain`]; what they authorize together is the reference authorizer's
+//! rule ([`captoken_core_types::reference::authorize`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
 use captoken_core_types::{
-    ArgConstraint, Constraint, Grant, HolderKey, KeyId, LineageHash, Subject, TokenId, ToolRef,
-    Value,
+    ArgConstraint, Constraint, Grant, HolderBinding, HolderKey, KeyId, LineageHash, Subject,
+    TokenId, ToolRef, Value,
 };
 
 /// The prefix of every caveat and identifier of this language version.
-pub const PREFIX: &str = "ct1 ";
+pub const PREFIX: &str = "ct2 ";
+/// The prefix of the previous language version, refused with
+/// [`CaveatError::UnsupportedVersion`].
+pub const OLD_PREFIX: &str = "ct1 ";
+/// How every step boundary caveat starts (see [`Claim::Step`]).
+pub const STEP_PREFIX: &[u8] = b"ct2 step ";
+/// The binding word for a subject bound to its principal's key set.
+const KEY_SET: &str = "keyset";
 
-/// One parsed `ct1` caveat.
+/// One parsed `ct2` caveat.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Claim {
-    /// `ct1 subject`: the root's subject.
+    /// `ct2 subject`: the root's subject.
     Subject(Subject),
-    /// `ct1 grants`: the root's grant set.
+    /// `ct2 grants`: the root's grant set.
     Grants(BTreeSet<Grant>),
-    /// `ct1 nbf`: a start of validity.
+    /// `ct2 iat`: when the issuer issued the root.
+    IssuedAt(u64),
+    /// `ct2 nbf`: a start of validity.
     NotBefore(u64),
-    /// `ct1 exp`: an end of validity.
+    /// `ct2 exp`: an end of validity.
     ExpiresAt(u64),
-    /// `ct1 depth`: a remaining delegation depth.
+    /// `ct2 depth`: a remaining delegation depth.
     Depth(u32),
-    /// `ct1 step`: the boundary that starts a delegation step.
+    /// `ct2 step`: the boundary that starts a delegation step.
     Step {
         /// The lineage hash the step declares for its parent.
         parent: LineageHash,
         /// How many caveats after the boundary belong to the step.
         count: u32,
     },
-    /// `ct1 keep`: keep only these tools.
+    /// `ct2 keep`: keep only these tools.
     Keep(BTreeSet<ToolRef>),
-    /// `ct1 arg`: an added argument constraint.
+    /// `ct2 arg`: an added argument constraint.
     Arg(ArgConstraint),
-    /// `ct1 delegate`: a new subject.
+    /// `ct2 delegate`: a new subject.
     Delegate(Subject),
 }
 
-/// Why bytes are not a `ct1` caveat or identifier.
+/// Why bytes are not a `ct2` caveat or identifier.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum CaveatError {
     /// Not a caveat of this language (other prefix, unknown kind, non-ASCII).
-    #[error("not a ct1 caveat")]
+    #[error("not a ct2 caveat")]
     Unknown,
-    /// A `ct1` caveat that does not parse.
-    #[error("malformed ct1 caveat: {0}")]
+    /// A caveat or identifier of the previous language version, `ct1`.
+    #[error("unsupported version: ct1 caveat language, this version reads ct2 only")]
+    UnsupportedVersion,
+    /// A `ct2` caveat that does not parse.
+    #[error("malformed ct2 caveat: {0}")]
     Syntax(&'static str),
 }
 
@@ -133,9 +163,25 @@ impl CaveatError {
     #[must_use]
     pub fn describe(self) -> &'static str {
         match self {
-            Self::Unknown => "not a ct1 caveat",
+            Self::Unknown => "not a ct2 caveat",
+            Self::UnsupportedVersion => {
+                "unsupported version: ct1 caveat language, this version reads ct2 only"
+            }
             Self::Syntax(m) => m,
         }
+    }
+}
+
+/// The rest of `text` after this version's prefix.
+///
+/// # Errors
+/// [`CaveatError::UnsupportedVersion`] for the previous version's prefix,
+/// [`CaveatError::Unknown`] for anything else.
+fn strip_prefix(text: &str) -> Result<&str, CaveatError> {
+    match text.strip_prefix(PREFIX) {
+        Some(rest) => Ok(rest),
+        None if text.starts_with(OLD_PREFIX) => Err(CaveatError::UnsupportedVersion),
+        None => Err(CaveatError::Unknown),
     }
 }
 
@@ -149,7 +195,7 @@ pub struct Identifier {
 }
 
 impl Identifier {
-    /// `ct1 <key id> <token id hex>`.
+    /// `ct2 <key id> <token id hex>`.
     #[must_use]
     pub fn encode(&self) -> String {
         format!("{PREFIX}{} {}", self.key_id, self.token_id)
@@ -158,47 +204,18 @@ impl Identifier {
     /// Parses an identifier.
     ///
     /// # Errors
-    /// [`CaveatError`] when the bytes are not exactly a `ct1` identifier.
+    /// [`CaveatError`] when the bytes are not exactly a `ct2` identifier
+    /// ([`CaveatError::UnsupportedVersion`] for a `ct1` one).
     pub fn parse(bytes: &[u8]) -> Result<Self, CaveatError> {
         let text = std::str::from_utf8(bytes).map_err(|_| CaveatError::Unknown)?;
-        let rest = text.strip_prefix(PREFIX).ok_or(CaveatError::Unknown)?;
+        let rest = strip_prefix(text)?;
         let (kid, tid) = rest
             .split_once(' ')
             .ok_or(CaveatError::Syntax("identifier lacks a token id"))?;
         let key_id = KeyId::new(kid).map_err(|_| CaveatError::Syntax("bad key id"))?;
-        let token_id = TokenId(hex_array(tid).ok_or(CaveatError::Syntax("bad token id"))?);
+        let token_id = TokenId::from_hex(tid).map_err(|_| CaveatError::Syntax("bad token id"))?;
         Ok(Self { key_id, token_id })
     }
-}
-
-/// Lower-case hexadecimal of exactly `N` bytes.
-fn hex_array<const N: usize>(s: &str) -> Option<[u8; N]> {
-    if s.len() != 2 * N {
-        return None;
-    }
-    let mut out = [0u8; N];
-    for (byte, pair) in out.iter_mut().zip(s.as_bytes().chunks_exact(2)) {
-        let digit = |c: u8| match c {
-            b'0'..=b'9' => Some(c - b'0'),
-            b'a'..=b'f' => Some(c - b'a' + 10),
-            _ => None,
-        };
-        let (hi, lo) = match pair {
-            [hi, lo] => (digit(*hi)?, digit(*lo)?),
-            _ => return None,
-        };
-        *byte = (hi << 4) | lo;
-    }
-    Some(out)
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes
-        .iter()
-        .fold(String::with_capacity(2 * bytes.len()), |mut s, b| {
-            let _ = write!(s, "{b:02x}");
-            s
-        })
 }
 
 // ---------------------------------------------------------------- writing
@@ -257,6 +274,10 @@ fn put_constraint(out: &mut String, c: &Constraint) {
             out.push('^');
             put_string(out, p);
         }
+        Constraint::Path(dir) => {
+            out.push('~');
+            put_string(out, dir);
+        }
         Constraint::OneOf(set) => {
             out.push('{');
             for (i, v) in set.iter().enumerate() {
@@ -275,9 +296,18 @@ fn put_constraint(out: &mut String, c: &Constraint) {
 
 fn put_subject(out: &mut String, s: &Subject) {
     put_name(out, &s.principal);
-    if let Some(HolderKey::Ed25519(key)) = &s.holder_key {
-        out.push_str(" ed25519:");
-        out.push_str(&hex(key));
+    match &s.binding {
+        None => {}
+        Some(HolderBinding::Key(key)) => {
+            let _ = write!(out, " {key}");
+        }
+        Some(HolderBinding::KeySet) => {
+            out.push(' ');
+            out.push_str(KEY_SET);
+        }
+        // A binding this version cannot name is written as a word no reader
+        // accepts, so that the token fails closed everywhere.
+        Some(_) => out.push_str(" unsupported-binding"),
     }
 }
 
@@ -306,6 +336,9 @@ impl Claim {
                     }
                     out.push(')');
                 }
+            }
+            Self::IssuedAt(t) => {
+                let _ = write!(out, "iat {t}");
             }
             Self::NotBefore(t) => {
                 let _ = write!(out, "nbf {t}");
@@ -344,28 +377,29 @@ impl Claim {
     /// Parses one caveat.
     ///
     /// # Errors
-    /// [`CaveatError::Unknown`] for a caveat that is not `ct1` (or not printable
-    /// ASCII), [`CaveatError::Syntax`] for a `ct1` caveat that does not parse.
+    /// [`CaveatError::Unknown`] for a caveat that is not `ct2` (or not printable
+    /// ASCII), [`CaveatError::UnsupportedVersion`] for a `ct1` caveat,
+    /// [`CaveatError::Syntax`] for a `ct2` caveat that does not parse.
     pub fn parse(bytes: &[u8]) -> Result<Self, CaveatError> {
         if !bytes.iter().all(|b| (0x20..=0x7e).contains(b)) {
             return Err(CaveatError::Unknown);
         }
         let text = std::str::from_utf8(bytes).map_err(|_| CaveatError::Unknown)?;
-        let rest = text.strip_prefix(PREFIX).ok_or(CaveatError::Unknown)?;
+        let rest = strip_prefix(text)?;
         let (kind, body) = rest.split_once(' ').unwrap_or((rest, ""));
         let mut p = Parser::new(body)?;
         let claim = match kind {
             "subject" => Self::Subject(p.subject()?),
             "grants" => Self::Grants(p.grants()?),
+            "iat" => Self::IssuedAt(p.unsigned()?),
             "nbf" => Self::NotBefore(p.unsigned()?),
             "exp" => Self::ExpiresAt(p.unsigned()?),
             "depth" => Self::Depth(
                 u32::try_from(p.unsigned()?).map_err(|_| CaveatError::Syntax("depth too large"))?,
             ),
             "step" => {
-                let parent = LineageHash(
-                    hex_array(p.word()?).ok_or(CaveatError::Syntax("bad lineage hash"))?,
-                );
+                let parent = LineageHash::from_hex(p.word()?)
+                    .map_err(|_| CaveatError::Syntax("bad lineage hash"))?;
                 let count = u32::try_from(p.unsigned()?)
                     .map_err(|_| CaveatError::Syntax("step count too large"))?;
                 Self::Step { parent, count }
@@ -405,7 +439,8 @@ fn lex(body: &str) -> Result<Vec<Tok<'_>>, CaveatError> {
     while let Some(&b) = bytes.get(i) {
         match b {
             b' ' => i += 1,
-            b'/' | b'(' | b')' | b'{' | b'}' | b'[' | b']' | b',' | b'|' | b'=' | b'^' | b'*' => {
+            b'/' | b'(' | b')' | b'{' | b'}' | b'[' | b']' | b',' | b'|' | b'=' | b'^' | b'~'
+            | b'*' => {
                 toks.push(Tok::Punct(b));
                 i += 1;
             }
@@ -578,6 +613,10 @@ impl<'a> Parser<'a> {
                 Some(Tok::Str(s)) => Ok(Constraint::Prefix(s)),
                 _ => Err(CaveatError::Syntax("a prefix is a string")),
             },
+            Some(Tok::Punct(b'~')) => match self.toks.next() {
+                Some(Tok::Str(s)) => Ok(Constraint::Path(s)),
+                _ => Err(CaveatError::Syntax("a path directory is a string")),
+            },
             Some(Tok::Punct(b'{')) => {
                 let mut set = BTreeSet::new();
                 if !self.eat(b'}') {
@@ -603,21 +642,17 @@ impl<'a> Parser<'a> {
     }
 
     fn subject(&mut self) -> Result<Subject, CaveatError> {
-        let principal = self.name()?;
-        let holder_key = if self.at_end() {
-            None
-        } else {
-            let w = self.word()?;
-            let key = w
-                .strip_prefix("ed25519:")
-                .and_then(hex_array::<32>)
-                .ok_or(CaveatError::Syntax("bad holder key"))?;
-            Some(HolderKey::Ed25519(key))
-        };
-        Ok(Subject {
-            principal,
-            holder_key,
-        })
+        let mut subject = Subject::new(self.name()?);
+        if !self.at_end() {
+            let binding = match self.word()? {
+                KEY_SET => HolderBinding::KeySet,
+                key => HolderBinding::Key(
+                    HolderKey::parse(key).map_err(|_| CaveatError::Syntax("bad holder binding"))?,
+                ),
+            };
+            subject.binding = Some(binding);
+        }
+        Ok(subject)
     }
 
     fn grants(&mut self) -> Result<BTreeSet<Grant>, CaveatError> {
@@ -701,7 +736,8 @@ mod tests {
 
     fn all_kinds() -> Vec<Claim> {
         let grant = Grant::new("fs.internal", "read_file")
-            .with_arg("path", Constraint::Prefix("/srv/data/".into()))
+            .with_arg("path", Constraint::Path("/srv/data/".into()))
+            .with_arg("name", Constraint::Prefix("report-".into()))
             .with_arg("mode", Constraint::Exact("ro".into()))
             .with_arg("limit", Constraint::Range { min: -5, max: 1000 })
             .with_arg("host", Constraint::Any)
@@ -717,15 +753,18 @@ mod tests {
             .with_arg("n", Constraint::Exact(Value::Int(i64::MIN)));
         let odd = Grant::new("a server/with slash", "\"quoted\" \\ tool ü\u{1F600}")
             .with_arg("", Constraint::OneOf(BTreeSet::new()))
-            .with_arg("empty", Constraint::Prefix(String::new()));
+            .with_arg("empty", Constraint::Prefix(String::new()))
+            .with_arg("dir", Constraint::Path("not a directory \u{e9}".into()));
         vec![
             Claim::Subject(Subject::new("agent:planner-7")),
-            Claim::Subject(Subject {
-                principal: "agent x".into(),
-                holder_key: Some(HolderKey::Ed25519([0xab; 32])),
-            }),
+            Claim::Subject(Subject::bound_to_key(
+                "agent x",
+                HolderKey::Ed25519([0xab; 32]),
+            )),
+            Claim::Subject(Subject::bound_to_key_set("agent:planner-7")),
             Claim::Grants([grant, odd, Grant::new("s", "t")].into_iter().collect()),
             Claim::Grants(BTreeSet::new()),
+            Claim::IssuedAt(1_767_225_600),
             Claim::NotBefore(0),
             Claim::ExpiresAt(u64::MAX),
             Claim::Depth(u32::MAX),
@@ -744,7 +783,14 @@ mod tests {
                 arg: "path".into(),
                 constraint: Constraint::Prefix("/srv/data/p1/".into()),
             }),
+            Claim::Arg(ArgConstraint {
+                tool: tool("fs.internal", "read_file"),
+                arg: "path".into(),
+                constraint: Constraint::Path("/srv/data/p1/".into()),
+            }),
             Claim::Delegate(Subject::new("agent:sub")),
+            Claim::Delegate(Subject::bound_to_key_set("agent:sub")),
+            Claim::Delegate(Subject::bound_to_key("keyset", HolderKey::Ed25519([1; 32]))),
         ]
     }
 
@@ -764,29 +810,49 @@ mod tests {
             arg: "limit".into(),
             constraint: Constraint::Range { min: 0, max: 999 },
         });
-        assert_eq!(c.encode(), "ct1 arg fs.internal/read_file limit[0,999]");
+        assert_eq!(c.encode(), "ct2 arg fs.internal/read_file limit[0,999]");
         let g = Claim::Grants(
             [Grant::new("fs.internal", "list_dir")
-                .with_arg("path", Constraint::Prefix("/srv/data/".into()))
+                .with_arg("path", Constraint::Path("/srv/data/".into()))
+                .with_arg("name", Constraint::Prefix("r".into()))
                 .with_arg("mode", Constraint::Exact("ro".into()))]
             .into_iter()
             .collect(),
         );
         assert_eq!(
             g.encode(),
-            r#"ct1 grants fs.internal/list_dir(mode="ro", path^"/srv/data/")"#
+            r#"ct2 grants fs.internal/list_dir(mode="ro", name^"r", path~"/srv/data/")"#
+        );
+        assert_eq!(Claim::IssuedAt(7).encode(), "ct2 iat 7");
+        let boundary = Claim::Step {
+            parent: LineageHash([0; 32]),
+            count: 0,
+        }
+        .encode();
+        assert!(
+            boundary.as_bytes().starts_with(STEP_PREFIX)
+                && STEP_PREFIX.starts_with(PREFIX.as_bytes())
+        );
+        let key = HolderKey::Ed25519([0xab; 32]);
+        assert_eq!(
+            Claim::Subject(Subject::bound_to_key("agent:a", key.clone())).encode(),
+            format!("ct2 subject agent:a ed25519:{}", "ab".repeat(32))
+        );
+        assert_eq!(
+            Claim::Delegate(Subject::bound_to_key_set("agent:b")).encode(),
+            "ct2 delegate agent:b keyset"
         );
     }
 
     #[test]
     fn hand_written_spellings_parse() {
-        let spaced = r#"ct1 grants  fs.internal / read_file ( path ^ "/srv/" , mode = "ro" )|"fs.internal"/"list_dir"()"#;
+        let spaced = r#"ct2 grants  fs.internal / read_file ( path ^ "/srv/" , mode = "ro" )|"fs.internal"/"list_dir"()"#;
         let Claim::Grants(g) = Claim::parse(spaced.as_bytes()).unwrap() else {
             panic!("not grants")
         };
         assert_eq!(g.len(), 2);
         assert_eq!(
-            Claim::parse(br#"ct1 subject "agent:\u{65e5}""#).unwrap(),
+            Claim::parse(br#"ct2 subject "agent:\u{65e5}""#).unwrap(),
             Claim::Subject(Subject::new("agent:\u{65e5}"))
         );
     }
@@ -795,14 +861,14 @@ mod tests {
     fn malformed_and_unknown_caveats_are_refused() {
         let unknown = [
             "",
-            "ct1",
-            "ct2 exp 5",
-            "CT1 exp 5",
-            "ct1 expires 5",
-            "ct1  exp 5",
+            "ct2",
+            "ct3 exp 5",
+            "CT2 exp 5",
+            "ct2 expires 5",
+            "ct2  exp 5",
             "time < 2020-01-01",
-            "ct1 exp 5\n",
-            "ct1 subject \"\u{e9}\"",
+            "ct2 exp 5\n",
+            "ct2 subject \"\u{e9}\"",
         ];
         for c in unknown {
             assert_eq!(
@@ -811,43 +877,65 @@ mod tests {
                 "{c:?}"
             );
         }
+        for c in [
+            "ct1 exp 5",
+            "ct1 subject agent:a",
+            "ct1 ",
+            "ct1 grants fs/read(a~\"/x\")",
+        ] {
+            assert_eq!(
+                Claim::parse(c.as_bytes()),
+                Err(CaveatError::UnsupportedVersion),
+                "{c:?}"
+            );
+        }
         let malformed = [
-            "ct1 exp",
-            "ct1 exp 5 6",
-            "ct1 exp -5",
-            "ct1 exp 05",
-            "ct1 exp +5",
-            "ct1 exp 18446744073709551616",
-            "ct1 depth 4294967296",
-            "ct1 subject",
-            "ct1 subject a b",
-            "ct1 subject a ed25519:00",
-            "ct1 grants fs/read",
-            "ct1 grants fs/read(a*, a*)",
-            "ct1 grants fs/read(a*) fs/list()",
-            "ct1 grants fs/read(a*) |",
-            "ct1 grants fs/read(a=)",
-            "ct1 grants fs/read(a=-0)",
-            "ct1 grants fs/read(a=x)",
-            "ct1 grants fs/read(a^5)",
-            "ct1 grants fs/read(a[1,])",
-            "ct1 grants fs/read(a[1,2,3])",
-            "ct1 grants fs/read(a{1,})",
-            "ct1 grants fs/read(a=\"x)",
-            "ct1 grants fs/read(a=\"\\x\")",
-            "ct1 grants fs/read(a=\"\\u{d800}\")",
-            "ct1 grants fs/read(a=\"\\u{1234567}\")",
-            "ct1 grants fs/read(a=\"\\u{}\")",
-            "ct1 grants fs/read(a=99999999999999999999)",
-            "ct1 step 00 1",
-            "ct1 step 9C9C9C9C9C9C9C9C9C9C9C9C9C9C9C9C9C9C9C9C9C9C9C9C9C9C9C9C9C9C9C9C 1",
-            "ct1 step 9c9c9c9c9c9c9c9c9c9c9c9c9c9c9c9c9c9c9c9c9c9c9c9c9c9c9c9c9c9c9c9c",
-            "ct1 keep fs/read,",
-            "ct1 keep fs",
-            "ct1 arg fs/read path",
-            "ct1 arg fs/read path ^\"x\" extra",
-            "ct1 delegate",
-            "ct1 nbf 1; ct1 exp 2",
+            "ct2 exp",
+            "ct2 exp 5 6",
+            "ct2 exp -5",
+            "ct2 exp 05",
+            "ct2 exp +5",
+            "ct2 exp 18446744073709551616",
+            "ct2 depth 4294967296",
+            "ct2 subject",
+            "ct2 subject a b",
+            "ct2 subject a ed25519:00",
+            "ct2 subject a keyset keyset",
+            "ct2 subject a KEYSET",
+            "ct2 subject a ed25519:ABABABABABABABABABABABABABABABABABABABABABABABABABABABABABABABAB",
+            "ct2 subject a ed25519 abababababababababababababababababababababababababababababababab",
+            "ct2 delegate a key-set",
+            "ct2 iat",
+            "ct2 iat -1",
+            "ct2 grants fs/read(a~5)",
+            "ct2 grants fs/read(a~)",
+            "ct2 arg fs/read a~\"/x\" ~\"/y\"",
+            "ct2 grants fs/read",
+            "ct2 grants fs/read(a*, a*)",
+            "ct2 grants fs/read(a*) fs/list()",
+            "ct2 grants fs/read(a*) |",
+            "ct2 grants fs/read(a=)",
+            "ct2 grants fs/read(a=-0)",
+            "ct2 grants fs/read(a=x)",
+            "ct2 grants fs/read(a^5)",
+            "ct2 grants fs/read(a[1,])",
+            "ct2 grants fs/read(a[1,2,3])",
+            "ct2 grants fs/read(a{1,})",
+            "ct2 grants fs/read(a=\"x)",
+            "ct2 grants fs/read(a=\"\\x\")",
+            "ct2 grants fs/read(a=\"\\u{d800}\")",
+            "ct2 grants fs/read(a=\"\\u{1234567}\")",
+            "ct2 grants fs/read(a=\"\\u{}\")",
+            "ct2 grants fs/read(a=99999999999999999999)",
+            "ct2 step 00 1",
+            "ct2 step 9C9C9C9C9C9C9C9C9C9C9C9C9C9C9C9C9C9C9C9C9C9C9C9C9C9C9C9C9C9C9C9C 1",
+            "ct2 step 9c9c9c9c9c9c9c9c9c9c9c9c9c9c9c9c9c9c9c9c9c9c9c9c9c9c9c9c9c9c9c9c",
+            "ct2 keep fs/read,",
+            "ct2 keep fs",
+            "ct2 arg fs/read path",
+            "ct2 arg fs/read path ^\"x\" extra",
+            "ct2 delegate",
+            "ct2 nbf 1; ct2 exp 2",
         ];
         for c in malformed {
             assert!(
@@ -865,16 +953,20 @@ mod tests {
             token_id: TokenId([0x5a; 16]),
         };
         let text = id.encode();
-        assert_eq!(text, format!("ct1 k1 {}", "5a".repeat(16)));
+        assert_eq!(text, format!("ct2 k1 {}", "5a".repeat(16)));
         assert_eq!(Identifier::parse(text.as_bytes()), Ok(id));
+        assert_eq!(
+            Identifier::parse(format!("ct1 k1 {}", "5a".repeat(16)).as_bytes()),
+            Err(CaveatError::UnsupportedVersion)
+        );
         for bad in [
-            "ct1 k1",
-            "ct1 k1 5a",
-            "ct2 k1 5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a",
-            "ct1 k1 5A5A5A5A5A5A5A5A5A5A5A5A5A5A5A5A",
-            "ct1  5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a",
-            "ct1 k1 5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a ",
-            "ct1 k 1 5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a",
+            "ct2 k1",
+            "ct2 k1 5a",
+            "ct3 k1 5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a",
+            "ct2 k1 5A5A5A5A5A5A5A5A5A5A5A5A5A5A5A5A",
+            "ct2  5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a",
+            "ct2 k1 5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a ",
+            "ct2 k 1 5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a",
         ] {
             assert!(Identifier::parse(bad.as_bytes()).is_err(), "{bad:?}");
         }

@@ -105,9 +105,7 @@ pub fn bind(
 mod tests {
     use super::*;
 
-    fn hex(bytes: &[u8]) -> String {
-        bytes.iter().map(|b| format!("{b:02x}")).collect()
-    }
+    use captoken_core_types::hex::encode as hex;
 
     // The libmacaroons README example (secret "this is our super secret key; only
     // we should know it", identifier "we used our secret key"). The first two

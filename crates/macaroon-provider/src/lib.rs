@@ -9,12 +9,19 @@
 //! - **Wire** ([`wire`]): libmacaroons v2 binary (the binary form of a
 //!   [`Token`](captoken_core_types::Token)) and v2 JSON, read and written, with
 //!   libmacaroons' field limits. The text form is the URL-safe base64 of v2 binary.
-//! - **Caveat language** ([`caveat`], versioned `ct1`): human-readable first-party
-//!   caveats that carry every claim of the capability model and every
+//! - **Caveat language** ([`caveat`], versioned `ct2`, format tag
+//!   `macaroon-v2.ct2`): human-readable first-party caveats that carry every
+//!   claim of the capability model (subject and its holder binding, grants with
+//!   `Path` constraints, the signed `iat`, the window, the depth) and every
 //!   attenuation step; the identifier carries the key id and the token id.
-//!   Unknown or malformed caveats fail closed. [`chain`] defines how caveats
-//!   group into the root and its steps, and what they authorize.
-//! - **Offline attenuation**: a holder appends a step (a `ct1 step` boundary
+//!   Unknown or malformed caveats fail closed; `ct1` tokens and caveats of the
+//!   previous version are refused as an unsupported version. [`chain`] defines
+//!   how caveats group into the root and its steps; what they authorize is the
+//!   reference authorizer's verdict
+//!   ([`captoken_core_types::reference::authorize`]), evaluated once the chain
+//!   and the lineage are checked. A holder-bound subject (root or delegate) is
+//!   denied as needing a proof of possession.
+//! - **Offline attenuation**: a holder appends a step (a `ct2 step` boundary
 //!   declaring the parent's lineage hash, then the step's caveats) without any
 //!   key. The verifier recomputes the chain signature at every boundary,
 //!   recomputes the parent's lineage hash ([`lineage`]) and denies on mismatch,

@@ -20,7 +20,9 @@
 //! Locations are left out because the chain signature does not cover them: a
 //! holder could otherwise change a token's lineage hash without changing the
 //! token, and slip past a revocation. The lineage hash is
-//! `LineageHash::compute(FORMAT, canonical(k, sig))`. For a token this crate
+//! `LineageHash::compute(FORMAT, canonical(k, sig))` with the format tag
+//! `macaroon-v2.ct2` (so a `ct1` token of the previous version, whose tag was
+//! `macaroon-v2`, never shares a hash with a `ct2` one). For a token this crate
 //! wrote without third-party caveats (it writes no other locations), the
 //! canonical bytes of the whole token are its binary form.
 //!
@@ -29,35 +31,30 @@
 //! proper prefix, because the signature after `k < n` caveats is not in the
 //! token: that is what makes a boundary's declared parent hash checkable.
 
-use captoken_core_types::{LINEAGE_DOMAIN, LineageHash};
-use sha2::{Digest, Sha256};
+use captoken_core_types::{LineageHash, LineageHasher};
 
 use crate::crypto::Sig;
 use crate::provider::FORMAT;
 use crate::wire::{self, Macaroon, put_field};
 
-/// A running SHA-256 over `domain || tag || canonical bytes`, fed caveat by
-/// caveat, that can be finished at any prefix without rehashing it.
+/// The lineage hash of a macaroon's prefixes, fed caveat by caveat, that can
+/// be finished at any prefix without rehashing it: core-types'
+/// [`LineageHasher`] over the canonical bytes.
 #[derive(Clone)]
 pub(crate) struct PrefixHasher {
-    sha: Sha256,
+    hasher: LineageHasher,
     scratch: Vec<u8>,
 }
 
 impl PrefixHasher {
-    /// Starts with the domain separation of [`LineageHash::compute`] and the
-    /// canonical header of a macaroon with this identifier.
+    /// Starts with the canonical header of a macaroon with this identifier.
     pub(crate) fn new(identifier: &[u8]) -> Self {
-        let tag = FORMAT.tag().as_bytes();
-        let mut sha = Sha256::new();
-        sha.update(LINEAGE_DOMAIN);
-        sha.update([u8::try_from(tag.len()).unwrap_or(u8::MAX)]);
-        sha.update(tag);
+        let mut hasher = LineageHasher::new(FORMAT);
         let mut scratch = vec![wire::VERSION];
         put_field(&mut scratch, 2, identifier);
         scratch.push(0);
-        sha.update(&scratch);
-        Self { sha, scratch }
+        hasher.update(&scratch);
+        Self { hasher, scratch }
     }
 
     /// Adds one caveat.
@@ -68,15 +65,15 @@ impl PrefixHasher {
             put_field(&mut self.scratch, 4, vid);
         }
         self.scratch.push(0);
-        self.sha.update(&self.scratch);
+        self.hasher.update(&self.scratch);
     }
 
     /// The lineage hash of the prefix fed so far, with chain signature `sig`.
     pub(crate) fn finish(&self, sig: &Sig) -> LineageHash {
-        let mut sha = self.sha.clone();
-        sha.update([0, 6, 32]);
-        sha.update(sig);
-        LineageHash(sha.finalize().into())
+        let mut hasher = self.hasher.clone();
+        hasher.update(&[0, 6, 32]);
+        hasher.update(sig);
+        hasher.finish()
     }
 }
 
@@ -118,15 +115,15 @@ mod tests {
     fn sample() -> Macaroon {
         Macaroon {
             location: Some(b"loc".to_vec()),
-            identifier: b"ct1 k1 00".to_vec(),
+            identifier: b"ct2 k1 00".to_vec(),
             caveats: vec![
-                Caveat::first_party(b"ct1 nbf 1".to_vec()),
+                Caveat::first_party(b"ct2 nbf 1".to_vec()),
                 Caveat {
                     location: Some(b"https://third".to_vec()),
                     id: vec![7; 200],
                     vid: Some(vec![9; 72]),
                 },
-                Caveat::first_party(b"ct1 exp 2".to_vec()),
+                Caveat::first_party(b"ct2 exp 2".to_vec()),
             ],
             signature: [3; 32],
         }

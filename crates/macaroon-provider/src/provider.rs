@@ -3,18 +3,21 @@
 use captoken_core_types::{
     Attenuation, AttenuationMode, Capability, Denied, DenyReason, Error, Format, Inspection,
     LineageEntry, LineageHash, Properties, Request, Token, TokenProvider, Verified, VerifyContext,
+    check_format, reference,
 };
 use zeroize::Zeroizing;
 
-use crate::caveat::{Claim, Identifier};
+use crate::caveat::{self, Claim, Identifier};
 use crate::chain::{self, Structure};
 use crate::crypto::{Chain, Sig};
 use crate::key::{MacaroonKey, MacaroonKeyring};
 use crate::lineage::{self, PrefixHasher};
 use crate::wire::{self, Caveat, Macaroon, WireError};
 
-/// The format tag, also the lineage-hash domain tag of this format.
-pub const FORMAT: Format = Format::new("macaroon-v2");
+/// The format tag, also the lineage-hash domain tag of this format: libmacaroons
+/// v2 wire formats carrying the `ct2` caveat language. (The previous version,
+/// `macaroon-v2` with `ct1` caveats, is refused.)
+pub const FORMAT: Format = Format::new("macaroon-v2.ct2");
 /// The text form has no prefix: it is the URL-safe base64 of the v2 binary
 /// form, as pymacaroons and go-macaroon write it.
 pub const TEXT_PREFIX: &str = "";
@@ -26,7 +29,7 @@ pub const MAX_TOKEN_CAVEATS: usize = 1024;
 /// The most discharge macaroons one verification accepts.
 pub const MAX_DISCHARGES: usize = 64;
 
-/// Macaroons in the libmacaroons v2 format, carrying capabilities in the `ct1`
+/// Macaroons in the libmacaroons v2 format, carrying capabilities in the `ct2`
 /// caveat language and attenuated offline by appending caveats.
 ///
 /// Issuing and verifying need the root key named by the macaroon's identifier;
@@ -50,7 +53,7 @@ pub(crate) enum NewCaveat {
 pub(crate) struct Authenticated {
     /// The token's own lineage hash.
     pub(crate) own: LineageHash,
-    /// The recomputed lineage hash of the prefix before every `ct1 step ` caveat, by caveat index.
+    /// The recomputed lineage hash of the prefix before every `ct2 step ` caveat, by caveat index.
     pub(crate) boundaries: Vec<(usize, LineageHash)>,
     /// The chain signature before every third-party caveat, by caveat index.
     #[cfg_attr(
@@ -95,12 +98,13 @@ impl MacaroonProvider {
     }
 
     /// Mints a macaroon for `capability`: leading caveats (third-party ones),
-    /// then the five root claims.
+    /// then the six root claims.
     pub(crate) fn issue_with(
         &self,
         capability: &Capability,
         leading: Vec<NewCaveat>,
     ) -> Result<Token, Error> {
+        capability.check_issuable()?;
         let key = self
             .keys
             .get(&capability.issuer)
@@ -137,6 +141,7 @@ impl MacaroonProvider {
         step: &Attenuation,
         extra: Vec<NewCaveat>,
     ) -> Result<Token, Error> {
+        step.check_appendable()?;
         let mut m = decode(parent)?;
         chain::parse(&m).map_err(Error::Malformed)?;
         let parent_hash = lineage::lineage_hash(&m);
@@ -166,7 +171,7 @@ impl MacaroonProvider {
         for (i, c) in m.caveats.iter().enumerate() {
             if c.vid.is_some() {
                 third_party.push((i, Zeroizing::new(*chain.sig())));
-            } else if c.id.starts_with(b"ct1 step ") {
+            } else if c.id.starts_with(caveat::STEP_PREFIX) {
                 boundaries.push((i, hasher.finish(chain.sig())));
             }
             chain.add(&c.id, c.vid.as_deref());
@@ -189,14 +194,14 @@ impl MacaroonProvider {
         auth: &Authenticated,
         ctx: &VerifyContext<'_>,
     ) -> Result<(), DenyReason> {
-        for step in &structure.steps {
+        for boundary in &structure.boundaries {
             let recomputed = auth
                 .boundaries
                 .iter()
-                .find(|(i, _)| *i == step.boundary)
+                .find(|(i, _)| *i == boundary.index)
                 .map(|(_, h)| h)
                 .ok_or(DenyReason::LineageMismatch)?;
-            if *recomputed != step.parent {
+            if *recomputed != boundary.parent {
                 return Err(DenyReason::LineageMismatch);
             }
         }
@@ -205,8 +210,8 @@ impl MacaroonProvider {
         if revoked(&auth.own)? {
             return Err(DenyReason::Revoked);
         }
-        for step in structure.steps.iter().rev() {
-            if revoked(&step.parent)? {
+        for boundary in structure.boundaries.iter().rev() {
+            if revoked(&boundary.parent)? {
                 return Err(DenyReason::Revoked);
             }
         }
@@ -276,12 +281,7 @@ fn finish(mut m: Macaroon, chain: &Chain) -> Result<Token, Error> {
 
 /// The macaroon of a token of this format, within the limits.
 pub(crate) fn decode(token: &Token) -> Result<Macaroon, Error> {
-    if token.format() != FORMAT {
-        return Err(Error::WrongFormat {
-            expected: FORMAT.tag(),
-            found: token.format().tag(),
-        });
-    }
+    check_format(token, FORMAT)?;
     decode_bytes(token.as_bytes())
 }
 
@@ -316,17 +316,25 @@ impl TokenProvider for MacaroonProvider {
         }
     }
 
+    /// Mints a macaroon for `capability` with the root key of `capability.issuer`.
+    ///
+    /// # Errors
+    /// [`Error::Model`] beyond the size bounds or for a holder-bound subject
+    /// (`Capability::check_issuable`, checked first), [`Error::UnknownKey`],
+    /// [`Error::Unsupported`] for a capability with a parent or beyond the wire's limits.
     fn issue(&self, capability: &Capability) -> Result<Token, Error> {
         self.issue_with(capability, Vec::new())
     }
 
-    /// Appends the step as caveats, without a key. Every step is accepted, even
-    /// one that asks for more than the parent has or one taken at depth 0: the
-    /// caveats only ever narrow, and the verifier denies a token whose steps
-    /// exceed its depth (the reference authorizer's rule).
+    /// Appends the step as caveats, without a key. Every step within the size
+    /// bounds is accepted, even one that asks for more than the parent has or
+    /// one taken at depth 0: the caveats only ever narrow, and the verifier
+    /// denies a token whose steps exceed its depth (the reference authorizer's rule).
     ///
     /// # Errors
-    /// [`Error::Malformed`] when the parent is not a captoken macaroon,
+    /// [`Error::Model`] for a step beyond the size bounds or delegating to a
+    /// holder-bound subject (`Attenuation::check_appendable`, checked first),
+    /// [`Error::Malformed`] when the parent is not a captoken `ct2` macaroon,
     /// [`Error::Unsupported`] when the child would exceed the size limits.
     fn attenuate(&self, parent: &Token, step: &Attenuation) -> Result<Token, Error> {
         self.attenuate_with(parent, step, Vec::new())
@@ -338,24 +346,30 @@ impl TokenProvider for MacaroonProvider {
         request: &Request,
         ctx: &VerifyContext<'_>,
     ) -> Result<Verified, Denied> {
+        request.check_bounds()?;
         let m = decode(token).map_err(malformed)?;
-        let identifier = Identifier::parse(&m.identifier)
-            .map_err(|_| DenyReason::Malformed("identifier is not a ct1 identifier"))?;
+        let identifier =
+            Identifier::parse(&m.identifier).map_err(|e| DenyReason::Malformed(e.describe()))?;
         let key = self
             .keys
             .get(&identifier.key_id)
             .ok_or(DenyReason::UnknownKey)?;
         let auth = Self::authenticate(key, &m)?;
-        let structure = chain::parse(&m).map_err(|_| DenyReason::UnknownCaveat)?;
+        let structure =
+            chain::read(identifier, &m.caveats).map_err(|_| DenyReason::UnknownCaveat)?;
         Self::check_lineage(&structure, &auth, ctx)?;
         Self::check_third_party(&m, &auth, ctx, request.now)?;
-        chain::authorize(&structure.root, &structure.steps, request)?;
-        Ok(Verified {
-            token_id: identifier.token_id,
-            key_id: identifier.key_id,
-            lineage_hash: auth.own,
-            chain_len: structure.steps.len(),
-        })
+        let holder = reference::authorize(&structure.root, &structure.steps, request)?;
+        let root = structure.root;
+        Ok(Verified::new(
+            FORMAT,
+            root.id,
+            root.issuer,
+            root.issued_at,
+            auth.own,
+            structure.steps.len(),
+            holder,
+        ))
     }
 
     fn lineage_hash(&self, token: &Token) -> Result<LineageHash, Error> {
@@ -371,12 +385,18 @@ impl TokenProvider for MacaroonProvider {
     fn inspect(&self, token: &Token) -> Result<Inspection, Error> {
         let m = decode(token)?;
         let structure = chain::parse(&m).map_err(Error::Malformed)?;
-        Ok(Inspection {
-            format: FORMAT,
-            declared_parents: structure.steps.iter().rev().map(|s| s.parent).collect(),
-            steps: structure.steps.into_iter().map(|s| s.step).collect(),
-            capability: structure.root,
-        })
+        let declared = structure
+            .boundaries
+            .iter()
+            .rev()
+            .map(|b| b.parent)
+            .collect();
+        Ok(Inspection::new(
+            FORMAT,
+            structure.root,
+            structure.steps,
+            declared,
+        ))
     }
 
     fn parse_bytes(&self, bytes: &[u8]) -> Result<Token, Error> {

@@ -25,11 +25,11 @@
 //! used at most once; a discharge left unused, unbound, or bound to another
 //! macaroon denies ([`captoken_core_types::DenyReason::Discharge`]).
 //!
-//! A discharge's first-party caveats may be `ct1 nbf <t>` and `ct1 exp <t>`
+//! A discharge's first-party caveats may be `ct2 nbf <t>` and `ct2 exp <t>`
 //! (checked against the request's time); any other first-party caveat denies.
 //!
 //! Where a third-party caveat may sit in a captoken macaroon: in the root section
-//! (before the five root claims are complete; [`MacaroonProvider::issue_with_third_party`]
+//! (before the six root claims are complete; [`MacaroonProvider::issue_with_third_party`]
 //! puts them first) or inside a step, counted by its boundary
 //! ([`MacaroonProvider::attenuate_with_third_party`]).
 
@@ -178,7 +178,7 @@ impl MacaroonProvider {
 
 /// Mints a discharge macaroon, as the third party does: identifier `id`, root
 /// key derived from `secret` (the secret the caveat was added with), optional
-/// time bounds as `ct1 nbf` / `ct1 exp` caveats. It must be bound
+/// time bounds as `ct2 nbf` / `ct2 exp` caveats. It must be bound
 /// ([`bind_discharge`]) before it is presented.
 ///
 /// # Errors

@@ -21,15 +21,16 @@ use captoken_core_types::reference::authorize;
 use captoken_core_types::testing::workload;
 use captoken_core_types::{
     Attenuation, Capability, Constraint, Grant, KeyId, MemoryLineageIndex, MemoryRevocationList,
-    Request, Subject, Token, TokenId, TokenProvider, Value, VerifyContext,
+    Request, Subject, Token, TokenId, TokenProvider, Value, VerifyContext, hex,
 };
 use captoken_macaroon_provider::{MacaroonKey, MacaroonKeyring, MacaroonProvider};
 use serde_json::{Value as Json, json};
 
+/// Lower-case hex of any length, a byte at a time through core-types' decoder.
 fn unhex(s: &str) -> Vec<u8> {
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+    s.as_bytes()
+        .chunks(2)
+        .map(|pair| hex::decode::<1>(std::str::from_utf8(pair).unwrap()).unwrap()[0])
         .collect()
 }
 
@@ -198,6 +199,7 @@ fn write_captoken_vectors(dir: &Path, secret: &[u8], third_party_secret: &[u8]) 
             "format": if json_form { "json" } else { "binary" },
             "token": if json_form { p.to_json(token).unwrap() } else { p.to_text(token) },
             "lineage_hash": p.lineage_hash(token).unwrap().to_hex(),
+            "format_tag": p.format().tag(),
             "discharges": discharges.iter().map(|d| p.to_text(d)).collect::<Vec<_>>(),
             "request": request_to_json(req),
             "expect": expect,
@@ -243,6 +245,23 @@ fn write_captoken_vectors(dir: &Path, secret: &[u8], third_party_secret: &[u8]) 
             base.clone().with_arg("limit", 999),
         ),
         ("wrong mode", base.clone().with_arg("mode", "rw")),
+        (
+            "dot segments out of the directory",
+            base.clone()
+                .with_arg("path", "/srv/data/p1/p2/../../../etc/passwd"),
+        ),
+        (
+            "a sibling sharing the directory's bytes",
+            base.clone().with_arg("path", "/srv/data/p1/p2x/report.txt"),
+        ),
+        (
+            "an encoded dot segment",
+            base.clone().with_arg("path", "/srv/data/p1/p2/%2e%2e/x"),
+        ),
+        (
+            "the directory itself",
+            base.clone().with_arg("path", "/srv/data/p1/p2/"),
+        ),
         (
             "wrong subject",
             Request {
@@ -344,30 +363,31 @@ fn write_captoken_vectors(dir: &Path, secret: &[u8], third_party_secret: &[u8]) 
     );
 
     // Every constraint kind and value type, with strings that need escaping.
-    let odd = Capability {
-        id: TokenId([0x0d; 16]),
-        issuer: kid.clone(),
-        subject: Subject::new("agent \"x\" \u{fc}"),
-        grants: [Grant::new("srv one", "t/1")
-            .with_arg(
-                "choice",
-                Constraint::OneOf(
-                    [Value::from("a b"), Value::Int(3), Value::Bool(true)]
-                        .into_iter()
-                        .collect(),
-                ),
-            )
-            .with_arg("any", Constraint::Any)
-            .with_arg("flag", Constraint::Exact(Value::Bool(true)))
-            .with_arg("n", Constraint::Range { min: -10, max: -5 })
-            .with_arg("p", Constraint::Prefix("\\\"\u{1F600}".into()))]
-        .into_iter()
-        .collect(),
-        not_before: workload::NOT_BEFORE,
-        expires_at: workload::NOT_BEFORE + 100,
-        max_depth: 2,
-        parent: None,
-    };
+    let odd = Capability::builder(kid.clone())
+        .subject("agent \"x\" \u{fc}")
+        .id(TokenId([0x0d; 16]))
+        .issued_at(workload::NOT_BEFORE - 5)
+        .valid_from(workload::NOT_BEFORE)
+        .for_secs(100)
+        .depth(2)
+        .grant(
+            Grant::new("srv one", "t/1")
+                .with_arg(
+                    "choice",
+                    Constraint::OneOf(
+                        [Value::from("a b"), Value::Int(3), Value::Bool(true)]
+                            .into_iter()
+                            .collect(),
+                    ),
+                )
+                .with_arg("any", Constraint::Any)
+                .with_arg("flag", Constraint::Exact(Value::Bool(true)))
+                .with_arg("n", Constraint::Range { min: -10, max: -5 })
+                .with_arg("p", Constraint::Prefix("\\\"\u{1F600}".into()))
+                .with_arg("dir", Constraint::Path("/home/\u{fc}ser \"q\"".into())),
+        )
+        .build()
+        .unwrap();
     let odd_token = p.issue(&odd).unwrap();
     let odd_req = Request {
         subject: "agent \"x\" \u{fc}".into(),
@@ -379,6 +399,10 @@ fn write_captoken_vectors(dir: &Path, secret: &[u8], third_party_secret: &[u8]) 
             ("flag".to_owned(), Value::Bool(true)),
             ("n".to_owned(), Value::Int(-7)),
             ("p".to_owned(), Value::from("\\\"\u{1F600}tail")),
+            (
+                "dir".to_owned(),
+                Value::from("/home/\u{fc}ser \"q\"/notes \u{1F600}.txt"),
+            ),
         ]),
         now: workload::NOW,
     };
@@ -427,6 +451,17 @@ fn write_captoken_vectors(dir: &Path, secret: &[u8], third_party_secret: &[u8]) 
         false,
         &[],
     );
+    case(
+        "b/path outside a directory with escapes",
+        &odd_token,
+        &odd,
+        &[],
+        &odd_req
+            .clone()
+            .with_arg("dir", "/home/\u{fc}ser \"q\"/../x"),
+        false,
+        &[],
+    );
 
     // (c) the other way: captoken's third-party caveat and bound discharge.
     #[cfg(feature = "third-party")]
@@ -465,7 +500,7 @@ fn write_captoken_vectors(dir: &Path, secret: &[u8], third_party_secret: &[u8]) 
     #[cfg(not(feature = "third-party"))]
     let _ = third_party_secret;
 
-    let out = json!({ "root_secret_hex": secret.iter().map(|b| format!("{b:02x}")).collect::<String>(), "cases": cases });
+    let out = json!({ "root_secret_hex": hex::encode(secret), "cases": cases });
     let path = dir.join("from_captoken.json");
     std::fs::write(&path, serde_json::to_string_pretty(&out).unwrap()).unwrap();
     println!(

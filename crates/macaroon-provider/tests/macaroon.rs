@@ -8,12 +8,13 @@
     reason = "tests and benchmarks fail by panicking and report what they measured"
 )]
 
+use captoken_core_types::hex::encode as hex;
 use captoken_core_types::reference::authorize;
 use captoken_core_types::testing::{self, workload};
 use captoken_core_types::testing::{Stores, deny_reason as reason};
 use captoken_core_types::{
-    Attenuation, Capability, DenyReason, Error, Format, KeyId, LineageHash, Request, Subject,
-    Token, TokenId, TokenProvider,
+    Attenuation, Capability, DenyReason, Error, Format, HolderKey, KeyId, LineageHash, Request,
+    Subject, Token, TokenId, TokenProvider,
 };
 use captoken_macaroon_provider::caveat::Claim;
 use captoken_macaroon_provider::wire::{Caveat, Macaroon};
@@ -89,10 +90,6 @@ fn caveat_texts(token: &Token) -> Vec<String> {
         .collect()
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 #[test]
 fn round_trip_binary_text_and_json() {
     let p = provider();
@@ -107,7 +104,7 @@ fn round_trip_binary_text_and_json() {
     assert_eq!(p.parse_text(&text).unwrap(), token);
     assert_eq!(p.parse_bytes(token.as_bytes()).unwrap(), token);
     let json = p.to_json(&token).unwrap();
-    assert!(json.starts_with(r#"{"v":2,"i":"ct1 k1 5a5a"#), "{json}");
+    assert!(json.starts_with(r#"{"v":2,"i":"ct2 k1 5a5a"#), "{json}");
     assert_eq!(p.parse_json(&json).unwrap(), token);
     let verified = p
         .verify(&token, &workload::request(0), &stores.cold())
@@ -129,17 +126,18 @@ fn workload_caveats_read_as_documented_and_are_pinned() {
     let texts = caveat_texts(&tokens[1]);
     let parent = p.lineage_hash(&tokens[0]).unwrap().to_hex();
     let expected = [
-        "ct1 subject agent:planner-7".to_owned(),
-        r#"ct1 grants fs.internal/list_dir(limit[0,1000], mode="ro", path^"/srv/data/") | fs.internal/read_file(limit[0,1000], mode="ro", path^"/srv/data/")"#.to_owned(),
-        "ct1 nbf 1767225600".to_owned(),
-        "ct1 exp 1767229200".to_owned(),
-        "ct1 depth 16".to_owned(),
-        format!("ct1 step {parent} 5"),
-        r#"ct1 arg fs.internal/read_file path^"/srv/data/p1/""#.to_owned(),
-        "ct1 arg fs.internal/read_file limit[0,999]".to_owned(),
-        r#"ct1 arg fs.internal/list_dir path^"/srv/data/p1/""#.to_owned(),
-        "ct1 arg fs.internal/list_dir limit[0,999]".to_owned(),
-        "ct1 exp 1767229199".to_owned(),
+        "ct2 subject agent:planner-7".to_owned(),
+        r#"ct2 grants fs.internal/list_dir(limit[0,1000], mode="ro", path~"/srv/data/") | fs.internal/read_file(limit[0,1000], mode="ro", path~"/srv/data/")"#.to_owned(),
+        "ct2 iat 1767225600".to_owned(),
+        "ct2 nbf 1767225600".to_owned(),
+        "ct2 exp 1767229200".to_owned(),
+        "ct2 depth 16".to_owned(),
+        format!("ct2 step {parent} 5"),
+        r#"ct2 arg fs.internal/read_file path~"/srv/data/p1/""#.to_owned(),
+        "ct2 arg fs.internal/read_file limit[0,999]".to_owned(),
+        r#"ct2 arg fs.internal/list_dir path~"/srv/data/p1/""#.to_owned(),
+        "ct2 arg fs.internal/list_dir limit[0,999]".to_owned(),
+        "ct2 exp 1767229199".to_owned(),
     ];
     assert_eq!(texts, expected);
     // Deterministic, and pinned: the wire format and the chain are a compatibility promise.
@@ -153,10 +151,11 @@ fn workload_caveats_read_as_documented_and_are_pinned() {
 }
 
 // Both computed independently with pymacaroons 0.13.0 and Python's hashlib
-// (root secret: 32 bytes of 0x01; lineage over the token's v2 binary form).
-const GOLDEN_ROOT_SIG: &str = "d733823c80dbad8e415ecbe02d5fd8a9652ff0565459d02719df10de75d588b3";
+// (root secret: 32 bytes of 0x01; lineage over the token's v2 binary form, format
+// tag `macaroon-v2.ct2`).
+const GOLDEN_ROOT_SIG: &str = "b1384de62d47410da78214e76c50213dd594405b9bc9dc1b5a734ef3d0aef781";
 const GOLDEN_ROOT_LINEAGE: &str =
-    "a7e30664b3b67f090cbb05d4dfa0989d6fa785cfd42d1ade50ec7b9d44039d9b";
+    "61d5388ef2382000e8e95f3dc74f25431e450ba382c7eae548ed7b69f4b1fc51";
 
 #[test]
 fn reference_workload_sizes() {
@@ -173,12 +172,12 @@ fn reference_workload_sizes() {
 
 /// (depth, v2 binary bytes, text bytes) of the DESIGN.md §7 workload token.
 const GOLDEN_SIZES: [(usize, usize, usize); 6] = [
-    (0, 314, 419),
-    (1, 607, 810),
-    (2, 906, 1208),
-    (4, 1522, 2030),
-    (8, 2826, 3768),
-    (16, 5778, 7704),
+    (0, 335, 447),
+    (1, 628, 838),
+    (2, 927, 1236),
+    (4, 1543, 2058),
+    (8, 2847, 3796),
+    (16, 5799, 7732),
 ];
 
 /// The decoder refuses every truncation of a chained macaroon on its own,
@@ -290,7 +289,7 @@ fn holder_delegation_needs_a_step_boundary() {
         p.verify(&child, &as_subject("agent:sub"), &stores.cold())
             .is_ok()
     );
-    let sneaky = append_raw(&child, &[fp("ct1 delegate agent:thief")]);
+    let sneaky = append_raw(&child, &[fp("ct2 delegate agent:thief")]);
     assert_eq!(
         reason(p.verify(&sneaky, &as_subject("agent:thief"), &stores.cold())),
         DenyReason::UnknownCaveat
@@ -311,7 +310,7 @@ fn hostile_raw_caveats_fail_closed() {
         }
         .encode())
     };
-    let wide = r#"ct1 grants fs.internal/write_file() | fs.internal/read_file()"#;
+    let wide = r#"ct2 grants fs.internal/write_file() | fs.internal/read_file()"#;
     let cases: Vec<(&str, Token, DenyReason)> = vec![
         (
             "second grants caveat on a root",
@@ -320,17 +319,17 @@ fn hostile_raw_caveats_fail_closed() {
         ),
         (
             "second subject on a root",
-            append_raw(root, &[fp("ct1 subject agent:x")]),
+            append_raw(root, &[fp("ct2 subject agent:x")]),
             DenyReason::UnknownCaveat,
         ),
         (
             "step caveat on a root without a boundary",
-            append_raw(root, &[fp("ct1 exp 9999999999")]),
+            append_raw(root, &[fp("ct2 exp 9999999999")]),
             DenyReason::UnknownCaveat,
         ),
         (
             "caveat after a complete step",
-            append_raw(child, &[fp(r#"ct1 arg fs.internal/read_file path^"/""#)]),
+            append_raw(child, &[fp(r#"ct2 arg fs.internal/read_file path^"/""#)]),
             DenyReason::UnknownCaveat,
         ),
         (
@@ -345,7 +344,7 @@ fn hostile_raw_caveats_fail_closed() {
         ),
         (
             "step shorter than declared",
-            append_raw(child, &[good_boundary(child, 2), fp("ct1 exp 9999999999")]),
+            append_raw(child, &[good_boundary(child, 2), fp("ct2 exp 9999999999")]),
             DenyReason::UnknownCaveat,
         ),
         (
@@ -354,15 +353,30 @@ fn hostile_raw_caveats_fail_closed() {
                 child,
                 &[
                     good_boundary(child, 2),
-                    fp("ct1 exp 9999999999"),
-                    fp("ct1 exp 9999999998"),
+                    fp("ct2 exp 9999999999"),
+                    fp("ct2 exp 9999999998"),
                 ],
             ),
             DenyReason::UnknownCaveat,
         ),
         (
+            "previous language version",
+            append_raw(child, &[good_boundary(child, 1), fp("ct1 exp 1")]),
+            DenyReason::UnknownCaveat,
+        ),
+        (
             "unknown language version",
-            append_raw(child, &[good_boundary(child, 1), fp("ct2 exp 1")]),
+            append_raw(child, &[good_boundary(child, 1), fp("ct3 exp 1")]),
+            DenyReason::UnknownCaveat,
+        ),
+        (
+            "issue time inside a step",
+            append_raw(child, &[good_boundary(child, 1), fp("ct2 iat 1")]),
+            DenyReason::UnknownCaveat,
+        ),
+        (
+            "second issue time on a root",
+            append_raw(root, &[fp("ct2 iat 1")]),
             DenyReason::UnknownCaveat,
         ),
         (
@@ -426,8 +440,8 @@ fn hostile_raw_caveats_fail_closed() {
         child,
         &[
             good_boundary(child, 2),
-            fp(r#"ct1 arg fs.internal/read_file path^"/srv/data/p1/q/""#),
-            fp("ct1 exp 9999999999"),
+            fp(r#"ct2 arg fs.internal/read_file path ~ "/srv/data/p1/q""#),
+            fp("ct2 exp 9999999999"),
         ],
     );
     assert_eq!(
@@ -442,6 +456,216 @@ fn hostile_raw_caveats_fail_closed() {
         )
         .is_ok()
     );
+    // Segment-aware: neither a sibling sharing the bytes, nor the directory
+    // itself, nor a dot segment (which the root's own `path` already refuses) gets out.
+    for (path, want) in [
+        ("/srv/data/p1/qq/x", DenyReason::ConstraintViolated),
+        ("/srv/data/p1/q", DenyReason::ConstraintViolated),
+        ("/srv/data/p1/q/../../x", DenyReason::NoMatchingGrant),
+    ] {
+        assert_eq!(
+            reason(p.verify(
+                &by_hand,
+                &req.clone().with_arg("path", path),
+                &stores.cold()
+            )),
+            want,
+            "{path}"
+        );
+    }
+}
+
+/// The root secret of [`provider`], derived as libmacaroons derives it.
+fn root_key() -> [u8; 32] {
+    hmac(b"macaroons-key-generator", &[1u8; 32])
+}
+
+/// A macaroon minted by hand with the root key of [`provider`]: identifier and
+/// first-party caveats, bypassing `issue` and its checks (as an issuer with
+/// other software, pymacaroons for one, could).
+fn mint_raw(identifier: &str, caveats: &[&str]) -> Token {
+    let m = Macaroon {
+        location: None,
+        identifier: identifier.as_bytes().to_vec(),
+        caveats: Vec::new(),
+        signature: hmac(&root_key(), identifier.as_bytes()),
+    };
+    let root = Token::new(FORMAT, m.encode().unwrap());
+    append_raw(&root, &caveats.iter().map(|c| fp(c)).collect::<Vec<_>>())
+}
+
+/// The workload root's caveats, as `issue` writes them.
+fn workload_root_caveats() -> Vec<String> {
+    caveat_texts(&root_token(&provider()))
+}
+
+/// A genuine token (right key, true lineage) whose root subject or a delegate is
+/// bound to a holder key or key set verifies as nothing: proof of possession is
+/// required, and this version has none to check. `issue` and `attenuate`
+/// refuse to write such a token; these are written by hand.
+#[test]
+fn bound_subjects_forged_in_the_wire_are_denied() {
+    let p = provider();
+    let stores = Stores::new();
+    let key = HolderKey::Ed25519([0xab; 32]);
+    let identifier = format!("ct2 k1 {}", "5a".repeat(16));
+    let mut caveats = workload_root_caveats();
+    assert_eq!(caveats[0], "ct2 subject agent:planner-7");
+    // The same root, hand-minted and unbound, verifies: the forgery below is sound.
+    let refs: Vec<&str> = caveats.iter().map(String::as_str).collect();
+    let unbound = mint_raw(&identifier, &refs);
+    assert_eq!(unbound, root_token(&p));
+    for binding in [key.to_string(), "keyset".to_owned()] {
+        caveats[0] = format!("ct2 subject agent:planner-7 {binding}");
+        let refs: Vec<&str> = caveats.iter().map(String::as_str).collect();
+        let bound = mint_raw(&identifier, &refs);
+        assert_eq!(
+            reason(p.verify(&bound, &workload::request(0), &stores.cold())),
+            DenyReason::PossessionRequired,
+            "{binding}"
+        );
+        let inspected = p.inspect(&bound).unwrap();
+        assert!(inspected.capability.subject.is_bound());
+        // A holder cannot launder the binding away by delegating.
+        let child = MacaroonProvider::holder()
+            .attenuate(
+                &bound,
+                &Attenuation::new().delegate(Subject::new("agent:x")),
+            )
+            .unwrap();
+        let as_x = Request {
+            subject: "agent:x".into(),
+            ..workload::request(0)
+        };
+        assert_eq!(
+            reason(p.verify(&child, &as_x, &stores.cold())),
+            DenyReason::PossessionRequired
+        );
+    }
+    // A delegate step bound to a key, appended by a holder: attenuate refuses
+    // to write it, by hand it is denied.
+    let root = root_token(&p);
+    for to in [
+        Subject::bound_to_key("agent:sub", key.clone()),
+        Subject::bound_to_key_set("agent:sub"),
+    ] {
+        let step = Attenuation::new().delegate(to);
+        assert!(matches!(
+            MacaroonProvider::holder().attenuate(&root, &step),
+            Err(Error::Model(
+                captoken_core_types::ModelError::HolderBindingUnsupported
+            ))
+        ));
+        let claims: Vec<Caveat> = [
+            Claim::Step {
+                parent: p.lineage_hash(&root).unwrap(),
+                count: 1,
+            },
+            Claim::Delegate(step.delegate.clone().unwrap()),
+        ]
+        .iter()
+        .map(|c| fp(&c.encode()))
+        .collect();
+        let forged = append_raw(&root, &claims);
+        assert_eq!(p.inspect(&forged).unwrap().steps, vec![step]);
+        let as_sub = Request {
+            subject: "agent:sub".into(),
+            ..workload::request(0)
+        };
+        assert_eq!(
+            reason(p.verify(&forged, &as_sub, &stores.cold())),
+            DenyReason::PossessionRequired
+        );
+    }
+}
+
+/// Tokens of the previous version (`ct1` identifier and caveats, or the old
+/// format tag) are refused as an unsupported version, by verify, inspect and
+/// attenuate alike, even when their MAC chain is genuine.
+#[test]
+fn previous_version_tokens_are_refused() {
+    let p = provider();
+    let stores = Stores::new();
+    let old = mint_raw(
+        &format!("ct1 k1 {}", "5a".repeat(16)),
+        &[
+            "ct1 subject agent:planner-7",
+            r#"ct1 grants fs.internal/read_file(limit[0,1000], mode="ro", path^"/srv/data/")"#,
+            "ct1 nbf 1767225600",
+            "ct1 exp 1767229200",
+            "ct1 depth 16",
+        ],
+    );
+    let denied = reason(p.verify(&old, &workload::request(0), &stores.cold()));
+    assert!(
+        matches!(denied, DenyReason::Malformed(m) if m.starts_with("unsupported version")),
+        "{denied:?}"
+    );
+    for e in [
+        p.inspect(&old).unwrap_err(),
+        MacaroonProvider::holder()
+            .attenuate(&old, &Attenuation::new())
+            .unwrap_err(),
+    ] {
+        assert!(
+            matches!(e, Error::Malformed(m) if m.starts_with("unsupported version")),
+            "{e}"
+        );
+    }
+    // A ct2 identifier over ct1 caveats: the caveats are refused.
+    let mixed = mint_raw(
+        &format!("ct2 k1 {}", "5a".repeat(16)),
+        &["ct1 subject agent:planner-7"],
+    );
+    assert_eq!(
+        reason(p.verify(&mixed, &workload::request(0), &stores.cold())),
+        DenyReason::UnknownCaveat
+    );
+    assert!(
+        matches!(p.inspect(&mixed), Err(Error::Malformed(m)) if m.starts_with("unsupported version"))
+    );
+    // The previous format tag is another format.
+    let relabelled = Token::new(Format::new("macaroon-v2"), root_token(&p).into_bytes());
+    assert!(matches!(
+        p.inspect(&relabelled),
+        Err(Error::WrongFormat { .. })
+    ));
+    assert!(
+        p.verify(&relabelled, &workload::request(0), &stores.cold())
+            .is_err()
+    );
+}
+
+/// The signed issue time is a root claim: verification reports it, and a
+/// holder can neither add a second one nor put one in a step (in `hostile_raw_caveats_fail_closed`).
+#[test]
+fn issued_at_is_signed_and_reported() {
+    let p = provider();
+    let stores = Stores::new();
+    let mut cap = workload::capability(kid("k1"));
+    cap.issued_at = workload::NOT_BEFORE - 100;
+    let token = p.issue(&cap).unwrap();
+    assert!(caveat_texts(&token).contains(&format!("ct2 iat {}", workload::NOT_BEFORE - 100)));
+    let verified = p
+        .verify(&token, &workload::request(0), &stores.cold())
+        .unwrap();
+    assert_eq!(verified.issued_at, workload::NOT_BEFORE - 100);
+    assert_eq!(verified.format, FORMAT);
+    assert_eq!(p.inspect(&token).unwrap().capability, cap);
+    // The holder reported is the effective one, after delegation.
+    let child = MacaroonProvider::holder()
+        .attenuate(
+            &token,
+            &Attenuation::new().delegate(Subject::new("agent:sub")),
+        )
+        .unwrap();
+    let as_sub = Request {
+        subject: "agent:sub".into(),
+        ..workload::request(0)
+    };
+    let verified = p.verify(&child, &as_sub, &stores.cold()).unwrap();
+    assert_eq!(verified.holder, Subject::new("agent:sub"));
+    assert_eq!(verified.issued_at, workload::NOT_BEFORE - 100);
 }
 
 #[cfg(not(feature = "third-party"))]
@@ -585,18 +809,20 @@ enum Item {
     Fixed(&'static str),
 }
 
-const TRICKY: [&str; 12] = [
-    "ct1 grants s1/t1(a*) | s2/t2(b*) | s1/t2() | s2/t1()",
-    "ct1 subject agent:b",
-    "ct1 delegate agent:b",
-    "ct1 depth 9",
-    "ct1 exp 99999999999",
-    "ct1 nbf 0",
-    "ct1 keep s1/t1, s1/t2, s2/t1, s2/t2",
-    "ct1 arg s1/t1 a*",
-    "ct2 exp 1",
-    "ct1 exp 99999999999999999999",
-    "ct1 step 00 0",
+const TRICKY: [&str; 14] = [
+    "ct2 grants s1/t1(a*) | s2/t2(b*) | s1/t2() | s2/t1()",
+    "ct2 subject agent:b",
+    "ct2 delegate agent:b",
+    "ct2 depth 9",
+    "ct2 exp 99999999999",
+    "ct2 nbf 0",
+    "ct2 keep s1/t1, s1/t2, s2/t1, s2/t2",
+    "ct2 arg s1/t1 a*",
+    "ct1 exp 1",
+    "ct2 exp 99999999999999999999",
+    "ct2 step 00 0",
+    "ct2 iat 0",
+    r#"ct2 arg s1/t1 a~"/""#,
     "",
 ];
 
@@ -667,7 +893,7 @@ fn claims_of(step: &Attenuation) -> Vec<Claim> {
 }
 
 /// Recomputes, independently of the provider, the chain signature after every
-/// caveat (root secret: 32 bytes of 0x01) and checks that every `ct1 step`
+/// caveat (root secret: 32 bytes of 0x01) and checks that every `ct2 step`
 /// boundary declares the lineage hash of the prefix before it.
 fn boundaries_are_true(token: &Token) -> bool {
     let m = Macaroon::decode(token.as_bytes()).unwrap();
@@ -756,7 +982,7 @@ fn reference_case(
         .verify(leaf, &req, &stores.cold())
         .map(|v| v.chain_len)
         .map_err(|d| d.reason().clone());
-    prop_assert_eq!(got, want.clone().map(|()| steps.len()), "{:?}", req);
+    prop_assert_eq!(got, want.clone().map(|_| steps.len()), "{:?}", req);
     Ok(want.is_ok())
 }
 
@@ -825,7 +1051,7 @@ fn hostile_case(
                 prop_assert_eq!(got.clone(), Err(DenyReason::LineageMismatch));
                 Outcome::Forged
             } else {
-                prop_assert_eq!(got.clone(), authorize(root, &ins.steps, &req));
+                prop_assert_eq!(got.clone(), authorize(root, &ins.steps, &req).map(|_| ()));
                 if got.is_ok() {
                     Outcome::Allowed
                 } else {
@@ -845,7 +1071,11 @@ fn hostile_case(
             subject: subject.principal.clone(),
             ..req
         };
-        prop_assert_eq!(authorize(root, &steps, &as_original), Ok(()), "widened");
+        prop_assert_eq!(
+            authorize(root, &steps, &as_original).map(|_| ()),
+            Ok(()),
+            "widened"
+        );
     }
     Ok(outcome)
 }

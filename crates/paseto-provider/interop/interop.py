@@ -27,9 +27,12 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pyseto import Key, Paseto
 
-IMPLICIT_ASSERTION = b"captoken/paseto/claims/v1"
+# Wire version 2: the implicit assertion is the version marker; version 1 used
+# b"captoken/paseto/claims/v1" and the format tag "paseto-v4-public".
+IMPLICIT_ASSERTION = b"captoken/paseto/v2"
+V1_IMPLICIT_ASSERTION = b"captoken/paseto/claims/v1"
 LINEAGE_DOMAIN = b"captoken/lineage/v1"
-FORMAT_TAG = b"paseto-v4-public"
+FORMAT_TAG = b"paseto-v4-public.cap2"
 ISSUER = "py-issuer"
 SUBJECT = "agent:planner-7"
 SERVER = "fs.internal"
@@ -80,24 +83,31 @@ class KeyPair:
         return cls(Ed25519PrivateKey.from_private_bytes(seed))
 
 
-def grant(tool, prefix="/srv/data/", limit_max=1000):
+def grant(tool, path="/srv/data/", limit_max=1000, kind="path"):
+    """A grant; `path` is a segment-aware directory ({"path": dir}) or, with kind="prefix", a byte prefix."""
     return {
         "server": SERVER,
         "tool": tool,
         "args": {
             "limit": {"range": [0, limit_max]},
             "mode": {"eq": "ro"},
-            "path": {"prefix": prefix},
+            "path": {kind: path},
         },
     }
 
 
+def parent_ref(token_claims, token_text, fmt=FORMAT_TAG.decode()):
+    """The `parent` claim naming a token: its format tag, id and lineage hash."""
+    return {"fmt": fmt, "jti": token_claims["jti"], "hash": lineage_hash(token_text)}
+
+
 def claims(now, **overrides):
+    # `iat` is the capability's own issue time, two minutes before the window opens.
     c = {
         "iss": ISSUER,
         "sub": SUBJECT,
         "jti": os.urandom(16).hex(),
-        "iat": rfc3339(now - 60),
+        "iat": rfc3339(now - 120),
         "nbf": rfc3339(now - 60),
         "exp": rfc3339(now + 3600),
         "grants": [grant("list_dir"), grant("read_file")],
@@ -130,25 +140,42 @@ def phase_sign(out_dir):
     a, b = KeyPair.generate(), KeyPair.generate()
     cases = []
 
-    def case(name, token, expect, req=None, ancestors=()):
-        cases.append({"name": name, "token": token, "request": req or request(now), "expect": expect, "ancestors": list(ancestors)})
+    def case(name, token, expect, req=None, ancestors=(), issued_at=None):
+        c = {"name": name, "token": token, "request": req or request(now), "expect": expect, "ancestors": list(ancestors)}
+        if issued_at is not None:
+            c["issued_at"] = issued_at
+        cases.append(c)
 
     root_claims = claims(now)
     root = sign(a, compact(root_claims), a.pid)
-    case("valid", root, "allow")
+    case("valid", root, "allow", issued_at=now - 120)
     case("valid/list_dir", root, "allow", request(now, tool="list_dir"))
-    case("valid/path-outside-prefix", root, "deny:NoMatchingGrant", request(now, args={"path": "/etc/passwd", "mode": "ro", "limit": 10}))
+    case("valid/path-outside-directory", root, "deny:NoMatchingGrant", request(now, args={"path": "/etc/passwd", "mode": "ro", "limit": 10}))
+    case("valid/path-traversal", root, "deny:NoMatchingGrant", request(now, args={"path": "/srv/data/../../etc/passwd", "mode": "ro", "limit": 10}))
+    case("valid/path-encoded-dots", root, "deny:NoMatchingGrant", request(now, args={"path": "/srv/data/%2e%2e/x", "mode": "ro", "limit": 10}))
+    case("valid/path-sibling", root, "deny:NoMatchingGrant", request(now, args={"path": "/srv/datax/report.txt", "mode": "ro", "limit": 10}))
+    prefix_token = sign(a, compact(claims(now, grants=[grant("read_file", kind="prefix")])), a.pid)
+    case("prefix-constraint/byte-wise", prefix_token, "allow", request(now, args={"path": "/srv/data/../x", "mode": "ro", "limit": 10}))
     case("valid/limit-violated", root, "deny:NoMatchingGrant", request(now, args={"path": "/srv/data/x", "mode": "ro", "limit": 5000}))
     case("valid/wrong-subject", root, "deny:WrongSubject", request(now, subject="agent:intruder"))
     case("valid/at-exp", root, "deny:Expired", request(now + 3600))
     case("valid/before-nbf", root, "deny:NotYetValid", request(now - 61))
     case("expired", sign(a, compact(claims(now, nbf=rfc3339(now - 100), iat=rfc3339(now - 100), exp=rfc3339(now - 1))), a.pid), "deny:Expired")
     case("not-yet-valid", sign(a, compact(claims(now, nbf=rfc3339(now + 100), iat=rfc3339(now + 100))), a.pid), "deny:NotYetValid")
-    case("iat-in-the-future", sign(a, compact(claims(now, iat=rfc3339(now + 100))), a.pid), "deny:NotYetValid")
+    # `iat` is reported, not a validity bound: only nbf and exp are (as in captoken's reference authorizer).
+    case("iat-after-the-request", sign(a, compact(claims(now, iat=rfc3339(now + 100))), a.pid), "allow", issued_at=now + 100)
     case("other-key/footer-names-verifier-key", sign(b, compact(root_claims), a.pid), "deny:BadSignature")
     case("other-key/own-footer", sign(b, compact(root_claims), b.pid), "deny:UnknownKey")
     case("no-implicit-assertion", sign(a, compact(root_claims), a.pid, implicit=b""), "deny:BadSignature")
     case("other-implicit-assertion", sign(a, compact(root_claims), a.pid, implicit=b"another-app/v1"), "deny:BadSignature")
+    case("wire-version-1-assertion", sign(a, compact(root_claims), a.pid, implicit=V1_IMPLICIT_ASSERTION), "deny:BadSignature")
+    holder_key = "ed25519:" + os.urandom(32).hex()
+    case("holder/key-bound", sign(a, compact(claims(now, holder=holder_key)), a.pid), "deny:PossessionRequired")
+    case("holder/key-set-bound", sign(a, compact(claims(now, holder="key_set")), a.pid), "deny:PossessionRequired")
+    case("holder/upper-case-hex", sign(a, compact(claims(now, holder=holder_key.upper().replace("ED25519", "ed25519"))), a.pid), "deny:Malformed")
+    v1_holder = "ed25519:" + base64.urlsafe_b64encode(os.urandom(32)).decode().rstrip("=")
+    case("holder/wire-version-1-base64", sign(a, compact(claims(now, holder=v1_holder)), a.pid), "deny:Malformed")
+    case("holder/null", sign(a, compact(claims(now, holder=None)), a.pid), "deny:Malformed")
     case("iss-names-another-key", sign(a, compact(claims(now, iss="someone-else")), a.pid), "deny:UnknownKey")
     case("unknown-claim", sign(a, compact(claims(now, aud="gateway-2")), a.pid), "deny:Malformed")
     case("float-limit", sign(a, compact(claims(now, grants=[grant("read_file", limit_max=1000.0)])), a.pid), "deny:Malformed")
@@ -164,16 +191,22 @@ def phase_sign(out_dir):
 
     # A child re-issued by the pyseto issuer, naming the root as parent by its
     # lineage hash computed here, independently of captoken.
-    child_claims = claims(now, max_depth=2, grants=[grant("read_file", prefix="/srv/data/p1/", limit_max=999)])
-    child_claims["parent"] = {"jti": root_claims["jti"], "hash": lineage_hash(root)}
+    child_claims = claims(now, max_depth=2, grants=[grant("read_file", path="/srv/data/p1/", limit_max=999)])
+    child_claims["parent"] = parent_ref(root_claims, root)
     child = sign(a, compact(child_claims), a.pid)
     deep = request(now, args={"path": "/srv/data/p1/report.txt", "mode": "ro", "limit": 10})
     case("child/live", child, "allow", deep, ancestors=[root])
     case("child/live/outside-narrowed-prefix", child, "deny:NoMatchingGrant", request(now), ancestors=[root])
     case("child/live/wrong-ancestor", child, "deny:LineageMismatch", deep, ancestors=[native_token])
     case("child/cold/no-index", child, "deny:LineageUnknown", deep)
-    liar_claims = dict(child_claims, jti=os.urandom(16).hex(), parent={"jti": root_claims["jti"], "hash": "00" * 32})
+    liar_claims = dict(child_claims, jti=os.urandom(16).hex(), parent={"fmt": FORMAT_TAG.decode(), "jti": root_claims["jti"], "hash": "00" * 32})
     case("child/forged-parent-hash", sign(a, compact(liar_claims), a.pid), "deny:LineageMismatch", deep, ancestors=[root])
+    other_fmt = dict(child_claims, jti=os.urandom(16).hex(), parent=parent_ref(root_claims, root, fmt="paseto-v4-local.cap2"))
+    case("child/parent-of-another-format", sign(a, compact(other_fmt), a.pid), "deny:LineageMismatch", deep, ancestors=[root])
+    v1_parent = dict(child_claims, jti=os.urandom(16).hex(), parent={"jti": root_claims["jti"], "hash": lineage_hash(root)})
+    case("child/wire-version-1-parent", sign(a, compact(v1_parent), a.pid), "deny:Malformed", deep, ancestors=[root])
+    delegated = dict(child_claims, jti=os.urandom(16).hex(), sub="agent:other", holder=holder_key)
+    case("child/delegated-to-bound-holder", sign(a, compact(delegated), a.pid), "deny:PossessionRequired", request(now, subject="agent:other", args=deep["args"]), ancestors=[root])
 
     vectors = {"now": now, "key_id": ISSUER, "public_key": a.paserk, "cases": cases}
     with open(os.path.join(out_dir, "vectors.json"), "w") as f:
@@ -202,6 +235,7 @@ def phase_verify(in_dir):
 
     implicit = data["implicit_assertion"].encode()
     check("implicit assertion", implicit == IMPLICIT_ASSERTION, data["implicit_assertion"])
+    check("format tag", data["format"].encode() == FORMAT_TAG, data["format"])
     pk = Key.from_paserk(data["public_key"])
     check("paserk id", pk.to_paserk_id() == data["paserk_id"], f"{pk.to_paserk_id()} != {data['paserk_id']}")
     other = KeyPair.generate().public
@@ -217,12 +251,16 @@ def phase_verify(in_dir):
         payload, footer = decoded.payload, decoded.footer
         check(name + " kid", footer == {"kid": data["paserk_id"]}, str(footer))
         check(name + " claims", payload["jti"] == t["jti"] and payload["sub"] == t["sub"] and payload["iss"] == data["key_id"], str(payload))
+        check(name + " iat", payload["iat"] == rfc3339(t["issued_at"]) and payload["iat"] != payload["nbf"], f'{payload["iat"]} {payload["nbf"]}')
+        check(name + " path constraint", all(g["args"]["path"].keys() == {"path"} for g in payload["grants"]), str(payload["grants"]))
         check(name + " lineage hash", lineage_hash(t["text"]) == t["lineage_hash"], t["lineage_hash"])
         if i > 0:
             parent = tokens[i - 1]
-            check(name + " parent", payload.get("parent") == {"jti": parent["jti"], "hash": lineage_hash(parent["text"])}, str(payload.get("parent")))
+            want = {"fmt": data["format"], "jti": parent["jti"], "hash": lineage_hash(parent["text"])}
+            check(name + " parent", payload.get("parent") == want, str(payload.get("parent")))
         check(name + " other key refused", raises(lambda: pyseto.decode(other, t["text"], implicit_assertion=implicit)))
         check(name + " other implicit assertion refused", raises(lambda: pyseto.decode(pk, t["text"], implicit_assertion=b"x")))
+        check(name + " version 1 assertion refused", raises(lambda: pyseto.decode(pk, t["text"], implicit_assertion=V1_IMPLICIT_ASSERTION)))
         text = t["text"]
         tampered = text[:30] + ("A" if text[30] != "A" else "B") + text[31:]
         check(name + " tampered refused", raises(lambda: pyseto.decode(pk, tampered, implicit_assertion=implicit)))

@@ -1,40 +1,52 @@
 //! The JSON claims schema that carries a captoken capability in a PASETO payload, and the footer that names the key.
 //!
+//! Wire version 2. Every token is sealed and opened under the PASETO implicit
+//! assertion [`IMPLICIT_ASSERTION`](crate::IMPLICIT_ASSERTION), the fixed bytes
+//! `captoken/paseto/v2`: authenticated (covered by the signature or MAC), never
+//! transmitted. It is the version marker of this schema. A version 1 token
+//! (sealed under `captoken/paseto/claims/v1`) or any other PASETO the same key
+//! made fails authentication and is refused, even where its JSON happens to fit
+//! this schema; no key or schema is ever tried as a fallback.
+//!
 //! ```text
-//! {"iss":"<key id>","sub":"<principal>","holder":"ed25519:<base64url>",
+//! {"iss":"<key id>","sub":"<principal>","holder":"ed25519:<64 hex>" | "key_set",
 //!  "jti":"<32 hex>","iat":"<RFC 3339>","nbf":"<RFC 3339>","exp":"<RFC 3339>",
 //!  "grants":[{"server":"<id>","tool":"<name>","args":{"<arg>":<constraint>,…}},…],
-//!  "max_depth":<u32>,"parent":{"jti":"<32 hex>","hash":"<64 hex>"}}
+//!  "max_depth":<u32>,"parent":{"fmt":"<format tag>","jti":"<32 hex>","hash":"<64 hex>"}}
 //! ```
 //!
 //! | claim | meaning |
 //! | --- | --- |
 //! | `iss` (registered) | the capability's issuer: the captoken key id of the signing key; must name the same key as the footer's PASERK id |
 //! | `sub` (registered) | the subject's principal; a request must name it exactly |
-//! | `holder` (custom, optional) | the subject's holder key, `ed25519:` then the 32-byte key in unpadded base64url |
+//! | `holder` (custom, absent for a bearer capability) | the subject's holder binding: `ed25519:` and the 32-byte key in lower-case hex (`HolderKey`'s text form) for one key, or exactly `key_set` for the principal's key set |
 //! | `jti` (registered) | the 128-bit token id, lower-case hex |
-//! | `iat` (registered) | equal to `nbf`: the model has no separate issue time, and stating the start of validity keeps the encoding deterministic while satisfying validators that refuse an `iat` in the future |
+//! | `iat` (registered) | the capability's `issued_at`: when the issuer made it (a re-issued child keeps its parent's, as `Capability::attenuate` does). It is reported in `Verified::issued_at` for key lifecycle (DESIGN.md §9) and is not a validity bound: only `nbf` and `exp` are |
 //! | `nbf`, `exp` (registered) | the validity window `nbf <= now < exp`, RFC 3339 (written in UTC as `YYYY-MM-DDTHH:MM:SSZ`; see `rfc3339`) |
 //! | `grants` (custom) | the grants, in the model's order; a grant's `args` maps argument names (ascending) to constraints |
 //! | `max_depth` (custom) | how many more delegation steps are allowed |
-//! | `parent` (custom, absent for a root) | the parent's token id and lineage hash (DESIGN.md §5), lower-case hex |
+//! | `parent` (custom, absent for a root) | the parent's format tag, token id and lineage hash (DESIGN.md §5), hex in lower case |
 //!
-//! A constraint is `"any"`, `{"eq":v}`, `{"prefix":"s"}`, `{"in":[v,…]}` (ascending,
-//! no duplicates) or `{"range":[min,max]}`; a value `v` is a JSON string, integer
-//! (signed 64-bit) or boolean. Claims are written in the order above with no
-//! whitespace, so one capability has one encoding. A verifier refuses unknown
-//! claims (a claim it does not understand may be a restriction it would fail
-//! to enforce), duplicate claims, argument names, grants or set members,
-//! non-canonical hex, and values of the wrong type. The footer is exactly
+//! A constraint is `"any"`, `{"eq":v}`, `{"prefix":"s"}` (byte-wise),
+//! `{"path":"<dir>"}` (segment-aware, `Constraint::Path`), `{"in":[v,…]}`
+//! (ascending, no duplicates) or `{"range":[min,max]}`; a value `v` is a JSON
+//! string, integer (signed 64-bit) or boolean. Claims are written in the order
+//! above with no whitespace, so one capability has one encoding. A verifier
+//! refuses unknown claims (a claim it does not understand may be a restriction
+//! it would fail to enforce), duplicate claims, argument names, grants or set
+//! members, `null` for an absent claim, non-canonical hex, a `holder` of any
+//! other form, an invalid parent format tag, values of the wrong type, and a
+//! capability beyond the size bounds of `captoken_core_types::bounds`. A
+//! signed window that is empty (`exp <= nbf`) decodes, and denies every
+//! request. The footer is exactly
 //! `{"kid":"<PASERK id>"}`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
-use base64ct::{Base64UrlUnpadded, Encoding};
 use captoken_core_types::{
-    Capability, Constraint, Error, Grant, HolderKey, KeyId, LineageHash, ParentRef, Subject,
-    TokenId, Value,
+    Capability, Constraint, Error, Format, Grant, HolderBinding, HolderKey, KeyId, LineageHash,
+    ParentRef, Subject, TokenId, Value,
 };
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::{Deserialize, Serialize, Serializer};
@@ -44,13 +56,20 @@ use crate::rfc3339;
 /// The largest footer accepted, in bytes (captoken's is 60).
 pub const MAX_FOOTER_LEN: usize = 256;
 
+/// The `holder` claim of a subject bound to its principal's key set.
+const HOLDER_KEY_SET: &str = "key_set";
+
 /// A capability as PASETO claims.
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Claims {
     iss: String,
     sub: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present"
+    )]
     holder: Option<String>,
     jti: String,
     iat: String,
@@ -58,8 +77,18 @@ pub(crate) struct Claims {
     exp: String,
     grants: Vec<WireGrant>,
     max_depth: u32,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present"
+    )]
     parent: Option<WireParent>,
+}
+
+/// An optional claim that, when present, holds a value: `null` is refused, so
+/// that an absent claim has one encoding (no claim at all).
+fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
+    T::deserialize(d).map(Some)
 }
 
 #[derive(Serialize, Deserialize)]
@@ -73,6 +102,7 @@ struct WireGrant {
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct WireParent {
+    fmt: String,
     jti: String,
     hash: String,
 }
@@ -83,6 +113,7 @@ enum WireConstraint {
     Any,
     Eq(WireValue),
     Prefix(String),
+    Path(String),
     In(Vec<WireValue>),
     Range(i64, i64),
 }
@@ -161,33 +192,6 @@ impl<'de> Deserialize<'de> for WireValue {
     }
 }
 
-const HOLDER_ED25519: &str = "ed25519:";
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// Lower-case hex of exactly `N` bytes (the only form captoken writes).
-fn unhex<const N: usize>(text: &str) -> Option<[u8; N]> {
-    let digit = |c: u8| match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        _ => None,
-    };
-    let bytes = text.as_bytes();
-    if bytes.len() != 2 * N {
-        return None;
-    }
-    let mut out = [0u8; N];
-    for (o, pair) in out.iter_mut().zip(bytes.chunks_exact(2)) {
-        let &[hi, lo] = pair else {
-            return None;
-        };
-        *o = digit(hi)? << 4 | digit(lo)?;
-    }
-    Some(out)
-}
-
 fn time(secs: u64) -> Result<String, Error> {
     rfc3339::format(secs).ok_or(Error::Unsupported(
         "a time after 9999-12-31T23:59:59Z cannot be written in RFC 3339",
@@ -199,6 +203,7 @@ fn constraint_to_wire(c: &Constraint) -> WireConstraint {
         Constraint::Any => WireConstraint::Any,
         Constraint::Exact(v) => WireConstraint::Eq(WireValue(v.clone())),
         Constraint::Prefix(p) => WireConstraint::Prefix(p.clone()),
+        Constraint::Path(d) => WireConstraint::Path(d.clone()),
         Constraint::OneOf(set) => WireConstraint::In(set.iter().cloned().map(WireValue).collect()),
         Constraint::Range { min, max } => WireConstraint::Range(*min, *max),
     }
@@ -209,6 +214,7 @@ fn constraint_from_wire(c: WireConstraint) -> Result<Constraint, &'static str> {
         WireConstraint::Any => Constraint::Any,
         WireConstraint::Eq(v) => Constraint::Exact(v.0),
         WireConstraint::Prefix(p) => Constraint::Prefix(p),
+        WireConstraint::Path(d) => Constraint::Path(d),
         WireConstraint::In(values) => {
             let len = values.len();
             let set: BTreeSet<Value> = values.into_iter().map(|v| v.0).collect();
@@ -221,24 +227,47 @@ fn constraint_from_wire(c: WireConstraint) -> Result<Constraint, &'static str> {
     })
 }
 
+fn holder_to_wire(binding: &HolderBinding) -> Result<String, Error> {
+    match binding {
+        HolderBinding::Key(key) => Ok(key.to_string()),
+        HolderBinding::KeySet => Ok(HOLDER_KEY_SET.to_owned()),
+        _ => Err(Error::Unsupported(
+            "a holder binding this version cannot write",
+        )),
+    }
+}
+
+/// The subject of principal `sub` and `holder` claim `holder`.
+fn subject_from_wire(sub: String, holder: Option<&str>) -> Result<Subject, &'static str> {
+    Ok(match holder {
+        None => Subject::new(sub),
+        Some(HOLDER_KEY_SET) => Subject::bound_to_key_set(sub),
+        Some(text) => Subject::bound_to_key(
+            sub,
+            HolderKey::parse(text)
+                .map_err(|_| "holder is neither ed25519:<64 lower-case hex> nor key_set")?,
+        ),
+    })
+}
+
 impl Claims {
     /// The claims of a capability.
     ///
     /// # Errors
     /// [`Error::Unsupported`] for a time after year 9999.
     pub(crate) fn from_capability(cap: &Capability) -> Result<Self, Error> {
-        let nbf = time(cap.not_before)?;
         Ok(Self {
             iss: cap.issuer.as_str().to_owned(),
             sub: cap.subject.principal.clone(),
-            holder: cap.subject.holder_key.as_ref().map(|k| match k {
-                HolderKey::Ed25519(key) => {
-                    format!("{HOLDER_ED25519}{}", Base64UrlUnpadded::encode_string(key))
-                }
-            }),
-            jti: hex(&cap.id.0),
-            iat: nbf.clone(),
-            nbf,
+            holder: cap
+                .subject
+                .binding
+                .as_ref()
+                .map(holder_to_wire)
+                .transpose()?,
+            jti: cap.id.to_hex(),
+            iat: time(cap.issued_at)?,
+            nbf: time(cap.not_before)?,
             exp: time(cap.expires_at)?,
             grants: cap
                 .grants
@@ -256,7 +285,8 @@ impl Claims {
                 .collect(),
             max_depth: cap.max_depth,
             parent: cap.parent.map(|p| WireParent {
-                jti: hex(&p.id.0),
+                fmt: p.format.tag().to_owned(),
+                jti: p.id.to_hex(),
                 hash: p.hash.to_hex(),
             }),
         })
@@ -272,25 +302,11 @@ impl Claims {
         serde_json::from_slice(payload).map_err(|_| "claims do not decode")
     }
 
-    /// The capability these claims state, and their `iat` in Unix seconds.
-    pub(crate) fn into_capability(self) -> Result<(Capability, u64), &'static str> {
+    /// The capability these claims state.
+    pub(crate) fn into_capability(self) -> Result<Capability, &'static str> {
         let issuer = KeyId::new(self.iss).map_err(|_| "iss is not a key id")?;
-        let holder_key = match self.holder {
-            None => None,
-            Some(text) => {
-                let b64 = text
-                    .strip_prefix(HOLDER_ED25519)
-                    .ok_or("holder key of an unknown type")?;
-                let mut key = [0u8; 32];
-                let decoded = Base64UrlUnpadded::decode(b64, &mut key)
-                    .map_err(|_| "holder key is not 32 bytes of base64url")?;
-                if decoded.len() != 32 {
-                    return Err("holder key is not 32 bytes of base64url");
-                }
-                Some(HolderKey::Ed25519(key))
-            }
-        };
-        let id = TokenId(unhex(&self.jti).ok_or("jti is not 32 lower-case hex digits")?);
+        let subject = subject_from_wire(self.sub, self.holder.as_deref())?;
+        let id = TokenId::from_hex(&self.jti).map_err(|_| "jti is not 32 lower-case hex digits")?;
         let parse_time = |t: &str| rfc3339::parse(t).ok_or("time claim is not RFC 3339");
         let issued_at = parse_time(&self.iat)?;
         let not_before = parse_time(&self.nbf)?;
@@ -313,29 +329,33 @@ impl Claims {
         }
         let parent = match self.parent {
             None => None,
-            Some(p) => Some(ParentRef {
-                id: TokenId(unhex(&p.jti).ok_or("parent jti is not 32 lower-case hex digits")?),
-                hash: LineageHash(
-                    unhex(&p.hash).ok_or("parent hash is not 64 lower-case hex digits")?,
-                ),
-            }),
+            Some(p) => Some(ParentRef::new(
+                Format::parse(&p.fmt).map_err(|_| "parent fmt is not a format tag")?,
+                TokenId::from_hex(&p.jti)
+                    .map_err(|_| "parent jti is not 32 lower-case hex digits")?,
+                LineageHash::from_hex(&p.hash)
+                    .map_err(|_| "parent hash is not 64 lower-case hex digits")?,
+            )),
         };
-        Ok((
-            Capability {
-                id,
-                issuer,
-                subject: Subject {
-                    principal: self.sub,
-                    holder_key,
-                },
-                grants,
-                not_before,
-                expires_at,
-                max_depth: self.max_depth,
-                parent,
-            },
-            issued_at,
-        ))
+        // Built with a placeholder window, then given the signed one: a signed
+        // window may be empty (it then denies every request), which the
+        // builder refuses.
+        let mut cap = Capability::builder(issuer)
+            .subject(subject)
+            .id(id)
+            .valid_from(0)
+            .valid_until(1)
+            .build()
+            .map_err(|_| "claims state no capability")?;
+        cap.issued_at = issued_at;
+        cap.not_before = not_before;
+        cap.expires_at = expires_at;
+        cap.grants = grants;
+        cap.max_depth = self.max_depth;
+        cap.parent = parent;
+        cap.check_bounds()
+            .map_err(|_| "capability beyond the size bounds")?;
+        Ok(cap)
     }
 }
 
@@ -371,13 +391,16 @@ mod tests {
     use captoken_core_types::testing::{self, workload};
     use proptest::prelude::*;
 
-    fn decode(json: &str) -> Result<(Capability, u64), &'static str> {
+    fn decode(json: &str) -> Result<Capability, &'static str> {
         Claims::from_json(json.as_bytes())?.into_capability()
     }
 
+    fn json_of(cap: &Capability) -> String {
+        String::from_utf8(Claims::from_capability(cap).unwrap().to_json().unwrap()).unwrap()
+    }
+
     fn workload_json() -> String {
-        let cap = workload::capability(KeyId::new("k1").unwrap());
-        String::from_utf8(Claims::from_capability(&cap).unwrap().to_json().unwrap()).unwrap()
+        json_of(&workload::capability(KeyId::new("k1").unwrap()))
     }
 
     #[test]
@@ -387,23 +410,89 @@ mod tests {
             concat!(
                 r#"{"iss":"k1","sub":"agent:planner-7","jti":"5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a","#,
                 r#""iat":"2026-01-01T00:00:00Z","nbf":"2026-01-01T00:00:00Z","exp":"2026-01-01T01:00:00Z","#,
-                r#""grants":[{"server":"fs.internal","tool":"list_dir","args":{"limit":{"range":[0,1000]},"mode":{"eq":"ro"},"path":{"prefix":"/srv/data/"}}},"#,
-                r#"{"server":"fs.internal","tool":"read_file","args":{"limit":{"range":[0,1000]},"mode":{"eq":"ro"},"path":{"prefix":"/srv/data/"}}}],"#,
+                r#""grants":[{"server":"fs.internal","tool":"list_dir","args":{"limit":{"range":[0,1000]},"mode":{"eq":"ro"},"path":{"path":"/srv/data/"}}},"#,
+                r#"{"server":"fs.internal","tool":"read_file","args":{"limit":{"range":[0,1000]},"mode":{"eq":"ro"},"path":{"path":"/srv/data/"}}}],"#,
                 r#""max_depth":16}"#
             )
         );
     }
 
+    /// `iat` is the capability's own `issued_at`, the holder binding and the
+    /// parent's format are written as documented.
+    #[test]
+    fn issued_at_binding_and_parent_are_pinned() {
+        let mut cap = workload::capability(KeyId::new("k1").unwrap());
+        cap.issued_at = workload::NOT_BEFORE - 90;
+        cap.grants = [Grant::new("s", "t").with_arg("p", Constraint::Prefix("a/".into()))]
+            .into_iter()
+            .collect();
+        cap.subject = Subject::bound_to_key("agent:a", HolderKey::Ed25519([0xab; 32]));
+        cap.parent = Some(ParentRef::new(
+            crate::FORMAT_PUBLIC,
+            TokenId([0x01; 16]),
+            LineageHash([0xcd; 32]),
+        ));
+        let json = json_of(&cap);
+        assert_eq!(
+            json,
+            concat!(
+                r#"{"iss":"k1","sub":"agent:a","#,
+                r#""holder":"ed25519:abababababababababababababababababababababababababababababababab","#,
+                r#""jti":"5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a","#,
+                r#""iat":"2025-12-31T23:58:30Z","nbf":"2026-01-01T00:00:00Z","exp":"2026-01-01T01:00:00Z","#,
+                r#""grants":[{"server":"s","tool":"t","args":{"p":{"prefix":"a/"}}}],"max_depth":16,"#,
+                r#""parent":{"fmt":"paseto-v4-public.cap2","jti":"01010101010101010101010101010101","#,
+                r#""hash":"cdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcd"}}"#
+            )
+        );
+        assert_eq!(decode(&json).unwrap(), cap);
+        cap.subject = Subject::bound_to_key_set("agent:a");
+        let json = json_of(&cap);
+        assert!(
+            json.contains(r#""sub":"agent:a","holder":"key_set","jti""#),
+            "{json}"
+        );
+        assert_eq!(decode(&json).unwrap(), cap);
+    }
+
+    /// A signed window that is empty decodes (and then denies every request).
+    #[test]
+    fn an_empty_window_decodes() {
+        let good = workload_json();
+        let empty = good.replacen(
+            r#""exp":"2026-01-01T01:00:00Z""#,
+            r#""exp":"2025-01-01T00:00:00Z""#,
+            1,
+        );
+        let cap = decode(&empty).unwrap();
+        assert!(cap.expires_at < cap.not_before);
+        assert_eq!(json_of(&cap), empty);
+    }
+
     proptest! {
-        /// Every generated capability (with a parent and a holder key) survives the round trip.
+        /// Every generated capability (with a parent, a holder binding and an
+        /// issue time of its own) survives the round trip.
         #[test]
-        fn round_trip(mut cap in testing::capability(), parent in any::<Option<([u8; 16], [u8; 32])>>(), holder in any::<Option<[u8; 32]>>()) {
-            cap.parent = parent.map(|(id, hash)| ParentRef { id: TokenId(id), hash: LineageHash(hash) });
-            cap.subject.holder_key = holder.map(HolderKey::Ed25519);
+        fn round_trip(
+            mut cap in testing::capability(),
+            parent in any::<Option<(bool, [u8; 16], [u8; 32])>>(),
+            holder in any::<Option<Option<[u8; 32]>>>(),
+            issued_at in 0u64..=rfc3339::MAX_UNIX,
+        ) {
+            cap.parent = parent.map(|(public, id, hash)| {
+                let format = if public { crate::FORMAT_PUBLIC } else { crate::FORMAT_LOCAL };
+                ParentRef::new(format, TokenId(id), LineageHash(hash))
+            });
+            let principal = cap.subject.principal.clone();
+            cap.subject = match holder {
+                None => Subject::new(principal),
+                Some(None) => Subject::bound_to_key_set(principal),
+                Some(Some(key)) => Subject::bound_to_key(principal, HolderKey::Ed25519(key)),
+            };
+            cap.issued_at = issued_at;
             let json = Claims::from_capability(&cap).unwrap().to_json().unwrap();
-            let (back, iat) = Claims::from_json(&json).unwrap().into_capability().unwrap();
+            let back = Claims::from_json(&json).unwrap().into_capability().unwrap();
             prop_assert_eq!(&back, &cap);
-            prop_assert_eq!(iat, cap.not_before);
             // One capability, one encoding.
             prop_assert_eq!(Claims::from_capability(&back).unwrap().to_json().unwrap(), json);
         }
@@ -422,7 +511,7 @@ mod tests {
     fn strict_decoding() {
         let good = workload_json();
         assert!(decode(&good).is_ok());
-        let edits: [(&str, &str); 17] = [
+        let edits = [
             (r#""max_depth":16"#, r#""max_depth":16,"aud":"gw""#),
             (r#""max_depth":16"#, r#""max_depth":16,"max_depth":17"#),
             (r#""max_depth":16"#, r#""max_depth":-1"#),
@@ -435,9 +524,14 @@ mod tests {
             (r#""exp":"2026-01-01T01:00:00Z""#, r#""exp":1767229200"#),
             (r#""nbf":"2026-01-01T00:00:00Z""#, r#""nbf":"2026-01-01""#),
             (r#""iat":"2026-01-01T00:00:00Z""#, r#""iat":"yesterday""#),
+            (r#""iat":"2026-01-01T00:00:00Z","#, ""),
+            (r#""max_depth":16"#, r#""max_depth":16,"parent":null"#),
             (r#"{"eq":"ro"}"#, r#"{"eq":1.0}"#),
             (r#"{"eq":"ro"}"#, r#"{"eq":null}"#),
             (r#"{"eq":"ro"}"#, r#"{"eq":"ro","prefix":"r"}"#),
+            (r#"{"path":"/srv/data/"}"#, r#"{"path":1}"#),
+            (r#"{"path":"/srv/data/"}"#, r#"{"path":["/srv/data/"]}"#),
+            (r#"{"path":"/srv/data/"}"#, r#"{"dir":"/srv/data/"}"#),
             (
                 r#""mode":{"eq":"ro"}"#,
                 r#""mode":{"eq":"ro"},"mode":{"eq":"rw"}"#,
@@ -447,7 +541,99 @@ mod tests {
                 r#"{"range":[0,9223372036854775808]}"#,
             ),
         ];
-        for (from, to) in edits {
+        let holder = |h: &str| format!(r#""sub":"agent:planner-7","holder":{h},"jti""#);
+        let parent = |p: &str| format!(r#""max_depth":16,"parent":{p}}}"#);
+        let key = "ab".repeat(32);
+        let (jti, hash) = ("01".repeat(16), "cd".repeat(32));
+        let mut edits: Vec<(&str, String)> = edits
+            .iter()
+            .map(|(from, to)| (*from, (*to).to_owned()))
+            .collect();
+        for bad in [
+            format!(r#""ed25519:{}""#, key.to_uppercase()),
+            format!(r#""ed25519:{}""#, &key[2..]),
+            format!(r#""Ed25519:{key}""#),
+            format!(r#""x25519:{key}""#),
+            // Version 1 wrote the key in base64url.
+            r#""ed25519:q6urq6urq6urq6urq6urq6urq6urq6urq6urq6urq6s""#.to_owned(),
+            r#""keyset""#.to_owned(),
+            r#""key_set ""#.to_owned(),
+            r#""""#.to_owned(),
+            "null".to_owned(),
+            "true".to_owned(),
+            r#"{"key_set":true}"#.to_owned(),
+        ] {
+            edits.push((r#""sub":"agent:planner-7","jti""#, holder(&bad)));
+        }
+        for bad in [
+            // Version 1's parent, without the format.
+            format!(r#"{{"jti":"{jti}","hash":"{hash}"}}"#),
+            format!(r#"{{"fmt":"PASETO","jti":"{jti}","hash":"{hash}"}}"#),
+            format!(r#"{{"fmt":"","jti":"{jti}","hash":"{hash}"}}"#),
+            format!(
+                r#"{{"fmt":"{}","jti":"{jti}","hash":"{hash}"}}"#,
+                "a".repeat(33)
+            ),
+            format!(
+                r#"{{"fmt":"paseto-v4-public.cap2","jti":"{jti}","hash":"{}"}}"#,
+                hash.to_uppercase()
+            ),
+            format!(r#"{{"fmt":"paseto-v4-public.cap2","jti":"{jti}","hash":"{hash}","depth":1}}"#),
+            format!(
+                r#"{{"fmt":"paseto-v4-public.cap2","fmt":"paseto-v4-public.cap2","jti":"{jti}","hash":"{hash}"}}"#
+            ),
+        ] {
+            edits.push((r#""max_depth":16}"#, parent(&bad)));
+        }
+        // Accepted: both bindings, and a parent of any well-formed format tag
+        // (a chain that changes format is the lineage check's to deny).
+        for (from, to) in [
+            (
+                r#""sub":"agent:planner-7","jti""#,
+                holder(&format!(r#""ed25519:{key}""#)),
+            ),
+            (r#""sub":"agent:planner-7","jti""#, holder(r#""key_set""#)),
+            (
+                r#""max_depth":16}"#,
+                parent(&format!(
+                    r#"{{"fmt":"paseto-v4-local.cap2","jti":"{jti}","hash":"{hash}"}}"#
+                )),
+            ),
+            (
+                r#""max_depth":16}"#,
+                parent(&format!(
+                    r#"{{"fmt":"hmac-v2","jti":"{jti}","hash":"{hash}"}}"#
+                )),
+            ),
+        ] {
+            let fine = good.replacen(from, &to, 1);
+            assert_ne!(fine, good);
+            assert!(decode(&fine).is_ok(), "{fine}");
+        }
+        // A capability beyond the size bounds is refused even when signed.
+        let grants_start = good.find(r#"[{"server""#).unwrap();
+        let many: Vec<String> = (0..=captoken_core_types::bounds::MAX_GRANTS)
+            .map(|i| format!(r#"{{"server":"s","tool":"t{i:03}","args":{{}}}}"#))
+            .collect();
+        let grants_end = good.find(r#","max_depth""#).unwrap();
+        let too_many = format!(
+            "{}[{}]{}",
+            &good[..grants_start],
+            many.join(","),
+            &good[grants_end..]
+        );
+        assert_eq!(
+            decode(&too_many).unwrap_err(),
+            "capability beyond the size bounds"
+        );
+        let just_enough = format!(
+            "{}[{}]{}",
+            &good[..grants_start],
+            many[1..].join(","),
+            &good[grants_end..]
+        );
+        assert!(decode(&just_enough).is_ok());
+        for (from, to) in &edits {
             let bad = good.replacen(from, to, 1);
             assert_ne!(bad, good, "{from}");
             assert!(decode(&bad).is_err(), "{bad}");

@@ -1,41 +1,54 @@
 //! captoken provider for PASETO v4 capability tokens, built on `pasetors`.
 //!
 //! PASETO is the option "public-key verification without offline attenuation":
-//! the misuse-resistant answer to JWT. [`PasetoPublicProvider`] (the default)
-//! signs `v4.public` tokens with Ed25519, so verifiers hold only public keys;
-//! [`PasetoLocalProvider`] encrypts `v4.local` tokens under a shared key, the
+//! the misuse-resistant answer to JWT. One [`PasetoProvider`], generic over the
+//! [`Purpose`], serves both: [`PasetoPublicProvider`] (the default,
+//! `PasetoProvider<Public>`) signs `v4.public` tokens with Ed25519, so
+//! verifiers hold only public keys; [`PasetoLocalProvider`]
+//! (`PasetoProvider<Local>`) encrypts `v4.local` tokens under a shared key, the
 //! shared-secret variant for the comparison. Both carry the same claims, and
 //! both attenuate by **re-issuance**: the issuer authenticates the parent,
 //! narrows it strictly ([`Capability::attenuate`](captoken_core_types::Capability::attenuate)),
-//! and signs a child whose `parent` claim records the parent's id and lineage hash.
+//! and signs a child whose `parent` claim records the parent's format, id and
+//! lineage hash.
 //!
-//! # Encoding
+//! # Encoding (wire version 2: [`FORMAT_PUBLIC`] `paseto-v4-public.cap2`, [`FORMAT_LOCAL`] `paseto-v4-local.cap2`)
 //!
 //! - **Claims**: the capability maps onto the registered claims `iss` (the
-//!   issuer's captoken key id), `sub`, `jti`, `iat`, `nbf`, `exp`, plus the
-//!   custom claims `holder`, `grants`, `max_depth` and `parent`; the `claims`
-//!   module's documentation is the schema. Times are RFC 3339, written in UTC;
-//!   every time check uses the request's `now` (the verifier's injected clock),
-//!   never the wall clock, which is why pasetors' own claim validation is not used.
+//!   issuer's captoken key id), `sub`, `jti`, `iat` (the capability's
+//!   `issued_at`), `nbf`, `exp`, plus the custom claims `holder` (the subject's
+//!   binding: `ed25519:<64 hex>` or `key_set`), `grants` (constraints `any`,
+//!   `eq`, `prefix`, `path`, `in`, `range`), `max_depth` and `parent`
+//!   (`{"fmt","jti","hash"}`); the `claims` module's documentation is the
+//!   schema. Times are RFC 3339, written in UTC; every time check uses the
+//!   request's `now` (the verifier's injected clock), never the wall clock,
+//!   which is why pasetors' own claim validation is not used.
 //! - **Footer**: exactly `{"kid":"<PASERK id>"}`, `k4.pid.…` for `v4.public` and
 //!   `k4.lid.…` for `v4.local`. Verification selects the key by that id and
 //!   tries no other; an unknown id is denied, and so is a token whose `iss` names
 //!   a different key id than the one the footer selected.
-//! - **Implicit assertion**: [`IMPLICIT_ASSERTION`] binds every token to
-//!   captoken's claims schema, so that no other PASETO a key signs can be
-//!   replayed as a capability.
+//! - **Implicit assertion**: [`IMPLICIT_ASSERTION`], `captoken/paseto/v2`, is
+//!   the version marker: every token is sealed and opened under it, so that no
+//!   other PASETO a key signs, and no version 1 token (sealed under
+//!   `captoken/paseto/claims/v1`), can be read as a capability of this version:
+//!   they fail authentication.
 //! - **Binary and text forms**: both are the PASETO string (`v4.public.…`,
 //!   `v4.local.…`); PASETO is a text format, and the lineage hash of a token is
 //!   the hash of exactly the string every PASETO implementation sees. A verifier
 //!   accepts only the canonical base64 of a token's parts, so one signed token
 //!   has one text and one lineage hash.
+//! - **Holder binding**: until proof of possession exists, a bound capability
+//!   is refused at issue, a parent bound to a holder is not re-issued, and a
+//!   bound token (which only a forger could make) is denied at verification
+//!   with `DenyReason::PossessionRequired`.
 //!
 //! # Limits
 //!
-//! A token is at most [`MAX_TOKEN_LEN`] bytes and its footer at most
-//! [`MAX_FOOTER_LEN`], checked before anything is decoded; every count and
-//! string inside (grants, arguments, set members, names) is bounded by that
-//! length. A verifier walks at most [`MAX_CHAIN`] ancestors. Times must lie in
+//! A request beyond the size bounds of `captoken_core_types::bounds` is denied
+//! before the token is read, and a capability beyond them is refused at issue
+//! and at decoding. A token is at most [`MAX_TOKEN_LEN`] bytes and its footer
+//! at most [`MAX_FOOTER_LEN`], checked before anything is decoded. A verifier
+//! walks at most [`MAX_CHAIN`] ancestors. Times must lie in
 //! 1970..=9999 (RFC 3339); [`TokenProvider::issue`](captoken_core_types::TokenProvider::issue)
 //! refuses a capability it cannot express.
 //!
@@ -67,6 +80,6 @@ mod rfc3339;
 pub use claims::MAX_FOOTER_LEN;
 pub use key::{KeyError, LocalKey, LocalKeyring, PublicKeyring, SigningKey, VerifyingKey};
 pub use provider::{
-    FORMAT_LOCAL, FORMAT_PUBLIC, IMPLICIT_ASSERTION, MAX_CHAIN, MAX_TOKEN_LEN, PasetoLocalProvider,
-    PasetoPublicProvider,
+    FORMAT_LOCAL, FORMAT_PUBLIC, IMPLICIT_ASSERTION, Local, MAX_CHAIN, MAX_TOKEN_LEN,
+    PasetoLocalProvider, PasetoProvider, PasetoPublicProvider, Public, Purpose,
 };

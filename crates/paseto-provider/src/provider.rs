@@ -1,32 +1,42 @@
-//! The PASETO v4 `TokenProvider`s (`v4.public` and `v4.local`): issue, re-issue, verify live or cold, hash lineage.
+//! The PASETO v4 `TokenProvider`, generic over the purpose (`v4.public` or `v4.local`): issue, re-issue, verify live or cold, hash lineage.
+//!
+//! One [`PasetoProvider`] implements [`TokenProvider`] once for both purposes;
+//! what a purpose does differently (parse, authenticate, seal, its keyring and
+//! format tag) is the sealed [`Purpose`] trait, implemented by the markers
+//! [`Public`] and [`Local`]. [`PasetoPublicProvider`] and [`PasetoLocalProvider`]
+//! name the two instances.
+
+use std::fmt;
 
 use base64ct::{Base64UrlUnpadded, Encoding};
 use captoken_core_types::{
     Attenuation, AttenuationMode, Capability, Denied, DenyReason, Error, Format, Inspection, KeyId,
-    LineageEntry, LineageHash, ParentRef, Properties, Request, Token, TokenId, TokenProvider,
-    Verified, VerifyContext, check_reissued_lineage,
+    LineageEntry, LineageHash, ModelError, ParentRef, Properties, Request, Token, TokenId,
+    TokenProvider, Verified, VerifyContext, check_format, check_reissued_lineage,
 };
 use pasetors::token::UntrustedToken;
 use pasetors::version4::{LocalToken, PublicToken, V4};
-use pasetors::{Local, Public};
 
 use crate::claims::{self, Claims};
 use crate::key::{LocalKeyring, PublicKeyring};
 
-/// The format tag of `v4.public` tokens, also their lineage-hash domain tag.
-pub const FORMAT_PUBLIC: Format = Format::new("paseto-v4-public");
-/// The format tag of `v4.local` tokens, also their lineage-hash domain tag.
-pub const FORMAT_LOCAL: Format = Format::new("paseto-v4-local");
-/// The PASETO implicit assertion of every captoken token: authenticated, never transmitted.
+/// The format tag of `v4.public` tokens (wire version 2), also their lineage-hash domain tag.
+pub const FORMAT_PUBLIC: Format = Format::new("paseto-v4-public.cap2");
+/// The format tag of `v4.local` tokens (wire version 2), also their lineage-hash domain tag.
+pub const FORMAT_LOCAL: Format = Format::new("paseto-v4-local.cap2");
+/// The PASETO implicit assertion of every captoken token, the version marker
+/// of the wire: authenticated, never transmitted.
 ///
-/// It binds a token to captoken's claims schema (version 1). A PASETO key may
-/// sign other things too (session tokens, another service's grants); without
-/// this binding any `v4` token that key ever made whose JSON happened to fit the
-/// schema would be accepted as a capability. With it, a token verifies as a
-/// captoken capability only if its signer meant it as one, at no cost in size.
-/// A new schema version changes the assertion, so old and new tokens can never
-/// be read under each other's rules.
-pub const IMPLICIT_ASSERTION: &[u8] = b"captoken/paseto/claims/v1";
+/// It binds a token to captoken's claims schema, version 2 (`claims` module).
+/// A PASETO key may sign other things too (session tokens, another service's
+/// grants); without this binding any `v4` token that key ever made whose JSON
+/// happened to fit the schema would be accepted as a capability. With it, a
+/// token verifies as a captoken capability only if its signer meant it as one
+/// of this version, at no cost in size. Version 1 tokens were sealed under
+/// `captoken/paseto/claims/v1`: they fail authentication here
+/// ([`DenyReason::BadSignature`], [`Error::BadSignature`]) and are never read
+/// under version 2's rules, even where their JSON fits them.
+pub const IMPLICIT_ASSERTION: &[u8] = b"captoken/paseto/v2";
 /// The longest token accepted, in bytes of its text form (which is also its binary form).
 pub const MAX_TOKEN_LEN: usize = 16 * 1024;
 /// The longest chain of ancestors a verifier walks; longer (or cyclic) lineage is denied.
@@ -44,45 +54,143 @@ fn library(e: pasetors::errors::Error) -> Error {
     Error::Format(Box::new(LibraryError(e)))
 }
 
-/// A token split by pasetors, its text checked canonical, with the PASERK id its
-/// footer names. Nothing here is authenticated yet.
-struct Framed<U> {
-    untrusted: U,
-    kid: String,
+mod sealed {
+    use super::{DenyReason, Error, Format, KeyId, fmt};
+
+    /// A token split by pasetors, its text checked canonical, with the PASERK id
+    /// its footer names. Nothing here is authenticated yet.
+    pub struct Framed<U> {
+        pub(super) untrusted: U,
+        pub(super) kid: String,
+    }
+
+    /// What one PASETO purpose does differently: parse, authenticate, seal.
+    /// Sealed: implemented by [`super::Public`] and [`super::Local`] only.
+    pub trait Scheme: Sized + 'static {
+        /// The keys a provider of this purpose holds.
+        type Keyring: fmt::Debug;
+        /// pasetors' parsed, unauthenticated token.
+        type Untrusted;
+        /// The format tag.
+        const FORMAT: Format;
+        /// `v4.public.` or `v4.local.`.
+        const HEADER: &'static str;
+        /// What the format can do.
+        const PROPERTIES: captoken_core_types::Properties;
+
+        /// pasetors' parse of the text (header, base64, length).
+        fn untrusted(text: &str) -> Result<Self::Untrusted, &'static str>;
+        /// The decoded message (payload and signature, or nonce, ciphertext and tag) and footer.
+        fn parts(untrusted: &Self::Untrusted) -> (&[u8], &[u8]);
+        /// Authenticates (and decrypts) under the implicit assertion with the
+        /// key the footer names, no other: the key's captoken key id and the payload.
+        fn open(
+            keys: &Self::Keyring,
+            framed: &Framed<Self::Untrusted>,
+        ) -> Result<(KeyId, Vec<u8>), DenyReason>;
+        /// The payload for unverified inspection; `v4.local` must decrypt (and so authenticate).
+        fn peek(keys: &Self::Keyring, framed: &Framed<Self::Untrusted>) -> Result<Vec<u8>, Error>;
+        /// Signs or encrypts a payload under the implicit assertion with the
+        /// key of `issuer`, footer naming that key.
+        fn seal(keys: &Self::Keyring, issuer: &KeyId, payload: &[u8]) -> Result<String, Error>;
+    }
 }
 
-/// What one PASETO purpose does differently: parse, authenticate, seal.
-trait Scheme {
-    const FORMAT: Format;
-    /// `v4.public.` or `v4.local.`.
-    const HEADER: &'static str;
-    type Untrusted;
+use sealed::{Framed, Scheme};
 
-    /// pasetors' parse of the text (header, base64, length).
-    fn untrusted(text: &str) -> Result<Self::Untrusted, &'static str>;
-    /// The decoded message (payload and signature, or nonce, ciphertext and tag) and footer.
-    fn parts(untrusted: &Self::Untrusted) -> (&[u8], &[u8]);
-    /// Authenticates (and decrypts) with the key the footer names, no other:
-    /// the key's captoken key id and the payload.
-    fn open(&self, framed: &Framed<Self::Untrusted>) -> Result<(KeyId, Vec<u8>), DenyReason>;
-    /// The payload for unverified inspection; `v4.local` must decrypt (and so authenticate).
-    fn peek(&self, framed: &Framed<Self::Untrusted>) -> Result<Vec<u8>, Error>;
-    /// Signs or encrypts a payload with the key of `issuer`, footer naming that key.
-    fn seal(&self, issuer: &KeyId, payload: &[u8]) -> Result<String, Error>;
+/// A PASETO purpose: [`Public`] (`v4.public`) or [`Local`] (`v4.local`).
+///
+/// Sealed: this crate implements it for those two markers only.
+pub trait Purpose: sealed::Scheme {}
+
+/// The `v4.public` purpose: Ed25519 signatures, verifiable with a public key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Public {}
+
+/// The `v4.local` purpose: authenticated encryption under a shared key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Local {}
+
+impl Purpose for Public {}
+impl Purpose for Local {}
+
+/// The PASETO v4 provider of purpose `P`: captoken's claims (the `claims`
+/// module) sealed under [`IMPLICIT_ASSERTION`], attenuated by re-issuance
+/// through the issuer, which authenticates the parent, narrows it strictly
+/// ([`Capability::attenuate`]) and seals a child whose `parent` claim records
+/// the parent's format, id and lineage hash. Canonical credential bytes for
+/// the lineage hash are the token's text (DESIGN.md §5).
+///
+/// Use the aliases [`PasetoPublicProvider`] and [`PasetoLocalProvider`].
+pub struct PasetoProvider<P: Purpose> {
+    keys: P::Keyring,
+}
+
+/// `v4.public` tokens: Ed25519 signatures over captoken's claims, verifiable
+/// with a public key, attenuated by re-issuance through the issuer.
+///
+/// The issuer's keyring holds [`crate::SigningKey`]s; a verifier's holds only
+/// [`crate::VerifyingKey`]s.
+pub type PasetoPublicProvider = PasetoProvider<Public>;
+
+/// `v4.local` tokens: captoken's claims encrypted and authenticated
+/// (XChaCha20, BLAKE2b-MAC) under a shared key, the comparison point for
+/// shared-secret formats. Whoever holds the key can issue, attenuate, verify
+/// and read tokens: [`TokenProvider::inspect`] and
+/// [`TokenProvider::index_entry`] decrypt, and so need the key. Encryption
+/// uses a random nonce, so issuing the same capability twice gives different
+/// bytes (and different lineage hashes).
+pub type PasetoLocalProvider = PasetoProvider<Local>;
+
+impl PasetoProvider<Public> {
+    /// A provider signing and verifying with these keys.
+    #[must_use]
+    pub fn new(keys: PublicKeyring) -> Self {
+        Self { keys }
+    }
+
+    /// The keyring.
+    #[must_use]
+    pub fn keys(&self) -> &PublicKeyring {
+        &self.keys
+    }
+}
+
+impl PasetoProvider<Local> {
+    /// A provider encrypting and decrypting with these keys.
+    #[must_use]
+    pub fn new(keys: LocalKeyring) -> Self {
+        Self { keys }
+    }
+
+    /// The keyring.
+    #[must_use]
+    pub fn keys(&self) -> &LocalKeyring {
+        &self.keys
+    }
+}
+
+impl<P: Purpose> fmt::Debug for PasetoProvider<P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PasetoProvider")
+            .field("format", &P::FORMAT)
+            .field("keys", &self.keys)
+            .finish()
+    }
 }
 
 /// Splits a token and checks its framing: length, UTF-8, header, base64, and
 /// that the text is the one canonical encoding of its parts, so that no two
 /// texts (and so no two lineage hashes) carry the same signed token.
-fn frame<S: Scheme>(bytes: &[u8]) -> Result<Framed<S::Untrusted>, &'static str> {
+fn frame<P: Purpose>(bytes: &[u8]) -> Result<Framed<P::Untrusted>, &'static str> {
     if bytes.len() > MAX_TOKEN_LEN {
         return Err("token too long");
     }
     let text = std::str::from_utf8(bytes).map_err(|_| "token is not UTF-8")?;
-    let untrusted = S::untrusted(text)?;
-    let (message, footer) = S::parts(&untrusted);
+    let untrusted = P::untrusted(text)?;
+    let (message, footer) = P::parts(&untrusted);
     let (m, f) = text
-        .strip_prefix(S::HEADER)
+        .strip_prefix(P::HEADER)
         .and_then(|rest| rest.split_once('.'))
         .ok_or("footer missing")?;
     if m != Base64UrlUnpadded::encode_string(message)
@@ -102,37 +210,30 @@ fn unknown_paserk_id(kid: &str) -> Error {
     )
 }
 
-/// An authenticated capability and its `iat`.
-struct Opened {
-    cap: Capability,
-    issued_at: u64,
-}
-
-/// Authenticates a token and decodes its capability: format, framing, key by
-/// PASERK id, signature or tag, claims, and `iss` naming the same key.
-fn open<S: Scheme>(s: &S, token: &Token) -> Result<Opened, DenyReason> {
-    if token.format() != S::FORMAT {
-        return Err(DenyReason::Malformed("token of another format"));
+impl<P: Purpose> PasetoProvider<P> {
+    /// Authenticates a token and decodes its capability: format, framing, key
+    /// by PASERK id, signature or tag under the implicit assertion, claims, and
+    /// `iss` naming the same key.
+    fn open(&self, token: &Token) -> Result<Capability, DenyReason> {
+        check_format(token, P::FORMAT)
+            .map_err(|_| DenyReason::Malformed("token of another format"))?;
+        let framed = frame::<P>(token.as_bytes()).map_err(DenyReason::Malformed)?;
+        let (key_id, payload) = P::open(&self.keys, &framed)?;
+        let cap = Claims::from_json(&payload)
+            .and_then(Claims::into_capability)
+            .map_err(DenyReason::Malformed)?;
+        if cap.issuer != key_id {
+            // Signed by a key this verifier knows under another key id.
+            return Err(DenyReason::UnknownKey);
+        }
+        Ok(cap)
     }
-    let framed = frame::<S>(token.as_bytes()).map_err(DenyReason::Malformed)?;
-    let (key_id, payload) = s.open(&framed)?;
-    let (cap, issued_at) = Claims::from_json(&payload)
-        .and_then(Claims::into_capability)
-        .map_err(DenyReason::Malformed)?;
-    if cap.issuer != key_id {
-        // Signed by a key this verifier knows under another key id.
-        return Err(DenyReason::UnknownKey);
-    }
-    Ok(Opened { cap, issued_at })
-}
 
-/// [`open`], for callers that report an [`Error`] rather than a denial.
-fn open_or_error<S: Scheme>(s: &S, token: &Token) -> Result<Capability, Error> {
-    check_format::<S>(token)?;
-    open(s, token)
-        .map(|o| o.cap)
-        .map_err(|reason| match reason {
-            DenyReason::UnknownKey => match frame::<S>(token.as_bytes()) {
+    /// [`Self::open`], for callers that report an [`Error`] rather than a denial.
+    fn open_or_error(&self, token: &Token) -> Result<Capability, Error> {
+        check_format(token, P::FORMAT)?;
+        self.open(token).map_err(|reason| match reason {
+            DenyReason::UnknownKey => match frame::<P>(token.as_bytes()) {
                 Ok(framed) => unknown_paserk_id(&framed.kid),
                 Err(m) => Error::Malformed(m),
             },
@@ -140,143 +241,150 @@ fn open_or_error<S: Scheme>(s: &S, token: &Token) -> Result<Capability, Error> {
             DenyReason::Malformed(m) => Error::Malformed(m),
             _ => Error::Malformed("token does not authenticate"),
         })
-}
+    }
 
-fn check_format<S: Scheme>(token: &Token) -> Result<(), Error> {
-    if token.format() == S::FORMAT {
-        Ok(())
-    } else {
-        Err(Error::WrongFormat {
-            expected: S::FORMAT.tag(),
-            found: token.format().tag(),
-        })
+    /// The capability a token states, without authentication where the format allows.
+    fn unverified(&self, token: &Token) -> Result<Capability, Error> {
+        check_format(token, P::FORMAT)?;
+        let framed = frame::<P>(token.as_bytes()).map_err(Error::Malformed)?;
+        let payload = P::peek(&self.keys, &framed)?;
+        Claims::from_json(&payload)
+            .and_then(Claims::into_capability)
+            .map_err(Error::Malformed)
+    }
+
+    /// An ancestor supplied for live verification: authenticated, its id and
+    /// parent. A bound ancestor (which no issuer of this version makes, and
+    /// which a re-issuing issuer refuses to attenuate) denies the chain, as the
+    /// reference denies a bound subject anywhere in a chain.
+    fn open_ancestor(&self, token: &Token) -> Result<(TokenId, Option<ParentRef>), DenyReason> {
+        let cap = self.open(token)?;
+        if cap.subject.is_bound() {
+            return Err(DenyReason::PossessionRequired);
+        }
+        Ok((cap.id, cap.parent))
     }
 }
 
-/// The capability a token states, without authentication where the format allows.
-fn unverified<S: Scheme>(s: &S, token: &Token) -> Result<Capability, Error> {
-    check_format::<S>(token)?;
-    let framed = frame::<S>(token.as_bytes()).map_err(Error::Malformed)?;
-    let payload = s.peek(&framed)?;
-    let (cap, _) = Claims::from_json(&payload)
-        .and_then(Claims::into_capability)
-        .map_err(Error::Malformed)?;
-    Ok(cap)
-}
-
-fn issue<S: Scheme>(s: &S, capability: &Capability) -> Result<Token, Error> {
-    let payload = Claims::from_capability(capability)?.to_json()?;
-    let text = s.seal(&capability.issuer, &payload)?;
-    if text.len() > MAX_TOKEN_LEN {
-        return Err(Error::Unsupported("capability too large for a token"));
-    }
-    Ok(Token::new(S::FORMAT, text.into_bytes()))
-}
-
-fn attenuate<S: Scheme>(s: &S, parent: &Token, step: &Attenuation) -> Result<Token, Error> {
-    check_format::<S>(parent)?;
-    let parent_cap = open_or_error(s, parent)?;
-    let mut child = parent_cap.attenuate(step)?;
-    child.id = TokenId::random()?;
-    child.parent = Some(ParentRef {
-        id: parent_cap.id,
-        hash: LineageHash::compute(S::FORMAT, parent.as_bytes()),
-    });
-    issue(s, &child)
-}
-
-fn verify<S: Scheme>(
-    s: &S,
-    token: &Token,
-    request: &Request,
-    ctx: &VerifyContext<'_>,
-) -> Result<Verified, Denied> {
-    let Opened { cap, issued_at } = open(s, token)?;
-    cap.authorizes(request)?;
-    // captoken writes `iat` = `nbf`; a token from another issuer that claims to
-    // be issued after the request is not valid yet either.
-    if issued_at > request.now {
-        return Err(DenyReason::NotYetValid.into());
-    }
-    let lineage_hash = LineageHash::compute(S::FORMAT, token.as_bytes());
-    let chain_len =
-        check_reissued_lineage(S::FORMAT, &lineage_hash, cap.parent, ctx, MAX_CHAIN, |t| {
-            open(s, t).map(|a| (a.cap.id, a.cap.parent))
-        })?;
-    Ok(Verified {
-        token_id: cap.id,
-        key_id: cap.issuer,
-        lineage_hash,
-        chain_len,
-    })
-}
-
-fn lineage_hash<S: Scheme>(token: &Token) -> Result<LineageHash, Error> {
-    check_format::<S>(token)?;
-    frame::<S>(token.as_bytes()).map_err(Error::Malformed)?;
-    Ok(LineageHash::compute(S::FORMAT, token.as_bytes()))
-}
-
-fn index_entry<S: Scheme>(s: &S, token: &Token) -> Result<Option<LineageEntry>, Error> {
-    // Authenticated: an index fed with forged rows would vouch for forged lineage.
-    let cap = open_or_error(s, token)?;
-    Ok(Some(LineageEntry {
-        token_id: cap.id,
-        hash: LineageHash::compute(S::FORMAT, token.as_bytes()),
-        parent: cap.parent,
-    }))
-}
-
-fn inspect<S: Scheme>(s: &S, token: &Token) -> Result<Inspection, Error> {
-    let capability = unverified(s, token)?;
-    Ok(Inspection {
-        format: S::FORMAT,
-        declared_parents: capability.parent.iter().map(|p| p.hash).collect(),
-        capability,
-        steps: Vec::new(),
-    })
-}
-
-fn parse_bytes<S: Scheme>(bytes: &[u8]) -> Result<Token, Error> {
-    frame::<S>(bytes).map_err(Error::Malformed)?;
-    Ok(Token::new(S::FORMAT, bytes.to_vec()))
-}
-
-/// The text form is the binary form; bytes that are not UTF-8 (which no parsed
-/// or issued token has) are shown with replacement characters.
-fn to_text(token: &Token) -> String {
-    String::from_utf8_lossy(token.as_bytes()).into_owned()
-}
-
-/// `v4.public` tokens: Ed25519 signatures over captoken's claims, verifiable
-/// with a public key, attenuated by re-issuance through the issuer.
-///
-/// The issuer's keyring holds [`crate::SigningKey`]s; a verifier's holds only
-/// [`crate::VerifyingKey`]s. Canonical credential bytes for the lineage hash
-/// are the token's text (DESIGN.md §5).
-#[derive(Debug)]
-pub struct PasetoPublicProvider {
-    keys: PublicKeyring,
-}
-
-impl PasetoPublicProvider {
-    /// A provider signing and verifying with these keys.
-    #[must_use]
-    pub fn new(keys: PublicKeyring) -> Self {
-        Self { keys }
+impl<P: Purpose> TokenProvider for PasetoProvider<P> {
+    fn format(&self) -> Format {
+        P::FORMAT
     }
 
-    /// The keyring.
-    #[must_use]
-    pub fn keys(&self) -> &PublicKeyring {
-        &self.keys
+    fn properties(&self) -> Properties {
+        P::PROPERTIES
+    }
+
+    fn issue(&self, capability: &Capability) -> Result<Token, Error> {
+        capability.check_issuable()?;
+        let payload = Claims::from_capability(capability)?.to_json()?;
+        let text = P::seal(&self.keys, &capability.issuer, &payload)?;
+        if text.len() > MAX_TOKEN_LEN {
+            return Err(Error::Unsupported("capability too large for a token"));
+        }
+        Ok(Token::new(P::FORMAT, text.into_bytes()))
+    }
+
+    /// Re-issuance: checks the step's bounds and that it delegates to no bound
+    /// subject, authenticates `parent`, refuses a parent bound to a holder
+    /// (re-issuing it would need the holder's signed delegation request, which
+    /// this version cannot check), applies the step strictly and issues the
+    /// child, whose own bounds and binding [`TokenProvider::issue`] checks again.
+    fn attenuate(&self, parent: &Token, step: &Attenuation) -> Result<Token, Error> {
+        step.check_appendable()?;
+        check_format(parent, P::FORMAT)?;
+        let parent_cap = self.open_or_error(parent)?;
+        if parent_cap.subject.is_bound() {
+            return Err(ModelError::HolderBindingUnsupported.into());
+        }
+        let mut child = parent_cap.attenuate(step)?;
+        child.id = TokenId::random()?;
+        child.parent = Some(ParentRef::new(
+            P::FORMAT,
+            parent_cap.id,
+            LineageHash::compute(P::FORMAT, parent.as_bytes()),
+        ));
+        self.issue(&child)
+    }
+
+    fn verify(
+        &self,
+        token: &Token,
+        request: &Request,
+        ctx: &VerifyContext<'_>,
+    ) -> Result<Verified, Denied> {
+        request.check_bounds()?;
+        let cap = self.open(token)?;
+        // The reference's verdict on the re-issued capability, including the
+        // interim rule: a bound subject denies (`PossessionRequired`).
+        let holder = cap.authorizes(request)?;
+        let lineage_hash = LineageHash::compute(P::FORMAT, token.as_bytes());
+        let chain_len =
+            check_reissued_lineage(P::FORMAT, &lineage_hash, cap.parent, ctx, MAX_CHAIN, |t| {
+                self.open_ancestor(t)
+            })?;
+        Ok(Verified::new(
+            P::FORMAT,
+            cap.id,
+            cap.issuer,
+            cap.issued_at,
+            lineage_hash,
+            chain_len,
+            holder,
+        ))
+    }
+
+    fn lineage_hash(&self, token: &Token) -> Result<LineageHash, Error> {
+        check_format(token, P::FORMAT)?;
+        frame::<P>(token.as_bytes()).map_err(Error::Malformed)?;
+        Ok(LineageHash::compute(P::FORMAT, token.as_bytes()))
+    }
+
+    fn index_entry(&self, token: &Token) -> Result<Option<LineageEntry>, Error> {
+        // Authenticated: an index fed with forged rows would vouch for forged lineage.
+        let cap = self.open_or_error(token)?;
+        Ok(Some(LineageEntry::new(
+            cap.id,
+            LineageHash::compute(P::FORMAT, token.as_bytes()),
+            cap.parent,
+        )))
+    }
+
+    fn inspect(&self, token: &Token) -> Result<Inspection, Error> {
+        let capability = self.unverified(token)?;
+        let declared = capability.parent.iter().map(|p| p.hash).collect();
+        Ok(Inspection::new(P::FORMAT, capability, Vec::new(), declared))
+    }
+
+    fn parse_bytes(&self, bytes: &[u8]) -> Result<Token, Error> {
+        frame::<P>(bytes).map_err(Error::Malformed)?;
+        Ok(Token::new(P::FORMAT, bytes.to_vec()))
+    }
+
+    /// The text form is the binary form; bytes that are not UTF-8 (which no
+    /// parsed or issued token has) are shown with replacement characters.
+    fn to_text(&self, token: &Token) -> String {
+        String::from_utf8_lossy(token.as_bytes()).into_owned()
+    }
+
+    fn parse_text(&self, text: &str) -> Result<Token, Error> {
+        self.parse_bytes(text.as_bytes())
     }
 }
 
-impl Scheme for PasetoPublicProvider {
+impl Scheme for Public {
+    type Keyring = PublicKeyring;
+    type Untrusted = UntrustedToken<pasetors::Public, V4>;
     const FORMAT: Format = FORMAT_PUBLIC;
     const HEADER: &'static str = PublicToken::HEADER;
-    type Untrusted = UntrustedToken<Public, V4>;
+    const PROPERTIES: Properties = Properties {
+        attenuation: AttenuationMode::Reissue,
+        public_key_verification: true,
+        // Ed25519 signatures are deterministic and the claims have one encoding.
+        deterministic_encoding: true,
+        third_party_caveats: false,
+        revocation: REVOCATION,
+    };
 
     fn untrusted(text: &str) -> Result<Self::Untrusted, &'static str> {
         UntrustedToken::try_from(text).map_err(|_| "not a v4.public token")
@@ -286,9 +394,11 @@ impl Scheme for PasetoPublicProvider {
         (untrusted.untrusted_message(), untrusted.untrusted_footer())
     }
 
-    fn open(&self, framed: &Framed<Self::Untrusted>) -> Result<(KeyId, Vec<u8>), DenyReason> {
-        let key = self
-            .keys
+    fn open(
+        keys: &PublicKeyring,
+        framed: &Framed<Self::Untrusted>,
+    ) -> Result<(KeyId, Vec<u8>), DenyReason> {
+        let key = keys
             .by_paserk_id(&framed.kid)
             .ok_or(DenyReason::UnknownKey)?;
         let trusted =
@@ -297,13 +407,12 @@ impl Scheme for PasetoPublicProvider {
         Ok((key.id().clone(), trusted.payload().as_bytes().to_vec()))
     }
 
-    fn peek(&self, framed: &Framed<Self::Untrusted>) -> Result<Vec<u8>, Error> {
+    fn peek(_: &PublicKeyring, framed: &Framed<Self::Untrusted>) -> Result<Vec<u8>, Error> {
         Ok(framed.untrusted.untrusted_payload().to_vec())
     }
 
-    fn seal(&self, issuer: &KeyId, payload: &[u8]) -> Result<String, Error> {
-        let key = self
-            .keys
+    fn seal(keys: &PublicKeyring, issuer: &KeyId, payload: &[u8]) -> Result<String, Error> {
+        let key = keys
             .signing(issuer)
             .ok_or_else(|| Error::UnknownKey(issuer.clone()))?;
         let footer = claims::footer(key.verifying_key().paserk_id())?;
@@ -317,88 +426,18 @@ impl Scheme for PasetoPublicProvider {
     }
 }
 
-impl TokenProvider for PasetoPublicProvider {
-    fn format(&self) -> Format {
-        FORMAT_PUBLIC
-    }
-
-    fn properties(&self) -> Properties {
-        Properties {
-            attenuation: AttenuationMode::Reissue,
-            public_key_verification: true,
-            // Ed25519 signatures are deterministic and the claims have one encoding.
-            deterministic_encoding: true,
-            third_party_caveats: false,
-            revocation: REVOCATION,
-        }
-    }
-
-    fn issue(&self, capability: &Capability) -> Result<Token, Error> {
-        issue(self, capability)
-    }
-
-    fn attenuate(&self, parent: &Token, step: &Attenuation) -> Result<Token, Error> {
-        attenuate(self, parent, step)
-    }
-
-    fn verify(
-        &self,
-        token: &Token,
-        request: &Request,
-        ctx: &VerifyContext<'_>,
-    ) -> Result<Verified, Denied> {
-        verify(self, token, request, ctx)
-    }
-
-    fn lineage_hash(&self, token: &Token) -> Result<LineageHash, Error> {
-        lineage_hash::<Self>(token)
-    }
-
-    fn index_entry(&self, token: &Token) -> Result<Option<LineageEntry>, Error> {
-        index_entry(self, token)
-    }
-
-    fn inspect(&self, token: &Token) -> Result<Inspection, Error> {
-        inspect(self, token)
-    }
-
-    fn parse_bytes(&self, bytes: &[u8]) -> Result<Token, Error> {
-        parse_bytes::<Self>(bytes)
-    }
-
-    fn to_text(&self, token: &Token) -> String {
-        to_text(token)
-    }
-
-    fn parse_text(&self, text: &str) -> Result<Token, Error> {
-        parse_bytes::<Self>(text.as_bytes())
-    }
-}
-
-/// `v4.local` tokens: captoken's claims encrypted and authenticated
-/// (XChaCha20, BLAKE2b-MAC) under a shared key, the comparison point for
-/// shared-secret formats. Whoever holds the key can issue, attenuate, verify
-/// and read tokens: [`TokenProvider::inspect`] and
-/// [`TokenProvider::index_entry`] decrypt, and so need the key. Encryption
-/// uses a random nonce, so issuing the same capability twice gives different
-/// bytes (and different lineage hashes).
-#[derive(Debug)]
-pub struct PasetoLocalProvider {
-    keys: LocalKeyring,
-}
-
-impl PasetoLocalProvider {
-    /// A provider encrypting and decrypting with these keys.
-    #[must_use]
-    pub fn new(keys: LocalKeyring) -> Self {
-        Self { keys }
-    }
-}
-
-impl Scheme for PasetoLocalProvider {
+impl Scheme for Local {
+    type Keyring = LocalKeyring;
+    type Untrusted = UntrustedToken<pasetors::Local, V4>;
     const FORMAT: Format = FORMAT_LOCAL;
     const HEADER: &'static str = LocalToken::HEADER;
-    type Untrusted = UntrustedToken<Local, V4>;
+    const PROPERTIES: Properties = Properties {
+        attenuation: AttenuationMode::Reissue,
+        public_key_verification: false,
+        deterministic_encoding: false,
+        third_party_caveats: false,
+        revocation: REVOCATION,
+    };
 
     fn untrusted(text: &str) -> Result<Self::Untrusted, &'static str> {
         UntrustedToken::try_from(text).map_err(|_| "not a v4.local token")
@@ -408,9 +447,11 @@ impl Scheme for PasetoLocalProvider {
         (untrusted.untrusted_message(), untrusted.untrusted_footer())
     }
 
-    fn open(&self, framed: &Framed<Self::Untrusted>) -> Result<(KeyId, Vec<u8>), DenyReason> {
-        let key = self
-            .keys
+    fn open(
+        keys: &LocalKeyring,
+        framed: &Framed<Self::Untrusted>,
+    ) -> Result<(KeyId, Vec<u8>), DenyReason> {
+        let key = keys
             .by_paserk_id(&framed.kid)
             .ok_or(DenyReason::UnknownKey)?;
         let trusted =
@@ -419,8 +460,8 @@ impl Scheme for PasetoLocalProvider {
         Ok((key.id().clone(), trusted.payload().as_bytes().to_vec()))
     }
 
-    fn peek(&self, framed: &Framed<Self::Untrusted>) -> Result<Vec<u8>, Error> {
-        self.open(framed)
+    fn peek(keys: &LocalKeyring, framed: &Framed<Self::Untrusted>) -> Result<Vec<u8>, Error> {
+        Self::open(keys, framed)
             .map(|(_, payload)| payload)
             .map_err(|reason| match reason {
                 DenyReason::UnknownKey => unknown_paserk_id(&framed.kid),
@@ -428,70 +469,12 @@ impl Scheme for PasetoLocalProvider {
             })
     }
 
-    fn seal(&self, issuer: &KeyId, payload: &[u8]) -> Result<String, Error> {
-        let key = self
-            .keys
+    fn seal(keys: &LocalKeyring, issuer: &KeyId, payload: &[u8]) -> Result<String, Error> {
+        let key = keys
             .get(issuer)
             .ok_or_else(|| Error::UnknownKey(issuer.clone()))?;
         let footer = claims::footer(key.paserk_id())?;
         LocalToken::encrypt(key.key(), payload, Some(&footer), Some(IMPLICIT_ASSERTION))
             .map_err(library)
-    }
-}
-
-impl TokenProvider for PasetoLocalProvider {
-    fn format(&self) -> Format {
-        FORMAT_LOCAL
-    }
-
-    fn properties(&self) -> Properties {
-        Properties {
-            attenuation: AttenuationMode::Reissue,
-            public_key_verification: false,
-            deterministic_encoding: false,
-            third_party_caveats: false,
-            revocation: REVOCATION,
-        }
-    }
-
-    fn issue(&self, capability: &Capability) -> Result<Token, Error> {
-        issue(self, capability)
-    }
-
-    fn attenuate(&self, parent: &Token, step: &Attenuation) -> Result<Token, Error> {
-        attenuate(self, parent, step)
-    }
-
-    fn verify(
-        &self,
-        token: &Token,
-        request: &Request,
-        ctx: &VerifyContext<'_>,
-    ) -> Result<Verified, Denied> {
-        verify(self, token, request, ctx)
-    }
-
-    fn lineage_hash(&self, token: &Token) -> Result<LineageHash, Error> {
-        lineage_hash::<Self>(token)
-    }
-
-    fn index_entry(&self, token: &Token) -> Result<Option<LineageEntry>, Error> {
-        index_entry(self, token)
-    }
-
-    fn inspect(&self, token: &Token) -> Result<Inspection, Error> {
-        inspect(self, token)
-    }
-
-    fn parse_bytes(&self, bytes: &[u8]) -> Result<Token, Error> {
-        parse_bytes::<Self>(bytes)
-    }
-
-    fn to_text(&self, token: &Token) -> String {
-        to_text(token)
-    }
-
-    fn parse_text(&self, text: &str) -> Result<Token, Error> {
-        parse_bytes::<Self>(text.as_bytes())
     }
 }

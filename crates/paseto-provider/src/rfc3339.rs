@@ -6,8 +6,8 @@
 //! and `Z`/`z` in either case, a numeric offset `±HH:MM`, and up to nine digits
 //! of fractional seconds. A fractional time is rounded **up** to the next whole
 //! second, which is exact for the half-open checks made against a request's
-//! whole-second `now`: `now >= nbf`, `now >= iat` and `now < exp` all hold for
-//! `t.f` exactly when they hold for `t + 1`. Leap seconds (`:60`), years outside
+//! whole-second `now`: `now >= nbf` and `now < exp` hold for `t.f` exactly when
+//! they hold for `t + 1` (and `iat` is rounded the same way). Leap seconds (`:60`), years outside
 //! 1970..=9999 after applying the offset, and anything else are refused.
 
 /// The last second representable in RFC 3339: `9999-12-31T23:59:59Z`.

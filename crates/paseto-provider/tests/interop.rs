@@ -18,7 +18,7 @@ use std::path::PathBuf;
 use captoken_core_types::testing::workload;
 use captoken_core_types::{
     Capability, Constraint, DenyReason, Grant, KeyId, MemoryLineageIndex, MemoryRevocationList,
-    Request, Subject, Token, TokenId, TokenProvider, Value, VerifyContext,
+    Request, Token, TokenProvider, Value, VerifyContext, hex,
 };
 use captoken_paseto_provider::{
     FORMAT_PUBLIC, IMPLICIT_ASSERTION, PasetoPublicProvider, PublicKeyring, SigningKey,
@@ -65,10 +65,6 @@ fn reason_name(reason: &DenyReason) -> String {
     debug.split('(').next().unwrap_or_default().to_owned()
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// Phase 2 of the interop run: pyseto's tokens through captoken.
 fn verify_pyseto_vectors(vectors: &Json) {
     let key = VerifyingKey::from_paserk(
@@ -81,7 +77,7 @@ fn verify_pyseto_vectors(vectors: &Json) {
     let cases = vectors["cases"].as_array().expect("cases");
     assert!(cases.len() >= MIN_CASES, "only {} vectors", cases.len());
     let mut failures = Vec::new();
-    let (mut allowed, mut denied) = (0, 0);
+    let (mut allowed, mut denied, mut iat_checked) = (0, 0, 0);
     for case in cases {
         let name = case["name"].as_str().unwrap();
         let expect = case["expect"].as_str().unwrap();
@@ -117,6 +113,16 @@ fn verify_pyseto_vectors(vectors: &Json) {
         if !ok {
             failures.push(format!("{name}: expected {expect}, got {got:?}"));
         }
+        // Where the vector states the signed `iat`, verification reports it.
+        if let (Some(iat), Ok(verified)) = (case.get("issued_at").and_then(Json::as_u64), &got) {
+            iat_checked += 1;
+            if verified.issued_at != iat {
+                failures.push(format!(
+                    "{name}: issued_at {} reported, {iat} signed",
+                    verified.issued_at
+                ));
+            }
+        }
         // Whatever pyseto wrote that captoken accepts also parses and inspects.
         if got.is_ok() {
             let inspected = verifier
@@ -134,8 +140,8 @@ fn verify_pyseto_vectors(vectors: &Json) {
     );
     assert!(failures.is_empty(), "{failures:#?}");
     assert!(
-        allowed >= 3 && denied >= 10,
-        "{allowed} allowed, {denied} denied"
+        allowed >= 3 && denied >= 10 && iat_checked >= 2,
+        "{allowed} allowed, {denied} denied, {iat_checked} issue times checked"
     );
 }
 
@@ -147,20 +153,20 @@ fn write_captoken_tokens(now: u64) -> Json {
     let issuer = PasetoPublicProvider::new(PublicKeyring::from_signing_keys([signing]).unwrap());
     let grant = |tool: &str| {
         Grant::new(workload::SERVER, tool)
-            .with_arg("path", Constraint::Prefix(workload::ROOT_PREFIX.into()))
+            .with_arg("path", Constraint::Path(workload::ROOT_PREFIX.into()))
             .with_arg("mode", Constraint::Exact("ro".into()))
             .with_arg("limit", Constraint::Range { min: 0, max: 1000 })
     };
-    let cap = Capability {
-        id: TokenId::random().unwrap(),
-        issuer: issuer_id,
-        subject: Subject::new(workload::SUBJECT),
-        grants: workload::TOOLS.iter().map(|t| grant(t)).collect(),
-        not_before: now - 60,
-        expires_at: now + 3600,
-        max_depth: 4,
-        parent: None,
-    };
+    let mut builder = Capability::builder(issuer_id)
+        .subject(workload::SUBJECT)
+        .issued_at(now - 120)
+        .valid_from(now - 60)
+        .valid_until(now + 3600)
+        .depth(4);
+    for tool in workload::TOOLS {
+        builder = builder.grant(grant(tool));
+    }
+    let cap = builder.build().unwrap();
     let mut chain = vec![issuer.issue(&cap).unwrap()];
     for step in [workload::step(1), workload::step(2)] {
         let step = captoken_core_types::Attenuation {
@@ -175,8 +181,9 @@ fn write_captoken_tokens(now: u64) -> Json {
             let cap = issuer.inspect(t).unwrap().capability;
             json!({
                 "text": issuer.to_text(t),
-                "jti": hex(&cap.id.0),
+                "jti": cap.id.to_hex(),
                 "sub": cap.subject.principal,
+                "issued_at": cap.issued_at,
                 "lineage_hash": issuer.lineage_hash(t).unwrap().to_hex(),
             })
         })
@@ -200,8 +207,9 @@ fn write_captoken_tokens(now: u64) -> Json {
         "public_key": public.to_paserk(),
         "paserk_id": public.paserk_id(),
         "implicit_assertion": std::str::from_utf8(IMPLICIT_ASSERTION).unwrap(),
+        "format": FORMAT_PUBLIC.tag(),
         "tokens": tokens,
-        "golden": {"seed_hex": hex(&golden_seed), "text": golden_text},
+        "golden": {"seed_hex": hex::encode(&golden_seed), "text": golden_text},
     })
 }
 

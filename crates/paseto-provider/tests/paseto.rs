@@ -1,4 +1,4 @@
-//! Behaviour of the PASETO providers beyond the shared conformance suite (mounted for both purposes before the proptests): wire forms, pinned encoding, canonical text, keys and purposes, the claims schema, time forms, strict re-issuance, forged lineage, the reference differential.
+//! Behaviour of the PASETO providers beyond the shared conformance suite (mounted for both purposes before the proptests): wire forms, pinned encoding, canonical text, the wire version, keys and purposes, the claims schema, time forms, holder bindings, strict re-issuance, forged lineage, the reference differential.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -12,15 +12,17 @@ use captoken_core_types::reference::authorize;
 use captoken_core_types::testing::{self, workload};
 use captoken_core_types::testing::{Stores, ancestors_of, deny_reason as reason};
 use captoken_core_types::{
-    Attenuation, AttenuationMode, Capability, DenyReason, Error, Format, KeyId, LineageHash,
-    LineageIndex, Request, Token, TokenId, TokenProvider,
+    Attenuation, AttenuationMode, Capability, DenyReason, Error, Format, HolderKey, KeyId,
+    LineageHash, LineageIndex, ModelError, ParentRef, Request, Subject, Token, TokenId,
+    TokenProvider,
 };
 use captoken_paseto_provider::{
-    FORMAT_LOCAL, FORMAT_PUBLIC, IMPLICIT_ASSERTION, LocalKey, LocalKeyring, MAX_TOKEN_LEN,
-    PasetoLocalProvider, PasetoPublicProvider, PublicKeyring, SigningKey, VerifyingKey,
+    FORMAT_LOCAL, FORMAT_PUBLIC, IMPLICIT_ASSERTION, Local, LocalKey, LocalKeyring, MAX_TOKEN_LEN,
+    PasetoLocalProvider, PasetoProvider, PasetoPublicProvider, Public, PublicKeyring, Purpose,
+    SigningKey, VerifyingKey,
 };
-use pasetors::keys::AsymmetricSecretKey;
-use pasetors::version4::{PublicToken, V4};
+use pasetors::keys::{AsymmetricSecretKey, SymmetricKey};
+use pasetors::version4::{LocalToken, PublicToken, V4};
 use proptest::prelude::*;
 
 fn kid(s: &str) -> KeyId {
@@ -41,10 +43,7 @@ impl Kind {
     fn with(self, id: &str, seed: u8) -> Box<dyn TokenProvider> {
         match self {
             Self::Public => Box::new(public_with(id, seed)),
-            Self::Local => Box::new(PasetoLocalProvider::new(
-                LocalKeyring::from_keys([LocalKey::from_bytes(kid(id), &[seed; 32]).unwrap()])
-                    .unwrap(),
-            )),
+            Self::Local => Box::new(local_with(id, seed)),
         }
     }
 
@@ -69,6 +68,12 @@ impl Kind {
 
 fn signing(id: &str, seed: u8) -> SigningKey {
     SigningKey::from_seed(kid(id), &[seed; 32]).unwrap()
+}
+
+fn local_with(id: &str, seed: u8) -> PasetoLocalProvider {
+    PasetoLocalProvider::new(
+        LocalKeyring::from_keys([LocalKey::from_bytes(kid(id), &[seed; 32]).unwrap()]).unwrap(),
+    )
 }
 
 fn public_with(id: &str, seed: u8) -> PasetoPublicProvider {
@@ -125,6 +130,59 @@ fn sign_raw(seed: u8, payload: &[u8], footer: &[u8], implicit: &[u8]) -> Token {
     Token::new(FORMAT_PUBLIC, text.into_bytes())
 }
 
+/// Encrypts arbitrary payload and implicit assertion under the local key of `seed`
+/// (footer naming it), outside captoken.
+fn encrypt_raw(seed: u8, payload: &[u8], implicit: &[u8]) -> Token {
+    let key = SymmetricKey::<V4>::from(&[seed; 32]).unwrap();
+    let lid = LocalKey::from_bytes(kid("x"), &[seed; 32])
+        .unwrap()
+        .paserk_id()
+        .to_owned();
+    let footer = format!(r#"{{"kid":"{lid}"}}"#);
+    let text = LocalToken::encrypt(&key, payload, Some(footer.as_bytes()), Some(implicit)).unwrap();
+    Token::new(FORMAT_LOCAL, text.into_bytes())
+}
+
+/// The workload root's claims (JSON), as captoken writes them.
+fn root_claims() -> String {
+    let (payload, _, _) = split_public(&root_token(&public_with("k1", 1)));
+    String::from_utf8(payload).unwrap()
+}
+
+/// Seals `claims` as a token of `kind` under key `k1` of seed 1, outside captoken.
+fn seal_raw(kind: Kind, claims: &str, implicit: &[u8]) -> Token {
+    match kind {
+        Kind::Public => {
+            let footer = split_public(&root_token(&public_with("k1", 1))).2;
+            sign_raw(1, claims.as_bytes(), &footer, implicit)
+        }
+        Kind::Local => encrypt_raw(1, claims.as_bytes(), implicit),
+    }
+}
+
+#[test]
+fn format_tags_are_version_2() {
+    assert_eq!(FORMAT_PUBLIC.tag(), "paseto-v4-public.cap2");
+    assert_eq!(FORMAT_LOCAL.tag(), "paseto-v4-local.cap2");
+    assert_eq!(IMPLICIT_ASSERTION, b"captoken/paseto/v2");
+}
+
+/// One provider type serves both purposes; the aliases and constructors stay.
+#[test]
+fn one_generic_provider_serves_both_purposes() {
+    fn format_of<P: Purpose>(p: &PasetoProvider<P>) -> Format {
+        p.format()
+    }
+    let public: PasetoProvider<Public> = public_with("k1", 1);
+    let local: PasetoProvider<Local> = local_with("k1", 1);
+    assert_eq!(format_of(&public), FORMAT_PUBLIC);
+    assert_eq!(format_of(&local), FORMAT_LOCAL);
+    assert!(public.keys().get(&kid("k1")).is_some());
+    let shown = format!("{public:?} {local:?}");
+    assert!(shown.contains("paseto-v4-public.cap2") && shown.contains("paseto-v4-local.cap2"));
+    assert!(shown.contains("<redacted>"), "{shown}");
+}
+
 #[test]
 fn properties_state_the_formats() {
     let public = Kind::Public.provider().properties();
@@ -160,6 +218,9 @@ fn round_trip_binary_and_text() {
         assert_eq!(verified.token_id, TokenId([0x5a; 16]));
         assert_eq!(verified.key_id, kid("k1"));
         assert_eq!(verified.chain_len, 0);
+        assert_eq!(verified.format, kind.format());
+        assert_eq!(verified.issued_at, workload::NOT_BEFORE);
+        assert_eq!(verified.holder, Subject::new(workload::SUBJECT));
         assert_eq!(verified.lineage_hash, p.lineage_hash(&token).unwrap());
         assert_eq!(
             verified.lineage_hash,
@@ -185,7 +246,11 @@ fn public_encoding_is_deterministic_and_pinned() {
 }
 
 /// The workload root under the key of seed `[1; 32]` named `k1`.
-const GOLDEN_ROOT: &str = "v4.public.eyJpc3MiOiJrMSIsInN1YiI6ImFnZW50OnBsYW5uZXItNyIsImp0aSI6IjVhNWE1YTVhNWE1YTVhNWE1YTVhNWE1YTVhNWE1YTVhIiwiaWF0IjoiMjAyNi0wMS0wMVQwMDowMDowMFoiLCJuYmYiOiIyMDI2LTAxLTAxVDAwOjAwOjAwWiIsImV4cCI6IjIwMjYtMDEtMDFUMDE6MDA6MDBaIiwiZ3JhbnRzIjpbeyJzZXJ2ZXIiOiJmcy5pbnRlcm5hbCIsInRvb2wiOiJsaXN0X2RpciIsImFyZ3MiOnsibGltaXQiOnsicmFuZ2UiOlswLDEwMDBdfSwibW9kZSI6eyJlcSI6InJvIn0sInBhdGgiOnsicHJlZml4IjoiL3Nydi9kYXRhLyJ9fX0seyJzZXJ2ZXIiOiJmcy5pbnRlcm5hbCIsInRvb2wiOiJyZWFkX2ZpbGUiLCJhcmdzIjp7ImxpbWl0Ijp7InJhbmdlIjpbMCwxMDAwXX0sIm1vZGUiOnsiZXEiOiJybyJ9LCJwYXRoIjp7InByZWZpeCI6Ii9zcnYvZGF0YS8ifX19XSwibWF4X2RlcHRoIjoxNn1MbIVKCLmTjT0vWEOu-exWYVhj7HiE2nRWqSyBp1SkMhqYt8uTAlONFNhd7LwujgHIFeF7wy1I-0H-Kd8uWIEF.eyJraWQiOiJrNC5waWQub0ZrNFV1VUktZm51eVVtck1oZ0Q1VGdDUmttVEtIRGRtMjZ2UzFYTl83cUMifQ";
+const GOLDEN_ROOT: &str = "v4.public.eyJpc3MiOiJrMSIsInN1YiI6ImFnZW50OnBsYW5uZXItNyIsImp0aSI6IjVhNWE1YTVhNWE1YTVhNWE1YTVhNWE1YTVhNWE1YTVhIiwiaWF0IjoiMjAyNi0wMS0wMVQwMDowMDowMFoiLCJuYmYiOiIyMDI2LTAxLTAxVDAwOjAwOjAwWiIsImV4cCI6IjIwMjYtMDEtMDFUMDE6MDA6MDBaIiwiZ3JhbnRzIjpbeyJzZXJ2ZXIiOiJmcy5pbnRlcm5hbCIsInRvb2wiOiJsaXN0X2RpciIsImFyZ3MiOnsibGltaXQiOnsicmFuZ2UiOlswLDEwMDBdfSwibW9kZSI6eyJlcSI6InJvIn0sInBhdGgiOnsicGF0aCI6Ii9zcnYvZGF0YS8ifX19LHsic2VydmVyIjoiZnMuaW50ZXJuYWwiLCJ0b29sIjoicmVhZF9maWxlIiwiYXJncyI6eyJsaW1pdCI6eyJyYW5nZSI6WzAsMTAwMF19LCJtb2RlIjp7ImVxIjoicm8ifSwicGF0aCI6eyJwYXRoIjoiL3Nydi9kYXRhLyJ9fX1dLCJtYXhfZGVwdGgiOjE2fSHl7IvS-iwd8Z7T26c6oQfr45F4Wm9MCDP2kTELt3N0pQ9OHzRlRbiq5upF_9YofX5bk8yVfCyqxJeQDZWZpAo.eyJraWQiOiJrNC5waWQub0ZrNFV1VUktZm51eVVtck1oZ0Q1VGdDUmttVEtIRGRtMjZ2UzFYTl83cUMifQ";
+
+/// Wire version 1's golden workload root (format `paseto-v4-public`, implicit
+/// assertion `captoken/paseto/claims/v1`) under the same key: refused by version 2.
+const V1_GOLDEN_ROOT: &str = "v4.public.eyJpc3MiOiJrMSIsInN1YiI6ImFnZW50OnBsYW5uZXItNyIsImp0aSI6IjVhNWE1YTVhNWE1YTVhNWE1YTVhNWE1YTVhNWE1YTVhIiwiaWF0IjoiMjAyNi0wMS0wMVQwMDowMDowMFoiLCJuYmYiOiIyMDI2LTAxLTAxVDAwOjAwOjAwWiIsImV4cCI6IjIwMjYtMDEtMDFUMDE6MDA6MDBaIiwiZ3JhbnRzIjpbeyJzZXJ2ZXIiOiJmcy5pbnRlcm5hbCIsInRvb2wiOiJsaXN0X2RpciIsImFyZ3MiOnsibGltaXQiOnsicmFuZ2UiOlswLDEwMDBdfSwibW9kZSI6eyJlcSI6InJvIn0sInBhdGgiOnsicHJlZml4IjoiL3Nydi9kYXRhLyJ9fX0seyJzZXJ2ZXIiOiJmcy5pbnRlcm5hbCIsInRvb2wiOiJyZWFkX2ZpbGUiLCJhcmdzIjp7ImxpbWl0Ijp7InJhbmdlIjpbMCwxMDAwXX0sIm1vZGUiOnsiZXEiOiJybyJ9LCJwYXRoIjp7InByZWZpeCI6Ii9zcnYvZGF0YS8ifX19XSwibWF4X2RlcHRoIjoxNn1MbIVKCLmTjT0vWEOu-exWYVhj7HiE2nRWqSyBp1SkMhqYt8uTAlONFNhd7LwujgHIFeF7wy1I-0H-Kd8uWIEF.eyJraWQiOiJrNC5waWQub0ZrNFV1VUktZm51eVVtck1oZ0Q1VGdDUmttVEtIRGRtMjZ2UzFYTl83cUMifQ";
 
 /// DESIGN.md §7 workload sizes, binary and text (the same bytes), at each depth.
 #[test]
@@ -210,21 +275,23 @@ fn reference_workload_sizes() {
 }
 
 const WORKLOAD_SIZES_PUBLIC: [(usize, usize); 6] = [
-    (0, 777),
-    (1, 951),
-    (2, 959),
-    (4, 975),
-    (8, 1005),
-    (16, 1088),
+    (0, 772),
+    (1, 985),
+    (2, 993),
+    (4, 1009),
+    (8, 1040),
+    (16, 1123),
 ];
-/// One byte shorter than `v4.public`: the header `v4.local.`; nonce and tag (64 bytes) replace the signature.
+/// Shorter than `v4.public` by the header (`v4.local.`: one byte) and, below
+/// the root, by the parent's format tag (`paseto-v4-local.cap2`: one more byte
+/// of JSON, one or two of base64); nonce and tag (64 bytes) replace the signature.
 const WORKLOAD_SIZES_LOCAL: [(usize, usize); 6] = [
-    (0, 776),
-    (1, 950),
-    (2, 958),
-    (4, 974),
-    (8, 1004),
-    (16, 1087),
+    (0, 771),
+    (1, 983),
+    (2, 991),
+    (4, 1007),
+    (8, 1038),
+    (16, 1120),
 ];
 
 /// Anything appended to a token, even a well-formed extra segment (`.e30`, an
@@ -357,7 +424,14 @@ fn tokens_signed_for_another_purpose_are_denied() {
     assert!(verifier.verify(&same, &req, &stores.cold()).is_ok());
     // The same claims signed by the same key without captoken's implicit assertion,
     // or with another one, are another application's tokens.
-    for implicit in [&b""[..], b"captoken/paseto/claims/v2", b"session"] {
+    for implicit in [
+        &b""[..],
+        b"captoken/paseto/claims/v1",
+        b"captoken/paseto/claims/v2",
+        b"captoken/paseto/v1",
+        b"captoken/paseto/v3",
+        b"session",
+    ] {
         let other = sign_raw(1, &payload, &footer, implicit);
         assert_eq!(
             reason(verifier.verify(&other, &req, &stores.cold())),
@@ -440,21 +514,88 @@ fn time_edges_use_the_request_clock() {
         // Times RFC 3339 cannot write are refused at issue.
         cap.expires_at = u64::MAX;
         assert!(matches!(p.issue(&cap), Err(Error::Unsupported(_))));
+        cap.expires_at = 10;
+        cap.issued_at = u64::MAX;
+        assert!(matches!(p.issue(&cap), Err(Error::Unsupported(_))));
     }
 }
 
+/// `iat` is the capability's own issue time: signed, reported in
+/// `Verified::issued_at`, and not a validity bound (only `nbf` and `exp` are,
+/// as in the reference authorizer).
 #[test]
-fn foreign_time_forms_and_a_later_iat_are_honoured() {
+fn issued_at_is_signed_and_reported() {
+    for kind in KINDS {
+        let p = kind.provider();
+        let stores = Stores::new();
+        let mut cap = workload::capability(kid("k1"));
+        cap.issued_at = workload::NOT_BEFORE - 86_400;
+        let token = p.issue(&cap).unwrap();
+        let verified = p
+            .verify(&token, &workload::request(0), &stores.cold())
+            .unwrap();
+        assert_eq!(
+            verified.issued_at,
+            workload::NOT_BEFORE - 86_400,
+            "{kind:?}"
+        );
+        assert_eq!(p.inspect(&token).unwrap().capability, cap);
+        // A re-issued child keeps the capability's issue time (Capability::attenuate).
+        let child = p.attenuate(&token, &workload::step(1)).unwrap();
+        stores
+            .index
+            .record(p.index_entry(&token).unwrap().unwrap())
+            .unwrap();
+        let verified = p
+            .verify(&child, &workload::request(1), &stores.cold())
+            .unwrap();
+        assert_eq!(verified.issued_at, workload::NOT_BEFORE - 86_400);
+        assert_eq!(verified.chain_len, 1);
+    }
+    // Changing the signed `iat` breaks the signature.
+    let p = public_with("k1", 1);
+    let token = root_token(&p);
+    let (payload, sig, footer) = split_public(&token);
+    let json = String::from_utf8(payload).unwrap();
+    let edited = json.replacen(
+        r#""iat":"2026-01-01T00:00:00Z""#,
+        r#""iat":"2026-01-01T00:00:01Z""#,
+        1,
+    );
+    assert_ne!(edited, json);
+    let text = format!(
+        "v4.public.{}.{}",
+        Base64UrlUnpadded::encode_string(&[edited.as_bytes(), &sig].concat()),
+        Base64UrlUnpadded::encode_string(&footer)
+    );
+    assert_eq!(
+        reason(p.verify(
+            &Token::new(FORMAT_PUBLIC, text.into_bytes()),
+            &workload::request(0),
+            &Stores::new().cold()
+        )),
+        DenyReason::BadSignature
+    );
+}
+
+#[test]
+fn foreign_time_forms_are_honoured_and_iat_is_no_bound() {
     let stores = Stores::new();
     let verifier = verifier_with("k1", 1);
     let (payload, _, footer) = split_public(&root_token(&public_with("k1", 1)));
     let json = String::from_utf8(payload).unwrap();
     let nbf = workload::NOT_BEFORE;
-    // Offsets and fractions as other implementations write them; iat 30.5 s after nbf.
+    // Offsets and fractions as other implementations write them: nbf 30.5 s
+    // later, exp unchanged, iat an hour after the window opens.
     let edited = json
         .replacen(
             r#""iat":"2026-01-01T00:00:00Z""#,
-            r#""iat":"2026-01-01T01:00:30.5+01:00""#,
+            r#""iat":"2026-01-01T02:00:00.25+01:00""#,
+            1,
+        )
+        .replacen(
+            r#""nbf":"2026-01-01T00:00:00Z""#,
+            r#""nbf":"2026-01-01T01:00:30.5+01:00""#,
             1,
         )
         .replacen(
@@ -467,11 +608,11 @@ fn foreign_time_forms_and_a_later_iat_are_honoured() {
         reason(verifier.verify(&token, &at(nbf + 30), &stores.cold())),
         DenyReason::NotYetValid
     );
-    assert!(
-        verifier
-            .verify(&token, &at(nbf + 31), &stores.cold())
-            .is_ok()
-    );
+    let verified = verifier
+        .verify(&token, &at(nbf + 31), &stores.cold())
+        .unwrap();
+    // A fractional time rounds up to the next second.
+    assert_eq!(verified.issued_at, nbf + 3601);
     assert!(
         verifier
             .verify(&token, &at(nbf + 3599), &stores.cold())
@@ -516,10 +657,11 @@ fn a_signed_but_false_parent_hash_is_denied() {
     let stores = Stores::new();
     let tokens = chain(&p, &stores, 1);
     let mut cap = p.inspect(&tokens[1]).unwrap().capability;
-    cap.parent = Some(captoken_core_types::ParentRef {
-        id: cap.parent.unwrap().id,
-        hash: LineageHash([9; 32]),
-    });
+    cap.parent = Some(ParentRef::new(
+        FORMAT_PUBLIC,
+        cap.parent.unwrap().id,
+        LineageHash([9; 32]),
+    ));
     cap.id = TokenId([0x77; 16]);
     let liar = p.issue(&cap).unwrap();
     let req = workload::request(1);
@@ -532,6 +674,224 @@ fn a_signed_but_false_parent_hash_is_denied() {
         reason(p.verify(&liar, &req, &stores.cold().with_ancestors(&ancestors))),
         DenyReason::LineageMismatch
     );
+}
+
+/// The parent reference names the parent's format: a child re-issued here
+/// records this format, and a signed parent reference that names another
+/// format (with the right id and hash) is denied, live and cold, rather than
+/// looked up under the wrong format.
+#[test]
+fn the_parent_reference_names_the_parent_format() {
+    for kind in KINDS {
+        let p = kind.provider();
+        let stores = Stores::new();
+        let tokens = chain(&*p, &stores, 1);
+        let mut cap = p.inspect(&tokens[1]).unwrap().capability;
+        let parent = cap.parent.unwrap();
+        assert_eq!(parent.format, kind.format());
+        assert_eq!(parent.hash, p.lineage_hash(&tokens[0]).unwrap());
+        for other in [FORMAT_PUBLIC, FORMAT_LOCAL, Format::new("paseto-v4-public")] {
+            if other == kind.format() {
+                continue;
+            }
+            cap.parent = Some(ParentRef::new(other, parent.id, parent.hash));
+            cap.id = TokenId([0x78; 16]);
+            let liar = p.issue(&cap).unwrap();
+            let req = workload::request(1);
+            assert_eq!(
+                reason(p.verify(&liar, &req, &stores.cold())),
+                DenyReason::LineageMismatch,
+                "{kind:?} {other}"
+            );
+            let ancestors = [tokens[0].clone()];
+            assert_eq!(
+                reason(p.verify(&liar, &req, &stores.cold().with_ancestors(&ancestors))),
+                DenyReason::LineageMismatch,
+                "{kind:?} {other}"
+            );
+        }
+    }
+}
+
+/// Wire version 1 tokens (sealed under `captoken/paseto/claims/v1`, labelled
+/// `paseto-v4-public` or `paseto-v4-local`) are refused: under the version 2
+/// label they fail authentication, even where their JSON fits version 2's
+/// schema; under their own label they are another format.
+#[test]
+fn version_1_tokens_are_refused() {
+    let stores = Stores::new();
+    let req = at(workload::NOT_BEFORE + 60).with_arg("path", "/srv/data/report.txt");
+    let v1_public = Format::new("paseto-v4-public");
+    let v1_local = Format::new("paseto-v4-local");
+    let p = public_with("k1", 1);
+    // The pinned golden root of version 1, by the same key.
+    let old = Token::new(FORMAT_PUBLIC, V1_GOLDEN_ROOT.as_bytes().to_vec());
+    assert!(
+        p.parse_bytes(old.as_bytes()).is_ok(),
+        "PASETO framing is unchanged"
+    );
+    assert_eq!(
+        reason(p.verify(&old, &req, &stores.cold())),
+        DenyReason::BadSignature
+    );
+    assert!(matches!(
+        p.attenuate(&old, &workload::step(1)),
+        Err(Error::BadSignature)
+    ));
+    assert!(matches!(p.index_entry(&old), Err(Error::BadSignature)));
+    let labelled = Token::new(v1_public, V1_GOLDEN_ROOT.as_bytes().to_vec());
+    assert!(p.verify(&labelled, &req, &stores.cold()).is_err());
+    assert!(matches!(
+        p.inspect(&labelled),
+        Err(Error::WrongFormat { expected, found }) if expected == FORMAT_PUBLIC && found == v1_public
+    ));
+    // The same claims sealed under version 2's assertion would verify: the
+    // implicit assertion alone is what refuses the old token.
+    let (payload, _, footer) = split_public(&old);
+    let resealed = sign_raw(1, &payload, &footer, IMPLICIT_ASSERTION);
+    assert!(p.verify(&resealed, &req, &stores.cold()).is_ok());
+    // v4.local: the version 1 assertion fails decryption.
+    let l = local_with("k1", 1);
+    for (kind, v1) in [(Kind::Public, v1_public), (Kind::Local, v1_local)] {
+        let prov = kind.provider();
+        let old = seal_raw(kind, &root_claims(), b"captoken/paseto/claims/v1");
+        assert_eq!(
+            reason(prov.verify(&old, &workload::request(0), &stores.cold())),
+            DenyReason::BadSignature,
+            "{kind:?}"
+        );
+        let relabelled = Token::new(v1, old.as_bytes().to_vec());
+        assert!(matches!(
+            prov.inspect(&relabelled),
+            Err(Error::WrongFormat { .. })
+        ));
+        let fresh = seal_raw(kind, &root_claims(), IMPLICIT_ASSERTION);
+        assert!(
+            prov.verify(&fresh, &workload::request(0), &stores.cold())
+                .is_ok(),
+            "{kind:?}"
+        );
+    }
+    assert!(matches!(
+        l.inspect(&seal_raw(
+            Kind::Local,
+            &root_claims(),
+            b"captoken/paseto/claims/v1"
+        )),
+        Err(Error::BadSignature)
+    ));
+}
+
+/// Tokens bound to a holder key or key set cannot be issued yet; forged ones
+/// (sealed with the issuer's key outside captoken, as a root or as a re-issued
+/// child delegating to a bound subject) are denied at verification with
+/// `PossessionRequired`, after authentication; a bound parent is not
+/// re-issued, and a bound ancestor supplied for live verification denies.
+#[test]
+fn forged_bound_tokens_are_denied_with_possession_required() {
+    let key = HolderKey::Ed25519([0x42; 32]);
+    let holders = [format!(r#""{key}""#), r#""key_set""#.to_owned()];
+    for kind in KINDS {
+        let p = kind.provider();
+        let stores = Stores::new();
+        let json = root_claims();
+        let root = root_token(&*p);
+        stores
+            .index
+            .record(p.index_entry(&root).unwrap().unwrap())
+            .unwrap();
+        let child = p.attenuate(&root, &workload::step(1)).unwrap();
+        for holder in &holders {
+            let bound = json.replacen(
+                r#""sub":"agent:planner-7","#,
+                &format!(r#""sub":"agent:planner-7","holder":{holder},"#),
+                1,
+            );
+            assert_ne!(bound, json);
+            let forged = seal_raw(kind, &bound, IMPLICIT_ASSERTION);
+            let inspected = p.inspect(&forged).unwrap().capability;
+            assert!(inspected.subject.is_bound(), "{kind:?} {holder}");
+            assert_eq!(
+                reason(p.verify(&forged, &workload::request(0), &stores.cold())),
+                DenyReason::PossessionRequired,
+                "{kind:?} {holder}"
+            );
+            // Authentication comes first: the same token under another key.
+            assert!(matches!(
+                reason(
+                    kind.with("k1", 2)
+                        .verify(&forged, &workload::request(0), &stores.cold())
+                ),
+                DenyReason::UnknownKey | DenyReason::BadSignature
+            ));
+            // The issuer does not re-issue a bound parent, even to an unbound delegate.
+            for step in [
+                workload::step(1),
+                workload::step(1).delegate(Subject::new("agent:other")),
+            ] {
+                assert!(
+                    matches!(
+                        p.attenuate(&forged, &step),
+                        Err(Error::Model(ModelError::HolderBindingUnsupported))
+                    ),
+                    "{kind:?} {holder}"
+                );
+            }
+            // A forged re-issued child that delegates to a bound subject.
+            let mut delegated = p.inspect(&child).unwrap().capability;
+            delegated.subject = Subject::new("agent:other");
+            delegated.id = TokenId([0x99; 16]);
+            let child_json = claims_json(&delegated);
+            let bound_child = child_json.replacen(
+                r#""sub":"agent:other","#,
+                &format!(r#""sub":"agent:other","holder":{holder},"#),
+                1,
+            );
+            assert_ne!(bound_child, child_json);
+            let forged_child = seal_raw(kind, &bound_child, IMPLICIT_ASSERTION);
+            let req = Request {
+                subject: "agent:other".into(),
+                ..workload::request(1)
+            };
+            let ancestors = [root.clone()];
+            for ctx in [stores.cold(), stores.cold().with_ancestors(&ancestors)] {
+                assert_eq!(
+                    reason(p.verify(&forged_child, &req, &ctx)),
+                    DenyReason::PossessionRequired,
+                    "{kind:?} {holder}"
+                );
+            }
+            // The unbound delegation, issued through captoken, verifies.
+            let unbound = p.issue(&delegated).unwrap();
+            assert!(p.verify(&unbound, &req, &stores.cold()).is_ok());
+            // A bound ancestor supplied for live verification denies the chain.
+            let mut grandchild = p.inspect(&child).unwrap().capability;
+            grandchild.id = TokenId([0x98; 16]);
+            grandchild.parent = Some(ParentRef::new(
+                kind.format(),
+                inspected.id,
+                p.lineage_hash(&forged).unwrap(),
+            ));
+            let below = p.issue(&grandchild).unwrap();
+            let ancestors = [forged.clone()];
+            assert_eq!(
+                reason(p.verify(
+                    &below,
+                    &workload::request(1),
+                    &stores.cold().with_ancestors(&ancestors)
+                )),
+                DenyReason::PossessionRequired,
+                "{kind:?} {holder}"
+            );
+        }
+    }
+}
+
+/// The claims JSON of `cap` as captoken writes them (the same for both
+/// purposes), read back from an issued `v4.public` token.
+fn claims_json(cap: &Capability) -> String {
+    let token = public_with("k1", 1).issue(cap).unwrap();
+    String::from_utf8(split_public(&token).0).unwrap()
 }
 
 #[test]

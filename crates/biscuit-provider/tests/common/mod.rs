@@ -4,9 +4,12 @@
 pub(crate) use captoken_core_types::testing::Stores;
 use std::collections::HashMap;
 
-use biscuit_auth::UnverifiedBiscuit;
 use biscuit_auth::builder::{BlockBuilder, Term};
-use captoken_biscuit_provider::{BiscuitKeyring, BiscuitProvider, FORMAT, RootSigningKey};
+use biscuit_auth::format::schema::public_key::Algorithm;
+use biscuit_auth::{Biscuit, KeyPair, UnverifiedBiscuit};
+use captoken_biscuit_provider::{
+    BiscuitKeyring, BiscuitProvider, FORMAT, RootSigningKey, root_key_id,
+};
 pub(crate) use captoken_core_types::testing::deny_reason as reason;
 use captoken_core_types::testing::workload;
 use captoken_core_types::{KeyId, LineageHash, Token, TokenProvider};
@@ -68,4 +71,18 @@ pub(crate) fn append_hostile(p: &BiscuitProvider, parent: &Token, code: &str) ->
         p.lineage_hash(parent).unwrap(),
         &format!("parent({{parent}});\n{code}"),
     )
+}
+
+/// A root token whose authority block is `source`, signed by hand with the
+/// test key `k1` (seed 1): what an issuer without captoken's checks (or of
+/// another captoken version) could sign.
+pub(crate) fn forge_root(source: &str) -> Token {
+    let pair = KeyPair::from_bytes(&[1; 32], Algorithm::Ed25519).unwrap();
+    let token = Biscuit::builder()
+        .code(source)
+        .unwrap_or_else(|e| panic!("{source}: {e}"))
+        .root_key_id(root_key_id(&kid("k1")))
+        .build(&pair)
+        .unwrap();
+    Token::new(FORMAT, token.to_vec().unwrap())
 }
