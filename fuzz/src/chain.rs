@@ -125,7 +125,9 @@ impl Chain {
             match got {
                 Err(Error::Model(e)) if e == want => return false,
                 // A re-issuer may refuse a widening step first.
-                Err(Error::Attenuation(_)) if p.properties().attenuation == AttenuationMode::Reissue => {
+                Err(Error::Attenuation(_))
+                    if p.properties().attenuation == AttenuationMode::Reissue =>
+                {
                     return false;
                 }
                 got => panic!("{name}: {want} not refused: {:?}", got.map(|_| "a token")),
@@ -145,11 +147,7 @@ impl Chain {
                         i.capability.id, self.current.id,
                         "{name}: child reuses the parent's id"
                     );
-                    let declared = Some(ParentRef::new(
-                        p.format(),
-                        self.current.id,
-                        parent_hash,
-                    ));
+                    let declared = Some(ParentRef::new(p.format(), self.current.id, parent_hash));
                     assert_eq!(
                         i.capability.parent, declared,
                         "{name}: child's parent reference"

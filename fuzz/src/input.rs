@@ -30,7 +30,14 @@ const SUBJECTS: [&str; 2] = ["agent:a", "agent:b"];
 /// Directories of `Path` constraints, and path values that stay under them or try to escape.
 const DIRS: [&str; 3] = ["/", "/x/", "/x/y/"];
 const PATHS: [&str; 8] = [
-    "/x/f", "/x/y/f", "/x/../f", "/x//f", "/x/%2e%2e/f", "/x/y\\..\\f", "/x/f\0", "/xy/f",
+    "/x/f",
+    "/x/y/f",
+    "/x/../f",
+    "/x//f",
+    "/x/%2e%2e/f",
+    "/x/y\\..\\f",
+    "/x/f\0",
+    "/xy/f",
 ];
 /// Longest arbitrary string drawn outside the pools, in characters.
 const MAX_WILD_CHARS: usize = 24;

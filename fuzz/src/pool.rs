@@ -57,20 +57,20 @@ pub fn kinds_capability() -> Capability {
         Err(e) => unreachable!("the kinds capability is valid: {e}"),
     };
     cap.grants = [
-            Grant::new("s1", "t1")
-                .with_arg("a", Constraint::Prefix("x".into()))
-                .with_arg("b", Constraint::Range { min: -2, max: 3 }),
-            Grant::new("s1", "t2").with_arg(
-                "a",
-                Constraint::OneOf([Value::from("x"), Value::Int(1)].into_iter().collect()),
-            ),
-            Grant::new("s2", "t1")
-                .with_arg("a", Constraint::Exact(Value::Bool(true)))
-                .with_arg("b", Constraint::Any),
-            Grant::new("s2", "t2").with_arg("a", Constraint::Path("/x/".into())),
-        ]
-        .into_iter()
-        .collect::<BTreeSet<_>>();
+        Grant::new("s1", "t1")
+            .with_arg("a", Constraint::Prefix("x".into()))
+            .with_arg("b", Constraint::Range { min: -2, max: 3 }),
+        Grant::new("s1", "t2").with_arg(
+            "a",
+            Constraint::OneOf([Value::from("x"), Value::Int(1)].into_iter().collect()),
+        ),
+        Grant::new("s2", "t1")
+            .with_arg("a", Constraint::Exact(Value::Bool(true)))
+            .with_arg("b", Constraint::Any),
+        Grant::new("s2", "t2").with_arg("a", Constraint::Path("/x/".into())),
+    ]
+    .into_iter()
+    .collect::<BTreeSet<_>>();
     cap
 }
 
