@@ -6,7 +6,7 @@
 //! |---|---|
 //! | 0, binary | `parse_bytes`, then `inspect`, `lineage_hash`, `index_entry`, `verify` of the payload as a token |
 //! | 1, text | `parse_text` of the payload (lossy UTF-8), then the same on the token it gives |
-//! | 2, format | the format's own readers ([`Fuzzable::decode_extra`]): macaroon v2 binary and JSON, `ct1` caveats and identifiers; HMAC framing and body; PASERK keys; Biscuit lineage, revocation ids and root keys |
+//! | 2, format | the format's own readers ([`Fuzzable::decode_extra`]): macaroon v2 binary and JSON, `ct2` caveats and identifiers; HMAC framing and body; PASERK keys; Biscuit lineage, revocation ids and root keys |
 //!
 //! Besides "no panic, no hang", it asserts: a parsed token keeps its bytes and
 //! round-trips through its text form; a token from text re-parses from its

@@ -211,7 +211,7 @@ impl Fuzzable for MacaroonProvider {
         "macaroon"
     }
 
-    /// The v2 JSON reader, the v2 binary reader, and the `ct1` caveat and
+    /// The v2 JSON reader, the v2 binary reader, and the `ct2` caveat and
     /// identifier parsers, each with its round trip.
     fn decode_extra(&self, data: &[u8]) {
         if let Ok(m) = Macaroon::decode(data) {
@@ -240,14 +240,14 @@ impl Fuzzable for MacaroonProvider {
             assert_eq!(
                 Claim::parse(claim.encode().as_bytes()).ok().as_ref(),
                 Some(&claim),
-                "macaroon: a ct1 caveat does not round-trip"
+                "macaroon: a ct2 caveat does not round-trip"
             );
         }
         if let Ok(id) = Identifier::parse(data) {
             let back = Identifier::parse(id.encode().as_bytes());
             assert!(
                 matches!(&back, Ok(b) if b.key_id == id.key_id && b.token_id == id.token_id),
-                "macaroon: a ct1 identifier does not round-trip"
+                "macaroon: a ct2 identifier does not round-trip"
             );
         }
     }

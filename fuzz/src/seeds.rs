@@ -263,11 +263,11 @@ fn holder_payloads(name: &str) -> Vec<String> {
     let exp = workload::NOT_BEFORE + workload::VALIDITY - 100;
     match name {
         "macaroon" => vec![
-            "ct1 step {parent} 1\nct1 exp 1767229000".into(),
-            "ct1 step {parent} 2\nct1 keep fs.internal/read_file\nct1 delegate agent:b".into(),
-            "ct1 step {parent} 1\nct1 arg fs.internal/read_file mode=\"ro\"".into(),
-            "ct1 step {parent} 0".into(),
-            format!("ct1 step {{parent}} 1\nct1 exp {exp}\nct1 depth 0"),
+            "ct2 step {parent} 1\nct2 exp 1767229000".into(),
+            "ct2 step {parent} 2\nct2 keep fs.internal/read_file\nct2 delegate agent:b".into(),
+            "ct2 step {parent} 1\nct2 arg fs.internal/read_file mode=\"ro\"".into(),
+            "ct2 step {parent} 0".into(),
+            format!("ct2 step {{parent}} 1\nct2 exp {exp}\nct2 depth 0"),
         ],
         "biscuit" => vec![
             "parent({parent});\ncheck if time($t), $t < 2026-01-01T00:50:00Z;".into(),
