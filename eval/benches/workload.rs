@@ -87,6 +87,51 @@ fn provider<C: Candidate>(c: &mut Criterion) {
     group.finish();
 }
 
+/// Cold verification of a re-issued chain with the verifier's cache of
+/// authenticated ancestors switched off: every lineage-index row the walk
+/// follows is re-opened (MAC or signature) and re-hashed (issue 13). The
+/// `verify` series of the same provider is the warm case, where the rows were
+/// authenticated once and come from the cache.
+fn uncached_lineage<C: Candidate>(
+    c: &mut Criterion,
+    no_cache: impl Fn(C::Provider) -> C::Provider,
+) {
+    let p = no_cache(C::provider(0));
+    let (revoked, index) = (MemoryRevocationList::new(), MemoryLineageIndex::new());
+    let tokens = chain(&p, &index);
+    let ctx = VerifyContext::new(&revoked, &index);
+    let mut group = c.benchmark_group("verify");
+    for depth in workload::DEPTHS {
+        let token = &tokens[depth];
+        let request = workload::request(depth);
+        assert!(p.verify(token, &request, &ctx).is_ok());
+        group.bench_function(
+            BenchmarkId::new(format!("{}-no-row-cache", C::NAME), depth),
+            |b| b.iter(|| p.verify(black_box(token), black_box(&request), &ctx)),
+        );
+    }
+    group.finish();
+}
+
+/// The worst request for a root token (issue 13): 100 000 arguments. The size
+/// bounds of `core-types` refuse it before the token is parsed, so it must cost
+/// about what the workload request costs, in every format.
+fn huge_request<C: Candidate>(c: &mut Criterion) {
+    let p = C::provider(0);
+    let (revoked, index) = (MemoryRevocationList::new(), MemoryLineageIndex::new());
+    let tokens = chain(&p, &index);
+    let ctx = VerifyContext::new(&revoked, &index);
+    let mut huge = workload::request(0);
+    for i in 0..100_000 {
+        huge = huge.with_arg(format!("x{i}"), 1);
+    }
+    assert!(p.verify(&tokens[0], &huge, &ctx).is_err());
+    c.benchmark_group("verify")
+        .bench_function(BenchmarkId::new(format!("{}-100k-args", C::NAME), 0), |b| {
+            b.iter(|| p.verify(black_box(&tokens[0]), black_box(&huge), &ctx))
+        });
+}
+
 /// HMAC tokens: one HMAC-SHA256 over the bytes each token's tag covers.
 fn hmac_floor(c: &mut Criterion) {
     let tokens = chain(&Hmac::provider(0), &MemoryLineageIndex::new());
@@ -168,7 +213,12 @@ fn pae(pieces: &[&[u8]]) -> Vec<u8> {
 /// PASETO v4.public: one Ed25519 `verify_strict` over the token's PAE.
 fn paseto_floor(c: &mut Criterion) {
     let p = PasetoPublic::provider(0);
-    let public = p.keys().get(&key_id()).expect("verifying key").to_bytes();
+    let public = p
+        .keys()
+        .get(&key_id())
+        .expect("verifying key")
+        .verifying_key()
+        .to_bytes();
     let vk = ed25519_dalek::VerifyingKey::from_bytes(&public).expect("point");
     let tokens = chain(&p, &MemoryLineageIndex::new());
     let mut group = c.benchmark_group("verify");
@@ -222,7 +272,12 @@ fn pasetors_peer(c: &mut Criterion) {
     use time::format_description::well_known::Rfc3339;
 
     let p = PasetoPublic::provider(0);
-    let public = p.keys().get(&key_id()).expect("verifying key").to_bytes();
+    let public = p
+        .keys()
+        .get(&key_id())
+        .expect("verifying key")
+        .verifying_key()
+        .to_bytes();
     let pk = AsymmetricPublicKey::<V4>::from(&public).expect("public key");
     let text = p.to_text(&p.issue(&workload::capability(key_id())).expect("issue"));
     let now = OffsetDateTime::from_unix_timestamp(i64::try_from(workload::NOW).expect("time"))
@@ -512,16 +567,24 @@ fn tenuo_peer(c: &mut Criterion) {
 }
 
 fn benches(c: &mut Criterion) {
+    huge_request::<Hmac>(c);
+    huge_request::<Macaroon>(c);
+    huge_request::<PasetoPublic>(c);
+    huge_request::<PasetoLocal>(c);
+    huge_request::<Biscuit>(c);
     provider::<Hmac>(c);
+    uncached_lineage::<Hmac>(c, |p| p.with_row_cache(0));
     hmac_floor(c);
     jwt_peer(c);
     provider::<Macaroon>(c);
     macaroon_floor(c);
     macaroon_crate_peer(c);
     provider::<PasetoPublic>(c);
+    uncached_lineage::<PasetoPublic>(c, |p| p.with_row_cache(0));
     paseto_floor(c);
     pasetors_peer(c);
     provider::<PasetoLocal>(c);
+    uncached_lineage::<PasetoLocal>(c, |p| p.with_row_cache(0));
     provider::<Biscuit>(c);
     biscuit_floor(c);
     biscuit_peer(c);

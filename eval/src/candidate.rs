@@ -83,7 +83,7 @@ impl Candidate for Hmac {
     fn provider(key_seed: u8) -> HmacProvider {
         let key = HmacKey::new(key_id(), &secret(key_seed))
             .unwrap_or_else(|_| unreachable!("a 32-byte secret is accepted"));
-        HmacProvider::new(HmacKeyring::from_keys([key]))
+        HmacProvider::new(HmacKeyring::single(key))
     }
 
     fn forge_parent(
@@ -113,7 +113,7 @@ impl Candidate for Macaroon {
     fn provider(key_seed: u8) -> MacaroonProvider {
         let key = MacaroonKey::new(key_id(), &secret(key_seed))
             .unwrap_or_else(|_| unreachable!("a 32-byte secret is accepted"));
-        MacaroonProvider::new(MacaroonKeyring::from_keys([key]))
+        MacaroonProvider::new(MacaroonKeyring::single(key))
     }
 
     /// The holder appends the step as `attenuate` would, but declares `forged`
@@ -170,9 +170,7 @@ impl Candidate for PasetoPublic {
     fn provider(key_seed: u8) -> PasetoPublicProvider {
         let key = SigningKey::from_seed(key_id(), &secret(key_seed))
             .unwrap_or_else(|_| unreachable!("a non-zero seed is accepted"));
-        let keys = PublicKeyring::from_signing_keys([key])
-            .unwrap_or_else(|_| unreachable!("one key under one id"));
-        PasetoPublicProvider::new(keys)
+        PasetoPublicProvider::new(PublicKeyring::single(key))
     }
 
     fn forge_parent(
@@ -197,9 +195,7 @@ impl Candidate for PasetoLocal {
     fn provider(key_seed: u8) -> PasetoLocalProvider {
         let key = LocalKey::from_bytes(key_id(), &secret(key_seed))
             .unwrap_or_else(|_| unreachable!("32 bytes are a local key"));
-        let keys =
-            LocalKeyring::from_keys([key]).unwrap_or_else(|_| unreachable!("one key under one id"));
-        PasetoLocalProvider::new(keys)
+        PasetoLocalProvider::new(LocalKeyring::single(key))
     }
 
     fn forge_parent(
@@ -222,13 +218,8 @@ impl Candidate for Biscuit {
     const CRATE: &'static str = "captoken-biscuit-provider";
 
     fn provider(key_seed: u8) -> BiscuitProvider {
-        let mut keys = BiscuitKeyring::new();
-        keys.insert_signing(RootSigningKey::ed25519_from_seed(
-            key_id(),
-            &secret(key_seed),
-        ))
-        .unwrap_or_else(|_| unreachable!("one key in an empty keyring"));
-        BiscuitProvider::new(keys)
+        let key = RootSigningKey::ed25519_from_seed(key_id(), &secret(key_seed));
+        BiscuitProvider::new(BiscuitKeyring::single(key))
     }
 
     /// The holder appends, with biscuit-auth's own API, a block that declares

@@ -27,7 +27,7 @@ pub fn test_cases() -> u32 {
 
 /// Mounts the three invariant suites as tests of one candidate, in a module
 /// named after it: `mount_suites!(hmac, captoken_eval::candidate::Hmac);`
-/// gives `hmac::binding`, `hmac::attenuation` and `hmac::lineage`.
+/// gives `hmac::binding`, `hmac::attenuation`, `hmac::lineage` and `hmac::path`.
 #[macro_export]
 macro_rules! mount_suites {
     ($module:ident, $candidate:ty) => {
@@ -59,6 +59,11 @@ macro_rules! mount_suites {
             #[test]
             fn lineage() {
                 check(Suite::Lineage);
+            }
+
+            #[test]
+            fn path() {
+                check(Suite::Path);
             }
         }
     };

@@ -18,22 +18,95 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use clap::{Parser, Subcommand};
+use serde::Deserialize;
+
 use captoken_eval::candidate::{Biscuit, Candidate, Hmac, Macaroon, PasetoLocal, PasetoPublic};
 use captoken_eval::measure::{cross_format, peer_sizes, provider_results, varying_peer_sizes};
 use captoken_eval::report::{COMPARISONS, Generated, fill_markers, report_files, tables};
 use captoken_eval::results::{DependencyCount, Deterministic, ProviderResults, Timing, Timings};
 
+/// captoken's evaluation: measure, collect timings, render (driven by `cargo xtask eval`).
+#[derive(Debug, Parser)]
+#[command(name = "captoken-eval")]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// Run the suites and the size measurements for every candidate; write the deterministic results.
+    Measure {
+        /// Cases per suite and provider.
+        #[arg(long)]
+        cases: u32,
+        /// The dependency counts (JSON) that `cargo xtask eval` wrote.
+        #[arg(long)]
+        deps: PathBuf,
+        /// Where to write the deterministic results (JSON).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Collect the criterion medians.
+    Timings {
+        /// Criterion's output folder (`target/criterion`).
+        #[arg(long)]
+        criterion: PathBuf,
+        /// When the benchmarks ran, as the report shows it.
+        #[arg(long)]
+        date: String,
+        /// CPU model, core count, OS and compiler.
+        #[arg(long)]
+        machine: String,
+        /// How long the benchmarks ran.
+        #[arg(long, value_parser = ["quick", "full"])]
+        mode: String,
+        /// Where to write the timings (JSON).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Write (or, with --check, compare) the report files and the ADR tables.
+    Render {
+        /// The deterministic results (JSON) of `measure`.
+        #[arg(long)]
+        deterministic: PathBuf,
+        /// The timings (JSON) of `timings`; a check without them re-renders with
+        /// the committed timings.
+        #[arg(long, required_unless_present = "check")]
+        timings: Option<PathBuf>,
+        /// The repository root.
+        #[arg(long)]
+        root: PathBuf,
+        /// Compare with the committed files instead of writing them.
+        #[arg(long)]
+        check: bool,
+    },
+    /// Print the case count of the committed results.
+    Cases {
+        /// The repository root.
+        #[arg(long)]
+        root: PathBuf,
+    },
+}
+
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let result = match args.first().map(String::as_str) {
-        Some("measure") => measure(&args),
-        Some("timings") => timings(&args),
-        Some("render") => render(&args),
-        Some("cases") => committed_cases(&args),
-        _ => Err(
-            "usage: captoken-eval measure|timings|render … (see the module documentation)"
-                .to_owned(),
-        ),
+    let result = match Cli::parse().command {
+        Cmd::Measure { cases, deps, out } => measure(cases, &deps, &out),
+        Cmd::Timings {
+            criterion,
+            date,
+            machine,
+            mode,
+            out,
+        } => timings(&criterion, date, machine, mode, &out),
+        Cmd::Render {
+            deterministic,
+            timings,
+            root,
+            check,
+        } => render(&deterministic, timings.as_deref(), &root, check),
+        Cmd::Cases { root } => committed_cases(&root),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -44,23 +117,16 @@ fn main() -> ExitCode {
     }
 }
 
-fn flag<'a>(args: &'a [String], name: &str) -> Result<&'a str, String> {
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .map(String::as_str)
-        .ok_or_else(|| format!("missing {name}"))
+fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
 }
 
-fn read_json<T: serde::de::DeserializeOwned>(path: &str) -> Result<T, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
-    serde_json::from_str(&text).map_err(|e| format!("{path}: {e}"))
-}
-
-fn write_json<T: serde::Serialize>(path: &str, value: &T) -> Result<(), String> {
-    let mut text = serde_json::to_string_pretty(value).map_err(|e| e.to_string())?;
+fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<(), String> {
+    let mut text =
+        serde_json::to_string_pretty(value).map_err(|e| format!("{}: {e}", path.display()))?;
     text.push('\n');
-    std::fs::write(path, text).map_err(|e| format!("{path}: {e}"))
+    std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 /// Runs one candidate's measurements, with progress on standard error.
@@ -78,11 +144,8 @@ fn candidate<C: Candidate>(cases: u32) -> Result<ProviderResults, String> {
     Ok(r)
 }
 
-fn measure(args: &[String]) -> Result<(), String> {
-    let cases: u32 = flag(args, "--cases")?
-        .parse()
-        .map_err(|e| format!("--cases: {e}"))?;
-    let dependencies: Vec<DependencyCount> = read_json(flag(args, "--deps")?)?;
+fn measure(cases: u32, deps: &Path, out: &Path) -> Result<(), String> {
+    let dependencies: Vec<DependencyCount> = read_json(deps)?;
     let providers = vec![
         candidate::<Hmac>(cases)?,
         candidate::<Macaroon>(cases)?,
@@ -108,7 +171,7 @@ fn measure(args: &[String]) -> Result<(), String> {
         cross_format: cross,
         dependencies,
     };
-    write_json(flag(args, "--out")?, &d)?;
+    write_json(out, &d)?;
     let failed = d
         .providers
         .iter()
@@ -136,8 +199,13 @@ fn series_names() -> Vec<&'static str> {
         .collect()
 }
 
-fn timings(args: &[String]) -> Result<(), String> {
-    let dir = PathBuf::from(flag(args, "--criterion")?);
+fn timings(
+    dir: &Path,
+    date: String,
+    machine: String,
+    mode: String,
+    out: &Path,
+) -> Result<(), String> {
     let mut rows = Vec::new();
     for op in ["verify", "issue", "attenuate"] {
         for series in series_names() {
@@ -163,50 +231,55 @@ fn timings(args: &[String]) -> Result<(), String> {
         return Err(format!("no criterion estimates under {}", dir.display()));
     }
     let t = Timings {
-        date: flag(args, "--date")?.to_owned(),
-        machine: flag(args, "--machine")?.to_owned(),
-        mode: flag(args, "--mode")?.to_owned(),
+        date,
+        machine,
+        mode,
         rows,
         sizes: varying_peer_sizes()?,
     };
-    write_json(flag(args, "--out")?, &t)
+    write_json(out, &t)
 }
 
+/// The part of criterion's `estimates.json` that the report uses.
+#[derive(Debug, Deserialize)]
+struct Estimates {
+    median: Estimate,
+}
+
+#[derive(Debug, Deserialize)]
+struct Estimate {
+    point_estimate: f64,
+}
+
+/// The median of one benchmark, in nanoseconds; `None` when it did not run.
 fn median(file: &Path) -> Result<Option<f64>, String> {
-    let Ok(text) = std::fs::read_to_string(file) else {
+    if !file.exists() {
         return Ok(None);
-    };
-    let v: serde_json::Value =
-        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", file.display()))?;
-    v.pointer("/median/point_estimate")
-        .and_then(serde_json::Value::as_f64)
-        .map(Some)
-        .ok_or_else(|| format!("{}: no median", file.display()))
+    }
+    let estimates: Estimates = read_json(file)?;
+    Ok(Some(estimates.median.point_estimate))
 }
 
-fn committed_cases(args: &[String]) -> Result<(), String> {
-    let path = PathBuf::from(flag(args, "--root")?).join(RESULTS);
-    let v: serde_json::Value = read_json(&path.to_string_lossy())?;
-    let cases = v
-        .pointer("/deterministic/cases")
-        .and_then(serde_json::Value::as_u64)
-        .ok_or_else(|| format!("{RESULTS}: no case count"))?;
-    println!("{cases}");
+fn committed_cases(root: &Path) -> Result<(), String> {
+    println!("{}", committed(root)?.deterministic.cases);
     Ok(())
 }
 
-fn render(args: &[String]) -> Result<(), String> {
-    let d: Deterministic = read_json(flag(args, "--deterministic")?)?;
-    let root = PathBuf::from(flag(args, "--root")?);
-    let check = args.iter().any(|a| a == "--check");
-    let t: Timings = match flag(args, "--timings") {
-        Ok(path) => read_json(path)?,
+fn render(
+    deterministic: &Path,
+    timings: Option<&Path>,
+    root: &Path,
+    check: bool,
+) -> Result<(), String> {
+    let d: Deterministic = read_json(deterministic)?;
+    let t: Timings = match timings {
+        Some(path) => read_json(path)?,
         // A check re-renders with the committed timings: only deterministic parts can differ.
-        Err(_) if check => committed_timings(&root)?,
-        Err(e) => return Err(e),
+        None if check => committed(root)?.timings,
+        None => return Err("render: --timings is required without --check".to_owned()),
     };
     let mut files = report_files(&d, &t)?;
-    files.extend(adr_files(&root, &tables(&d, &t))?);
+    files.extend(adr_files(root, &tables(&d, &t))?);
     let mut drift = Vec::new();
     for f in &files {
         let path = root.join(&f.path);
@@ -233,16 +306,23 @@ fn render(args: &[String]) -> Result<(), String> {
     }
 }
 
-/// The timings recorded in the committed `eval/reports/results.json`.
-fn committed_timings(root: &Path) -> Result<Timings, String> {
-    let path = root.join(RESULTS);
-    let v: serde_json::Value = read_json(&path.to_string_lossy())?;
-    serde_json::from_value(
-        v.get("timings")
-            .cloned()
-            .ok_or_else(|| format!("{RESULTS}: no timings"))?,
-    )
-    .map_err(|e| format!("{RESULTS}: {e}"))
+/// The parts of the committed `eval/reports/results.json` that are reused:
+/// the case count of `cases` and the timings a check renders with. Other fields
+/// are skipped, so that a change elsewhere in the schema shows as drift in the
+/// check rather than as an error reading the committed file.
+#[derive(Debug, Deserialize)]
+struct Committed {
+    deterministic: CommittedCases,
+    timings: Timings,
+}
+
+#[derive(Debug, Deserialize)]
+struct CommittedCases {
+    cases: u32,
+}
+
+fn committed(root: &Path) -> Result<Committed, String> {
+    read_json(&root.join(RESULTS))
 }
 
 /// Where the committed results live, relative to the repository root.
@@ -272,4 +352,91 @@ fn adr_files(
             })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory as _;
+
+    use super::*;
+
+    #[test]
+    fn command_line_accepts_what_xtask_passes() {
+        Cli::command().debug_assert();
+        let accepted: [&[&str]; 5] = [
+            &["captoken-eval", "cases", "--root", "/r"],
+            &[
+                "captoken-eval",
+                "measure",
+                "--cases",
+                "1024",
+                "--deps",
+                "deps.json",
+                "--out",
+                "deterministic.json",
+            ],
+            &[
+                "captoken-eval",
+                "timings",
+                "--criterion",
+                "target/criterion",
+                "--date",
+                "2025-01-31 14:05 UTC",
+                "--machine",
+                "some CPU, 2 cores",
+                "--mode",
+                "quick",
+                "--out",
+                "timings.json",
+            ],
+            &[
+                "captoken-eval",
+                "render",
+                "--deterministic",
+                "deterministic.json",
+                "--root",
+                "/r",
+                "--check",
+            ],
+            &[
+                "captoken-eval",
+                "render",
+                "--deterministic",
+                "deterministic.json",
+                "--timings",
+                "timings.json",
+                "--root",
+                "/r",
+            ],
+        ];
+        for args in accepted {
+            if let Err(e) = Cli::try_parse_from(args) {
+                panic!("{args:?}: {e}");
+            }
+        }
+        let refused: [&[&str]; 3] = [
+            // Rendering for real needs timings.
+            &[
+                "captoken-eval",
+                "render",
+                "--deterministic",
+                "d.json",
+                "--root",
+                "/r",
+            ],
+            &["captoken-eval", "measure", "--cases", "many"],
+            &["captoken-eval", "cases"],
+        ];
+        for args in refused {
+            assert!(Cli::try_parse_from(args).is_err(), "{args:?}");
+        }
+    }
+
+    #[test]
+    fn the_committed_results_are_read() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+        let c = committed(root).unwrap();
+        assert!(c.deterministic.cases > 0);
+        assert!(!c.timings.rows.is_empty());
+    }
 }

@@ -588,6 +588,8 @@ pub fn fill_markers(doc: &str, tables: &BTreeMap<&'static str, String>) -> Resul
 /// # Errors
 /// When the results cannot be serialized.
 pub fn report_files(d: &Deterministic, timings: &Timings) -> Result<Vec<Generated>, String> {
+    // Through a `serde_json::Value`, whose maps sort their keys: results.json
+    // lists every object's fields in alphabetical order, not declaration order.
     let results = serde_json::json!({ "deterministic": d, "timings": timings });
     let mut json = serde_json::to_string_pretty(&results).map_err(|e| e.to_string())?;
     json.push('\n');

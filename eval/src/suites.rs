@@ -6,12 +6,13 @@
 
 use captoken_core_types::reference::authorize;
 use captoken_core_types::testing::{
-    self, RequestSeed, StepSeed, hostile_step, narrowing_step, request_for, request_seed, step_seed,
+    self, RequestSeed, StepSeed, generate, hostile_step, narrowing_step, request_for, request_seed,
+    step_seed,
 };
 use captoken_core_types::{
-    Attenuation, AttenuationMode, Capability, DenyReason, LineageHash, LineageIndex,
-    MemoryLineageIndex, MemoryRevocationList, Request, RevocationList, Token, TokenProvider,
-    VerifyContext,
+    Attenuation, AttenuationMode, Capability, Constraint, DenyReason, Grant, LineageHash,
+    LineageIndex, MemoryLineageIndex, MemoryRevocationList, Request, RevocationList, Token,
+    TokenProvider, ToolRef, Value, VerifyContext,
 };
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestError, TestRng, TestRunner};
@@ -19,7 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::candidate::Candidate;
 
-/// One of the three suites.
+/// One of the four suites.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Suite {
@@ -29,11 +30,14 @@ pub enum Suite {
     Attenuation,
     /// Ancestor hashes recovered from descendants; cold equals live; forgery and revocation deny.
     Lineage,
+    /// `Path` constraints along random chains: verdicts equal the reference,
+    /// and no path that leaves a granted directory is ever allowed.
+    Path,
 }
 
 impl Suite {
     /// Every suite, in report order.
-    pub const ALL: [Self; 3] = [Self::Binding, Self::Attenuation, Self::Lineage];
+    pub const ALL: [Self; 4] = [Self::Binding, Self::Attenuation, Self::Lineage, Self::Path];
 
     /// Lower-case name.
     #[must_use]
@@ -42,6 +46,7 @@ impl Suite {
             Self::Binding => "binding",
             Self::Attenuation => "attenuation",
             Self::Lineage => "lineage",
+            Self::Path => "path",
         }
     }
 }
@@ -88,6 +93,19 @@ pub fn run<C: Candidate>(suite: Suite, cases: u32) -> Outcome {
             ),
             |(root, ops, rs, pick, forged)| {
                 lineage::<C>(&root, &ops, &rs, pick, LineageHash(forged))
+            },
+        )),
+        Suite::Path => describe(runner.run(
+            &(
+                testing::capability(),
+                any::<u8>(),
+                chain_ops(),
+                prop::collection::vec(any::<u8>(), 0..4),
+                request_seed(),
+                any::<u8>(),
+            ),
+            |(root, dir, ops, step_dirs, rs, value)| {
+                path::<C>(&root, dir, &ops, &step_dirs, &rs, value)
             },
         )),
     };
@@ -254,17 +272,6 @@ fn build_chain<P: TokenProvider>(
     Ok(chain)
 }
 
-/// The subject a chain prefix hands its authority to.
-fn subject_after(root: &Capability, steps: &[Attenuation]) -> String {
-    steps
-        .iter()
-        .rev()
-        .find_map(|s| s.delegate.as_ref())
-        .unwrap_or(&root.subject)
-        .principal
-        .clone()
-}
-
 fn binding<C: Candidate>(
     root: &Capability,
     rs: &RequestSeed,
@@ -337,7 +344,7 @@ fn attenuation<C: Candidate>(
             // The action is inside the parent's authority, for the parent's subject.
             let parent_steps = chain.steps.get(..i - 1).unwrap_or_default();
             let as_parent = Request {
-                subject: subject_after(root, parent_steps),
+                subject: generate::final_subject(root, parent_steps),
                 ..req.clone()
             };
             let parent = chain
@@ -419,7 +426,7 @@ fn lineage<C: Candidate>(
         let mut with_leaf = vec![leaf.clone()];
         with_leaf.extend(ancestors.iter().cloned());
         let child_req = Request {
-            subject: subject_after(root, &chain.steps),
+            subject: generate::final_subject(root, &chain.steps),
             ..req.clone()
         };
         prop_assert!(
@@ -475,5 +482,125 @@ fn lineage<C: Candidate>(
         unrelated_before,
         "revocation touched an unrelated token"
     );
+    Ok(())
+}
+
+/// Directories of the path suite's `Path` constraints.
+const PATH_DIRS: [&str; 5] = ["/", "/srv/", "/srv/a/", "/srv/a/b", "/srv/a/b/"];
+/// Values a request offers for the constrained path: inside the directories,
+/// and every way out of them a tool's path resolution could take (dot and
+/// empty segments, encoded dots in either case, backslashes, NUL, a trailing
+/// slash, a sibling that shares the directory's bytes, a relative path).
+const PATH_VALUES: [&str; 18] = [
+    "/srv/a/f",
+    "/srv/a/b/f",
+    "/srv/a/b/c/f",
+    "/srv/f",
+    "/srv/a/../f",
+    "/srv/a/b/../../../etc/passwd",
+    "/srv/a/./f",
+    "/srv/a//f",
+    "/srv/a/%2e%2e/f",
+    "/srv/a/%2E%2e/f",
+    "/srv/a/.%2e/f",
+    "/srv/a\\..\\f",
+    "/srv/a/f\0",
+    "/srv/a/f/",
+    "/srv/ab/f",
+    "/srv/a",
+    "/etc/passwd",
+    "srv/a/f",
+];
+
+fn pick_str(pool: &[&'static str], i: u8) -> &'static str {
+    pool.get(usize::from(i) % pool.len())
+        .copied()
+        .unwrap_or_default()
+}
+
+/// The path suite: every grant of `root` constrains the argument `p` to a
+/// directory; random (narrowing and hostile) steps, and steps that constrain
+/// `p` to other directories, build a chain; a request offers one of
+/// [`PATH_VALUES`] for `p`. At every link the provider's verdict equals the
+/// reference authorizer's, and an allowed request's path is a safe path
+/// strictly under the root's directory and under every directory a step added.
+fn path<C: Candidate>(
+    root: &Capability,
+    dir: u8,
+    ops: &[Op],
+    step_dirs: &[u8],
+    rs: &RequestSeed,
+    value: u8,
+) -> Result<(), TestCaseError> {
+    const ARG: &str = "p";
+    let dir = pick_str(&PATH_DIRS, dir);
+    let mut root = root.clone();
+    root.grants = std::mem::take(&mut root.grants)
+        .into_iter()
+        .map(|g| g.with_arg(ARG, Constraint::Path(dir.into())))
+        .collect();
+    let tools: Vec<ToolRef> = root.grants.iter().map(Grant::tool_ref).collect();
+    let mut all_ops = ops.to_vec();
+    for (k, d) in step_dirs.iter().enumerate() {
+        let mut step = Attenuation::new();
+        for t in &tools {
+            step = step.constrain(
+                t.clone(),
+                ARG,
+                Constraint::Path(pick_str(&PATH_DIRS, *d).into()),
+            );
+        }
+        all_ops.insert(k.min(all_ops.len()), Op::Hostile(step));
+    }
+    let p = C::provider(0);
+    let stores = Stores::new();
+    let chain = build_chain(&p, &stores, &root, &all_ops)?;
+    let mut req = request_for(&root, &chain.steps, rs);
+    // Now and then keep the generated (inside) value; mostly try one of the pool.
+    if !value.is_multiple_of(4) {
+        req.args
+            .insert(ARG.into(), Value::from(pick_str(&PATH_VALUES, value / 4)));
+    }
+    for (i, token) in chain.tokens.iter().enumerate() {
+        let steps = chain.steps.get(..i).unwrap_or_default();
+        let want = authorize(&root, steps, &req).is_ok();
+        let got = p.verify(token, &req, &stores.cold()).is_ok();
+        prop_assert_eq!(
+            got,
+            want,
+            "link {} verdict differs from the reference for {:?}",
+            i,
+            req
+        );
+        if got {
+            let Some(Value::Str(v)) = req.args.get(ARG) else {
+                return Err(fail("allowed without a string path"));
+            };
+            prop_assert!(
+                captoken_core_types::path::is_under(v, dir),
+                "link {} allows {:?} outside {:?}",
+                i,
+                v,
+                dir
+            );
+            for step in steps {
+                for c in &step.constraints {
+                    if c.arg == ARG
+                        && c.tool.server == req.server
+                        && c.tool.tool == req.tool
+                        && let Constraint::Path(d) = &c.constraint
+                    {
+                        prop_assert!(
+                            captoken_core_types::path::is_under(v, d),
+                            "link {} allows {:?} outside the step's {:?}",
+                            i,
+                            v,
+                            d
+                        );
+                    }
+                }
+            }
+        }
+    }
     Ok(())
 }

@@ -2,7 +2,8 @@
 //!
 //! Hand-written rather than a plotting crate because the charts are simple and
 //! must be byte-for-byte reproducible; plotting crates lay out text with system
-//! fonts, which differ between machines.
+//! fonts, which differ between machines. [`line_chart`] draws the grid, the axes,
+//! then each series followed by its legend entry, in that order.
 
 use std::fmt::Write as _;
 
@@ -77,6 +78,8 @@ const LEFT: f64 = 80.0;
 const RIGHT: f64 = 260.0;
 const TOP: f64 = 40.0;
 const BOTTOM: f64 = 60.0;
+const PLOT_W: f64 = WIDTH - LEFT - RIGHT;
+const PLOT_H: f64 = HEIGHT - TOP - BOTTOM;
 const PALETTE: [&str; 12] = [
     "#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf",
     "#7f7f7f", "#bcbd22", "#393b79", "#637939",
@@ -88,31 +91,78 @@ fn escape(s: &str) -> String {
         .replace('>', "&gt;")
 }
 
+/// Where values land in the plot: whole decades on a logarithmic y axis, and
+/// evenly spaced categories on x.
+struct Scale {
+    /// Lowest decade exponent on y.
+    dmin: f64,
+    /// Highest decade exponent on y (above `dmin`).
+    dmax: f64,
+    /// Number of x positions, at least two.
+    n: usize,
+}
+
+impl Scale {
+    /// The decades that span every positive value of `series`; 1 to 10 when there is none.
+    fn new(chart: &Chart<'_>, series: &[Series]) -> Self {
+        let points = series
+            .iter()
+            .flat_map(|s| s.values.iter().flatten().copied())
+            .filter(|v| *v > 0.0);
+        let (lo, hi) = points.fold((f64::INFINITY, 0.0f64), |(lo, hi), v| {
+            (lo.min(v), hi.max(v))
+        });
+        let (lo, hi) = if lo.is_finite() {
+            (lo, hi)
+        } else {
+            (1.0, 10.0)
+        };
+        Self {
+            dmin: lo.log10().floor(),
+            dmax: hi.log10().ceil().max(lo.log10().floor() + 1.0),
+            n: chart.x_values.len().max(2),
+        }
+    }
+
+    /// The x coordinate of the `i`-th category.
+    fn x(&self, i: usize) -> f64 {
+        LEFT + PLOT_W * (i as f64) / ((self.n - 1) as f64)
+    }
+
+    /// The y coordinate of a positive value.
+    fn y(&self, v: f64) -> f64 {
+        TOP + PLOT_H * (1.0 - (v.log10() - self.dmin) / (self.dmax - self.dmin))
+    }
+}
+
+/// A series' colour and dash pattern, shared by its line and its legend entry.
+struct Style {
+    color: &'static str,
+    /// The `stroke-dasharray` attribute with its leading space, or nothing.
+    dash: &'static str,
+}
+
+impl Style {
+    fn of(s: &Series) -> Self {
+        let color = PALETTE
+            .get(s.color % PALETTE.len())
+            .copied()
+            .unwrap_or("#000");
+        let dash = match s.stroke {
+            Stroke::Solid => "",
+            Stroke::Dashed => r#" stroke-dasharray="7 4""#,
+            Stroke::Dotted => r#" stroke-dasharray="2 3""#,
+            Stroke::LongDashed => r#" stroke-dasharray="14 4""#,
+            Stroke::DashDotted => r#" stroke-dasharray="8 3 2 3""#,
+        };
+        Self { color, dash }
+    }
+}
+
 /// Renders a line chart with a logarithmic y axis (values must be positive).
 #[must_use]
 pub fn line_chart(chart: &Chart<'_>, series: &[Series]) -> String {
-    let points = series
-        .iter()
-        .flat_map(|s| s.values.iter().flatten().copied())
-        .filter(|v| *v > 0.0);
-    let (lo, hi) = points.fold((f64::INFINITY, 0.0f64), |(lo, hi), v| {
-        (lo.min(v), hi.max(v))
-    });
-    let (lo, hi) = if lo.is_finite() {
-        (lo, hi)
-    } else {
-        (1.0, 10.0)
-    };
-    let (dmin, dmax) = (
-        lo.log10().floor(),
-        hi.log10().ceil().max(lo.log10().floor() + 1.0),
-    );
-    let plot_w = WIDTH - LEFT - RIGHT;
-    let plot_h = HEIGHT - TOP - BOTTOM;
-    let n = chart.x_values.len().max(2);
-    let x_at = |i: usize| LEFT + plot_w * (i as f64) / ((n - 1) as f64);
-    let y_at = |v: f64| TOP + plot_h * (1.0 - (v.log10() - dmin) / (dmax - dmin));
-
+    let scale = Scale::new(chart, series);
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -125,18 +175,31 @@ pub fn line_chart(chart: &Chart<'_>, series: &[Series]) -> String {
     let _ = writeln!(
         out,
         r#"<text x="{}" y="22" font-size="15" text-anchor="middle">{}</text>"#,
-        LEFT + plot_w / 2.0,
+        LEFT + PLOT_W / 2.0,
         escape(chart.title)
     );
-    // Decade grid lines and labels on y, with lighter 2× and 5× lines between.
-    let mut d = dmin;
-    while d <= dmax {
+    grid(&mut out, chart, &scale);
+    axes(&mut out, chart);
+    for (k, s) in series.iter().enumerate() {
+        let style = Style::of(s);
+        series_line(&mut out, s, &style, &scale);
+        legend_entry(&mut out, k, s, &style);
+    }
+    out.push_str("</svg>\n");
+    out
+}
+
+/// The grid with its tick labels: decade lines on y with lighter 2× and 5×
+/// lines between, then one line per category on x.
+fn grid(out: &mut String, chart: &Chart<'_>, scale: &Scale) {
+    let mut d = scale.dmin;
+    while d <= scale.dmax {
         let decade = 10f64.powf(d);
-        let y = y_at(decade);
+        let y = scale.y(decade);
         let _ = writeln!(
             out,
             r##"<line x1="{LEFT}" y1="{y:.1}" x2="{:.1}" y2="{y:.1}" stroke="#ddd"/>"##,
-            LEFT + plot_w
+            LEFT + PLOT_W
         );
         let _ = writeln!(
             out,
@@ -145,13 +208,13 @@ pub fn line_chart(chart: &Chart<'_>, series: &[Series]) -> String {
             y + 4.0,
             escape(&(chart.y_format)(decade))
         );
-        if d < dmax {
+        if d < scale.dmax {
             for m in [2.0, 5.0] {
-                let y = y_at(decade * m);
+                let y = scale.y(decade * m);
                 let _ = writeln!(
                     out,
                     r##"<line x1="{LEFT}" y1="{y:.1}" x2="{:.1}" y2="{y:.1}" stroke="#f0f0f0"/>"##,
-                    LEFT + plot_w
+                    LEFT + PLOT_W
                 );
                 let _ = writeln!(
                     out,
@@ -164,88 +227,87 @@ pub fn line_chart(chart: &Chart<'_>, series: &[Series]) -> String {
         }
         d += 1.0;
     }
-    // Categories on x.
     for (i, label) in chart.x_values.iter().enumerate() {
-        let x = x_at(i);
+        let x = scale.x(i);
         let _ = writeln!(
             out,
             r##"<line x1="{x:.1}" y1="{TOP}" x2="{x:.1}" y2="{:.1}" stroke="#eee"/>"##,
-            TOP + plot_h
+            TOP + PLOT_H
         );
         let _ = writeln!(
             out,
             r#"<text x="{x:.1}" y="{:.1}" text-anchor="middle">{}</text>"#,
-            TOP + plot_h + 18.0,
+            TOP + PLOT_H + 18.0,
             escape(label)
         );
     }
+}
+
+/// The plot's frame and the labels of both axes.
+fn axes(out: &mut String, chart: &Chart<'_>) {
     let _ = writeln!(
         out,
-        r##"<rect x="{LEFT}" y="{TOP}" width="{plot_w}" height="{plot_h}" fill="none" stroke="#333"/>"##
+        r##"<rect x="{LEFT}" y="{TOP}" width="{PLOT_W}" height="{PLOT_H}" fill="none" stroke="#333"/>"##
     );
     let _ = writeln!(
         out,
         r#"<text x="{:.1}" y="{:.1}" text-anchor="middle">{}</text>"#,
-        LEFT + plot_w / 2.0,
+        LEFT + PLOT_W / 2.0,
         HEIGHT - 16.0,
         escape(chart.x_label)
     );
     let _ = writeln!(
         out,
         r#"<text x="18" y="{:.1}" text-anchor="middle" transform="rotate(-90 18 {:.1})">{}</text>"#,
-        TOP + plot_h / 2.0,
-        TOP + plot_h / 2.0,
+        TOP + PLOT_H / 2.0,
+        TOP + PLOT_H / 2.0,
         escape(chart.y_label)
     );
-    for (k, s) in series.iter().enumerate() {
-        let color = PALETTE
-            .get(s.color % PALETTE.len())
-            .copied()
-            .unwrap_or("#000");
-        let dash = match s.stroke {
-            Stroke::Solid => "",
-            Stroke::Dashed => r#" stroke-dasharray="7 4""#,
-            Stroke::Dotted => r#" stroke-dasharray="2 3""#,
-            Stroke::LongDashed => r#" stroke-dasharray="14 4""#,
-            Stroke::DashDotted => r#" stroke-dasharray="8 3 2 3""#,
-        };
-        let pts: Vec<String> = s
-            .values
-            .iter()
-            .enumerate()
-            .filter_map(|(i, v)| {
-                v.filter(|v| *v > 0.0)
-                    .map(|v| format!("{:.1},{:.1}", x_at(i), y_at(v)))
-            })
-            .collect();
-        if pts.len() > 1 {
-            let _ = writeln!(
-                out,
-                r#"<polyline points="{}" fill="none" stroke="{color}" stroke-width="2"{dash}/>"#,
-                pts.join(" ")
-            );
-        }
-        for p in &pts {
-            let (x, y) = p.split_once(',').unwrap_or(("0", "0"));
-            let _ = writeln!(out, r#"<circle cx="{x}" cy="{y}" r="3" fill="{color}"/>"#);
-        }
-        let ly = TOP + 10.0 + 20.0 * (k as f64);
-        let lx = WIDTH - RIGHT + 16.0;
+}
+
+/// One series: a polyline through its positive values (when there are two or
+/// more) and a dot on each.
+fn series_line(out: &mut String, s: &Series, style: &Style, scale: &Scale) {
+    let Style { color, dash } = style;
+    let points: Vec<(String, String)> = s
+        .values
+        .iter()
+        .enumerate()
+        .filter_map(|(i, v)| {
+            v.filter(|v| *v > 0.0)
+                .map(|v| (format!("{:.1}", scale.x(i)), format!("{:.1}", scale.y(v))))
+        })
+        .collect();
+    if points.len() > 1 {
+        let joined: Vec<String> = points.iter().map(|(x, y)| format!("{x},{y}")).collect();
         let _ = writeln!(
             out,
-            r#"<line x1="{lx}" y1="{ly:.1}" x2="{:.1}" y2="{ly:.1}" stroke="{color}" stroke-width="2"{dash}/>"#,
-            lx + 24.0
-        );
-        let _ = writeln!(
-            out,
-            r#"<text x="{:.1}" y="{:.1}">{}</text>"#,
-            lx + 30.0,
-            ly + 4.0,
-            escape(&s.label)
+            r#"<polyline points="{}" fill="none" stroke="{color}" stroke-width="2"{dash}/>"#,
+            joined.join(" ")
         );
     }
-    out.push_str("</svg>\n");
-    out
+    for (x, y) in &points {
+        let _ = writeln!(out, r#"<circle cx="{x}" cy="{y}" r="3" fill="{color}"/>"#);
+    }
+}
+
+/// The `k`-th legend entry, right of the plot: a stroke sample and the label.
+fn legend_entry(out: &mut String, k: usize, s: &Series, style: &Style) {
+    let Style { color, dash } = style;
+    let ly = TOP + 10.0 + 20.0 * (k as f64);
+    let lx = WIDTH - RIGHT + 16.0;
+    let _ = writeln!(
+        out,
+        r#"<line x1="{lx}" y1="{ly:.1}" x2="{:.1}" y2="{ly:.1}" stroke="{color}" stroke-width="2"{dash}/>"#,
+        lx + 24.0
+    );
+    let _ = writeln!(
+        out,
+        r#"<text x="{:.1}" y="{:.1}">{}</text>"#,
+        lx + 30.0,
+        ly + 4.0,
+        escape(&s.label)
+    );
 }
 
 #[cfg(test)]

@@ -193,13 +193,14 @@ fn the_conformance_suite_catches_the_same_faults() {
         .expect("the request-field check catches ignored ranges");
     assert!(message.contains("\"limit\": Int(1001)"), "{message}");
     // Revoked tokens verify, and a failing revocation list goes unnoticed:
-    // exactly the two checks about the revocation list fail.
+    // exactly the three checks about the revocation list fail.
     let revocation = failing(&conformance_setup::<IgnoresRevocation>());
     assert_eq!(
         revocation.iter().map(|(name, _)| *name).collect::<Vec<_>>(),
         [
             "revoking_an_ancestor_denies_descendants_only",
-            "store_failure_fails_closed"
+            "store_failure_fails_closed",
+            "a_lying_lineage_index_never_allows"
         ],
     );
     assert!(

@@ -145,7 +145,11 @@ impl Keyed for HmacProvider {
     fn with_key(role: Role) -> Self {
         let key = HmacKey::new(key_id(), &role.secret())
             .unwrap_or_else(|_| unreachable!("a 32-byte secret is accepted"));
-        Self::new(HmacKeyring::from_keys([key]))
+        Self::new(HmacKeyring::single(key))
+            // No cache of authenticated ancestors: every index row is
+            // re-authenticated on every input, and a verdict never depends
+            // on what an earlier input left behind.
+            .with_row_cache(0)
     }
 }
 
@@ -180,7 +184,7 @@ impl Keyed for MacaroonProvider {
     fn with_key(role: Role) -> Self {
         let key = MacaroonKey::new(key_id(), &role.secret())
             .unwrap_or_else(|_| unreachable!("a 32-byte secret is accepted"));
-        Self::new(MacaroonKeyring::from_keys([key]))
+        Self::new(MacaroonKeyring::single(key))
     }
 }
 
@@ -292,9 +296,11 @@ impl Keyed for PasetoPublicProvider {
     fn with_key(role: Role) -> Self {
         let key = SigningKey::from_seed(key_id(), &role.secret())
             .unwrap_or_else(|_| unreachable!("a non-zero seed is accepted"));
-        let keys = PublicKeyring::from_signing_keys([key])
-            .unwrap_or_else(|_| unreachable!("one key under one id"));
-        Self::new(keys)
+        Self::new(PublicKeyring::single(key))
+            // No cache of authenticated ancestors: every index row is
+            // re-authenticated on every input, and a verdict never depends
+            // on what an earlier input left behind.
+            .with_row_cache(0)
     }
 }
 
@@ -333,9 +339,11 @@ impl Keyed for PasetoLocalProvider {
     fn with_key(role: Role) -> Self {
         let key = LocalKey::from_bytes(key_id(), &role.secret())
             .unwrap_or_else(|_| unreachable!("32 bytes are a local key"));
-        let keys =
-            LocalKeyring::from_keys([key]).unwrap_or_else(|_| unreachable!("one key under one id"));
-        Self::new(keys)
+        Self::new(LocalKeyring::single(key))
+            // No cache of authenticated ancestors: every index row is
+            // re-authenticated on every input, and a verdict never depends
+            // on what an earlier input left behind.
+            .with_row_cache(0)
     }
 }
 
@@ -350,9 +358,8 @@ pub const BISCUIT_MAX_TIME: Duration = Duration::from_secs(2);
 
 impl Keyed for BiscuitProvider {
     fn with_key(role: Role) -> Self {
-        let mut keys = BiscuitKeyring::new();
-        keys.insert_signing(RootSigningKey::ed25519_from_seed(key_id(), &role.secret()))
-            .unwrap_or_else(|_| unreachable!("one key under one id"));
+        let keys =
+            BiscuitKeyring::single(RootSigningKey::ed25519_from_seed(key_id(), &role.secret()));
         // Every bound of the provider's default limits, except its time
         // backstop: 100 ms of wall clock, which a genuine root token once
         // exceeded on a loaded fuzzing machine (ASan, both cores busy), making

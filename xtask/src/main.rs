@@ -16,9 +16,12 @@
     reason = "a command-line tool reports on standard output"
 )]
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
+
+use clap::{Parser, Subcommand};
+use serde::{Deserialize, Serialize};
 
 /// Provider crates, by folder under `crates/`.
 const PROVIDERS: [&str; 4] = [
@@ -50,14 +53,34 @@ const FULL_BENCH: [&str; 6] = [
     "100",
 ];
 
+/// captoken's project chores.
+#[derive(Debug, Parser)]
+#[command(name = "cargo xtask", bin_name = "cargo xtask")]
+struct Cli {
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(Debug, Subcommand)]
+enum Task {
+    /// Run the evaluation and write eval/reports and the ADR tables.
+    Eval {
+        /// Many more cases and longer benchmarks.
+        #[arg(long)]
+        full: bool,
+        /// Regenerate only the deterministic parts (no benchmarks) and fail when
+        /// the committed files differ.
+        #[arg(long)]
+        check: bool,
+    },
+    /// Count the crates each provider pulls in.
+    Deps,
+}
+
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let result = match args.first().map(String::as_str) {
-        Some("deps") => deps(),
-        Some("eval") => eval(args.get(1..).unwrap_or_default()),
-        _ => Err(format!(
-            "usage: cargo xtask <command>\n\ncommands:\n  eval [--full] [--check]   run the evaluation and write eval/reports and the ADR tables\n  deps                      count the crates each provider pulls in\n\ngot: {args:?}"
-        )),
+    let result = match Cli::parse().task {
+        Task::Deps => deps(),
+        Task::Eval { full, check } => eval(full, check),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -129,90 +152,93 @@ fn cargo() -> Command {
     Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
 }
 
-/// `cargo run` of the eval command, in release mode.
-fn eval_command(args: &[&str]) -> Command {
+/// `cargo run` of one `captoken-eval` subcommand, in release mode; add its flags with `arg`.
+fn eval_command(subcommand: &str) -> Command {
     let mut cmd = cargo();
-    cmd.current_dir(root())
-        .args([
-            "run",
-            "--quiet",
-            "--release",
-            "--package",
-            "captoken-eval",
-            "--bin",
-            "captoken-eval",
-            "--",
-        ])
-        .args(args);
+    cmd.current_dir(root()).args([
+        "run",
+        "--quiet",
+        "--release",
+        "--package",
+        "captoken-eval",
+        "--bin",
+        "captoken-eval",
+        "--",
+        subcommand,
+    ]);
     cmd
 }
 
-fn eval(args: &[String]) -> Result<(), String> {
-    let full = args.iter().any(|a| a == "--full");
-    let check = args.iter().any(|a| a == "--check");
-    if let Some(unknown) = args
-        .iter()
-        .find(|a| !matches!(a.as_str(), "--full" | "--check"))
-    {
-        return Err(format!("eval: unknown option {unknown}"));
-    }
-    let work = root().join("target").join("eval");
-    std::fs::create_dir_all(&work).map_err(|e| e.to_string())?;
-    let path = |name: &str| work.join(name).to_string_lossy().into_owned();
-    let root_dir = root().to_string_lossy().into_owned();
+/// One row of `deps.json`, as `captoken-eval measure --deps` reads it.
+#[derive(Debug, Serialize)]
+struct DependencyCount<'a> {
+    name: &'a str,
+    crates: usize,
+}
+
+fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), String> {
+    let mut text =
+        serde_json::to_string_pretty(value).map_err(|e| format!("{}: {e}", path.display()))?;
+    text.push('\n');
+    std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+fn eval(full: bool, check: bool) -> Result<(), String> {
+    let root_dir = root();
+    let work = root_dir.join("target").join("eval");
+    std::fs::create_dir_all(&work).map_err(|e| format!("{}: {e}", work.display()))?;
+    let deps_json = work.join("deps.json");
+    let deterministic_json = work.join("deterministic.json");
+    let timings_json = work.join("timings.json");
 
     eprintln!("[1/4] dependency counts");
-    let counts: Vec<String> = dependency_sets()?
-        .into_iter()
-        .map(|(name, crates)| format!("{{\"name\": {name:?}, \"crates\": {}}}", crates.len()))
+    let sets = dependency_sets()?;
+    let counts: Vec<DependencyCount<'_>> = sets
+        .iter()
+        .map(|(name, crates)| DependencyCount {
+            name,
+            crates: crates.len(),
+        })
         .collect();
-    std::fs::write(path("deps.json"), format!("[{}]\n", counts.join(", ")))
-        .map_err(|e| e.to_string())?;
+    write_json(&deps_json, &counts)?;
 
     let cases = if check {
-        output(&mut eval_command(&["cases", "--root", &root_dir]))?
+        output(eval_command("cases").arg("--root").arg(&root_dir))?
     } else if full {
         FULL_CASES.to_string()
     } else {
         QUICK_CASES.to_string()
     };
     eprintln!("[2/4] invariant suites ({cases} cases per suite and provider) and token sizes");
-    run(&mut eval_command(&[
-        "measure",
-        "--cases",
-        &cases,
-        "--deps",
-        &path("deps.json"),
-        "--out",
-        &path("deterministic.json"),
-    ]))?;
+    run(eval_command("measure")
+        .args(["--cases", &cases])
+        .arg("--deps")
+        .arg(&deps_json)
+        .arg("--out")
+        .arg(&deterministic_json))?;
 
     if check {
         eprintln!("[3/4] benchmarks: skipped by --check (timings are not deterministic)");
         eprintln!("[4/4] comparing the deterministic parts with the committed report and ADRs");
-        run(&mut eval_command(&[
-            "render",
-            "--deterministic",
-            &path("deterministic.json"),
-            "--root",
-            &root_dir,
-            "--check",
-        ]))?;
+        run(eval_command("render")
+            .arg("--deterministic")
+            .arg(&deterministic_json)
+            .arg("--root")
+            .arg(&root_dir)
+            .arg("--check"))?;
         eprintln!("eval --check: the committed report and ADR tables are up to date");
         return Ok(());
     }
 
-    eprintln!(
-        "[3/4] criterion benchmarks ({} run)",
-        if full { "full" } else { "quick" }
-    );
-    let criterion_dir = root().join("target").join("criterion");
+    let mode = if full { "full" } else { "quick" };
+    eprintln!("[3/4] criterion benchmarks ({mode} run)");
+    let criterion_dir = root_dir.join("target").join("criterion");
     if criterion_dir.exists() {
         std::fs::remove_dir_all(&criterion_dir)
             .map_err(|e| format!("{}: {e}", criterion_dir.display()))?;
     }
     run(cargo()
-        .current_dir(root())
+        .current_dir(&root_dir)
         .args([
             "bench",
             "--package",
@@ -222,30 +248,33 @@ fn eval(args: &[String]) -> Result<(), String> {
             "--",
         ])
         .args(if full { FULL_BENCH } else { QUICK_BENCH }))?;
-    run(&mut eval_command(&[
-        "timings",
-        "--criterion",
-        &criterion_dir.to_string_lossy(),
-        "--date",
-        &output(Command::new("date").args(["-u", "+%Y-%m-%d %H:%M UTC"]))?,
-        "--machine",
-        &machine()?,
-        "--mode",
-        if full { "full" } else { "quick" },
-        "--out",
-        &path("timings.json"),
-    ]))?;
+    run(eval_command("timings")
+        .arg("--criterion")
+        .arg(&criterion_dir)
+        .args(["--date", &now_utc()?])
+        .args(["--machine", &machine()?])
+        .args(["--mode", mode])
+        .arg("--out")
+        .arg(&timings_json))?;
 
     eprintln!("[4/4] rendering eval/reports and the ADR tables");
-    run(&mut eval_command(&[
-        "render",
-        "--deterministic",
-        &path("deterministic.json"),
-        "--timings",
-        &path("timings.json"),
-        "--root",
-        &root_dir,
-    ]))
+    run(eval_command("render")
+        .arg("--deterministic")
+        .arg(&deterministic_json)
+        .arg("--timings")
+        .arg(&timings_json)
+        .arg("--root")
+        .arg(&root_dir))
+}
+
+/// The current time in UTC to the minute, as the report's header shows it:
+/// `2025-01-31 14:05 UTC`.
+fn now_utc() -> Result<String, String> {
+    time::OffsetDateTime::now_utc()
+        .format(time::macros::format_description!(
+            "[year]-[month]-[day] [hour]:[minute] UTC"
+        ))
+        .map_err(|e| format!("formatting the current time: {e}"))
 }
 
 /// CPU model, core count, kernel and compiler, for the report's header.
@@ -265,14 +294,63 @@ fn machine() -> Result<String, String> {
     Ok(format!("{cpu}, {cores} cores, {kernel}, {rustc}"))
 }
 
+/// The part of a crate's `Cargo.toml` that xtask reads.
+#[derive(Debug, Deserialize)]
+struct Manifest {
+    package: ManifestPackage,
+}
+
+#[derive(Debug, Deserialize)]
+struct ManifestPackage {
+    name: String,
+}
+
 fn package_name(dir: &Path) -> Result<String, String> {
-    let manifest = std::fs::read_to_string(dir.join("Cargo.toml"))
-        .map_err(|e| format!("{}: {e}", dir.display()))?;
-    manifest
-        .lines()
-        .find_map(|l| l.strip_prefix("name = "))
-        .map(|n| n.trim_matches('"').to_owned())
-        .ok_or_else(|| format!("{}: no package name", dir.display()))
+    let path = dir.join("Cargo.toml");
+    let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let manifest: Manifest =
+        toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(manifest.package.name)
+}
+
+/// The `Cargo.toml` of a scratch package that depends on some crates by path.
+#[derive(Debug, Serialize)]
+struct ScratchManifest<'a> {
+    package: ScratchPackage<'a>,
+    dependencies: BTreeMap<&'a str, PathDependency<'a>>,
+    /// An empty `[workspace]`: the scratch package is a workspace of its own,
+    /// not a member of ours, although it lives under our `target/`.
+    workspace: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Serialize)]
+struct ScratchPackage<'a> {
+    name: &'a str,
+    version: &'a str,
+    edition: &'a str,
+    publish: bool,
+}
+
+#[derive(Debug, Serialize)]
+struct PathDependency<'a> {
+    path: &'a Path,
+}
+
+fn scratch_manifest(scratch_name: &str, deps: &[(String, PathBuf)]) -> Result<String, String> {
+    let manifest = ScratchManifest {
+        package: ScratchPackage {
+            name: scratch_name,
+            version: "0.0.0",
+            edition: "2024",
+            publish: false,
+        },
+        dependencies: deps
+            .iter()
+            .map(|(name, dir)| (name.as_str(), PathDependency { path: dir }))
+            .collect(),
+        workspace: BTreeMap::new(),
+    };
+    toml::to_string(&manifest).map_err(|e| format!("{scratch_name}/Cargo.toml: {e}"))
 }
 
 /// Distinct `name version` of every crate in the normal-dependency closure of
@@ -284,15 +362,9 @@ fn dependency_closure(
 ) -> Result<BTreeSet<String>, String> {
     let scratch = root().join("target").join("xtask-deps").join(scratch_name);
     std::fs::create_dir_all(scratch.join("src")).map_err(|e| e.to_string())?;
-    let lines: String = deps
-        .iter()
-        .map(|(name, dir)| format!("{name} = {{ path = {:?} }}\n", dir.display().to_string()))
-        .collect();
-    std::fs::write(
-        scratch.join("Cargo.toml"),
-        format!("[package]\nname = \"{scratch_name}\"\nversion = \"0.0.0\"\nedition = \"2024\"\npublish = false\n\n[dependencies]\n{lines}\n[workspace]\n"),
-    )
-    .map_err(|e| e.to_string())?;
+    let manifest = scratch.join("Cargo.toml");
+    std::fs::write(&manifest, scratch_manifest(scratch_name, deps)?)
+        .map_err(|e| format!("{}: {e}", manifest.display()))?;
     std::fs::write(scratch.join("src/lib.rs"), "").map_err(|e| e.to_string())?;
     // Resolve against the workspace's lock file so the versions are the ones we test.
     std::fs::copy(root().join("Cargo.lock"), scratch.join("Cargo.lock"))
@@ -300,28 +372,22 @@ fn dependency_closure(
     // `cargo tree` rather than `cargo metadata`: metadata's resolve graph also lists
     // optional dependencies named only by weak features (`dep?/feature`), which are
     // not built (postcard's embedded-io, for one), and would over-count.
-    let out = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .args([
-            "tree",
-            "--edges",
-            "normal",
-            "--prefix",
-            "none",
-            "--format",
-            "{p}",
-            "--manifest-path",
-        ])
-        .arg(scratch.join("Cargo.toml"))
-        .output()
-        .map_err(|e| format!("cargo tree: {e}"))?;
-    if !out.status.success() {
-        return Err(format!(
-            "cargo tree: {}",
-            String::from_utf8_lossy(&out.stderr)
-        ));
-    }
+    let tree = output(
+        cargo()
+            .args([
+                "tree",
+                "--edges",
+                "normal",
+                "--prefix",
+                "none",
+                "--format",
+                "{p}",
+                "--manifest-path",
+            ])
+            .arg(&manifest),
+    )?;
     let own = format!("{scratch_name} ");
-    Ok(String::from_utf8_lossy(&out.stdout)
+    Ok(tree
         .lines()
         .filter(|l| !l.starts_with(&own))
         // "name vX.Y.Z (path) (*)" -> "name X.Y.Z"
@@ -334,4 +400,63 @@ fn dependency_closure(
             ))
         })
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn command_line_is_well_formed() {
+        use clap::CommandFactory as _;
+        Cli::command().debug_assert();
+        let cli = Cli::try_parse_from(["cargo xtask", "eval", "--check"]).unwrap();
+        assert!(matches!(
+            cli.task,
+            Task::Eval {
+                full: false,
+                check: true
+            }
+        ));
+        assert!(Cli::try_parse_from(["cargo xtask", "eval", "--fast"]).is_err());
+    }
+
+    #[test]
+    fn scratch_manifest_round_trips_and_is_its_own_workspace() {
+        let deps = [("some-crate".to_owned(), PathBuf::from("/a/b \"c\""))];
+        let text = scratch_manifest("deps-of-some-crate", &deps).unwrap();
+        let value: toml::Table = toml::from_str(&text).unwrap();
+        assert_eq!(
+            value["package"]["name"].as_str(),
+            Some("deps-of-some-crate")
+        );
+        assert_eq!(
+            value["dependencies"]["some-crate"]["path"].as_str(),
+            Some("/a/b \"c\"")
+        );
+        assert!(
+            value["workspace"]
+                .as_table()
+                .is_some_and(toml::Table::is_empty)
+        );
+    }
+
+    #[test]
+    fn package_names_are_read_from_the_manifests() {
+        for folder in PROVIDERS {
+            let name = package_name(&root().join("crates").join(folder)).unwrap();
+            assert_eq!(name, format!("captoken-{folder}"));
+        }
+    }
+
+    #[test]
+    fn the_date_is_formatted_to_the_minute_in_utc() {
+        let date = now_utc().unwrap();
+        // "YYYY-MM-DD HH:MM UTC"
+        assert_eq!(date.len(), 20, "{date}");
+        assert!(date.ends_with(" UTC"), "{date}");
+        assert_eq!(date.as_bytes()[4], b'-');
+        assert_eq!(date.as_bytes()[10], b' ');
+        assert_eq!(date.as_bytes()[13], b':');
+    }
 }

@@ -54,7 +54,7 @@ fn hostile_near_budget(p: &BiscuitProvider, parent: &Token) -> Token {
 fn benches(c: &mut Criterion) {
     let kid = KeyId::new("k1").expect("valid key id");
     let mut ring = BiscuitKeyring::new();
-    ring.insert_signing(RootSigningKey::ed25519_from_seed(kid.clone(), &SEED))
+    ring.insert(RootSigningKey::ed25519_from_seed(kid.clone(), &SEED))
         .unwrap();
     let provider = BiscuitProvider::new(ring);
     let (revoked, index) = (MemoryRevocationList::new(), MemoryLineageIndex::new());

@@ -1,12 +1,12 @@
 //! Root keys: the issuer's signing keys and the verifier's public keys, named by captoken key id and selected by Biscuit root key id.
 
-use std::collections::BTreeMap;
 use std::fmt;
 
 use biscuit_auth::format::schema::public_key::Algorithm as ProtoAlgorithm;
 use biscuit_auth::{KeyPair, PublicKey};
-use captoken_core_types::KeyId;
+use captoken_core_types::{KeyError, KeyId, KeyMaterial, Keyring};
 use sha2::{Digest, Sha256};
+use zeroize::Zeroizing;
 
 /// Domain separator of [`root_key_id`].
 const ROOT_KEY_ID_DOMAIN: &[u8] = b"captoken/biscuit/root-key-id/v1";
@@ -28,23 +28,6 @@ pub fn root_key_id(id: &KeyId) -> u32 {
     let mut first = [0u8; 4];
     first.copy_from_slice(digest.get(..4).unwrap_or(&[0; 4]));
     u32::from_be_bytes(first)
-}
-
-/// Why a key cannot be made or added.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum KeyError {
-    /// The bytes are not a valid key of the algorithm.
-    #[error("invalid {0} key")]
-    Invalid(RootAlgorithm),
-    /// Two different key ids derive the same Biscuit root key id.
-    #[error("key ids {existing} and {new} derive the same Biscuit root key id")]
-    RootKeyIdCollision {
-        /// The key id already in the keyring.
-        existing: KeyId,
-        /// The key id refused.
-        new: KeyId,
-    },
 }
 
 /// The signature algorithm of a root key.
@@ -77,6 +60,15 @@ impl RootAlgorithm {
         }
     }
 
+    /// What [`KeyError::Invalid`] says of bytes that are not a key of this algorithm.
+    fn invalid_public(self) -> KeyError {
+        match self {
+            Self::Ed25519 => KeyError::Invalid("not an Ed25519 public key"),
+            #[cfg(feature = "p256")]
+            Self::P256 => KeyError::Invalid("not a SEC1-encoded P-256 public key"),
+        }
+    }
+
     fn of(key: &PublicKey) -> Option<Self> {
         match key.algorithm() {
             ProtoAlgorithm::Ed25519 => Some(Self::Ed25519),
@@ -93,27 +85,35 @@ impl RootAlgorithm {
 /// The private key lives inside biscuit-auth's `KeyPair`, whose Ed25519 and
 /// P-256 secrets are zeroized on drop; `Debug` shows only the key id.
 pub struct RootSigningKey {
-    id: KeyId,
     pair: KeyPair,
+    public: RootPublicKey,
 }
 
 impl RootSigningKey {
+    fn from_pair(id: KeyId, pair: KeyPair) -> Self {
+        let public = RootPublicKey {
+            id,
+            key: pair.public(),
+        };
+        Self { pair, public }
+    }
+
     /// An Ed25519 root key from its 32-byte seed (the RFC 8032 private key).
     #[must_use]
     pub fn ed25519_from_seed(id: KeyId, seed: &[u8; 32]) -> Self {
         // `from_bytes` accepts every 32-byte seed.
         let pair = KeyPair::from_bytes(seed, ProtoAlgorithm::Ed25519)
             .unwrap_or_else(|_| unreachable!("every 32-byte string is an Ed25519 seed"));
-        Self { id, pair }
+        Self::from_pair(id, pair)
     }
 
     /// A fresh Ed25519 root key from the operating system's random number generator.
-    #[must_use]
-    pub fn generate_ed25519(id: KeyId) -> Self {
-        Self {
-            id,
-            pair: KeyPair::new_with_algorithm(biscuit_auth::Algorithm::Ed25519),
-        }
+    ///
+    /// # Errors
+    /// [`KeyError::Random`] when no randomness is available.
+    pub fn generate_ed25519(id: KeyId) -> Result<Self, KeyError> {
+        let seed = random_32()?;
+        Ok(Self::ed25519_from_seed(id, &seed))
     }
 
     /// A P-256 root key from its 32-byte big-endian secret scalar.
@@ -123,33 +123,40 @@ impl RootSigningKey {
     #[cfg(feature = "p256")]
     pub fn p256_from_scalar(id: KeyId, scalar: &[u8; 32]) -> Result<Self, KeyError> {
         let pair = KeyPair::from_bytes(scalar, ProtoAlgorithm::Secp256r1)
-            .map_err(|_| KeyError::Invalid(RootAlgorithm::P256))?;
-        Ok(Self { id, pair })
+            .map_err(|_| KeyError::Invalid("P-256 secret scalar must be in 1..n"))?;
+        Ok(Self::from_pair(id, pair))
     }
 
     /// A fresh P-256 root key from the operating system's random number generator.
+    ///
+    /// A random 256-bit string is a valid scalar but for a chance of about
+    /// 2^-32; such a draw is discarded and another one taken, as many times as
+    /// a working generator could plausibly need.
+    ///
+    /// # Errors
+    /// [`KeyError::Random`] when no randomness is available.
     #[cfg(feature = "p256")]
-    #[must_use]
-    pub fn generate_p256(id: KeyId) -> Self {
-        Self {
-            id,
-            pair: KeyPair::new_with_algorithm(biscuit_auth::Algorithm::Secp256r1),
+    pub fn generate_p256(id: KeyId) -> Result<Self, KeyError> {
+        for _ in 0..8 {
+            if let Ok(key) = Self::p256_from_scalar(id.clone(), &*random_32()?) {
+                return Ok(key);
+            }
         }
+        Err(KeyError::Random(
+            "eight draws in a row were not P-256 scalars".into(),
+        ))
     }
 
     /// The key id.
     #[must_use]
     pub fn id(&self) -> &KeyId {
-        &self.id
+        &self.public.id
     }
 
     /// The public half, for verifiers.
     #[must_use]
     pub fn public(&self) -> RootPublicKey {
-        RootPublicKey {
-            id: self.id.clone(),
-            key: self.pair.public(),
-        }
+        self.public.clone()
     }
 
     pub(crate) fn pair(&self) -> &KeyPair {
@@ -157,10 +164,17 @@ impl RootSigningKey {
     }
 }
 
+/// 32 bytes from the operating system's random number generator, zeroized on drop.
+fn random_32() -> Result<Zeroizing<[u8; 32]>, KeyError> {
+    let mut bytes = Zeroizing::new([0u8; 32]);
+    getrandom::fill(&mut *bytes).map_err(|e| KeyError::Random(e.to_string()))?;
+    Ok(bytes)
+}
+
 impl fmt::Debug for RootSigningKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RootSigningKey")
-            .field("id", &self.id)
+            .field("id", &self.public.id)
             .field("secret", &"<redacted>")
             .finish()
     }
@@ -193,7 +207,7 @@ impl RootPublicKey {
 
     fn from_bytes(id: KeyId, alg: RootAlgorithm, bytes: &[u8]) -> Result<Self, KeyError> {
         let key =
-            PublicKey::from_bytes(bytes, alg.proto().into()).map_err(|_| KeyError::Invalid(alg))?;
+            PublicKey::from_bytes(bytes, alg.proto().into()).map_err(|_| alg.invalid_public())?;
         Ok(Self { id, key })
     }
 
@@ -227,63 +241,85 @@ impl fmt::Debug for RootPublicKey {
     }
 }
 
-/// The root keys a provider signs with and accepts.
+/// One key of a [`BiscuitKeyring`]: a root key pair this keyring issues and
+/// verifies with, or a root public key it only verifies with. Made with `From`
+/// (or `.into()`) from a [`RootSigningKey`] or a [`RootPublicKey`].
+#[derive(Debug)]
+pub struct RootKey(RootInner);
+
+#[derive(Debug)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "a keyring holds few keys for long: the size of an entry does not matter"
+)]
+enum RootInner {
+    Signing(RootSigningKey),
+    Public(RootPublicKey),
+}
+
+impl RootKey {
+    /// The public key.
+    #[must_use]
+    pub fn public_key(&self) -> &RootPublicKey {
+        self.verifier()
+    }
+
+    /// The signing key, when this keyring may issue with the key.
+    #[must_use]
+    pub fn signing_key(&self) -> Option<&RootSigningKey> {
+        self.signer()
+    }
+}
+
+impl From<RootSigningKey> for RootKey {
+    fn from(key: RootSigningKey) -> Self {
+        Self(RootInner::Signing(key))
+    }
+}
+
+impl From<RootPublicKey> for RootKey {
+    fn from(key: RootPublicKey) -> Self {
+        Self(RootInner::Public(key))
+    }
+}
+
+impl KeyMaterial for RootKey {
+    /// Tokens name their root key by Biscuit root key id ([`root_key_id`]).
+    type Selector = u32;
+    type Signer = RootSigningKey;
+    type Verifier = RootPublicKey;
+
+    fn id(&self) -> &KeyId {
+        &self.verifier().id
+    }
+
+    fn selector(&self) -> u32 {
+        root_key_id(self.id())
+    }
+
+    fn signer(&self) -> Option<&RootSigningKey> {
+        match &self.0 {
+            RootInner::Signing(key) => Some(key),
+            RootInner::Public(_) => None,
+        }
+    }
+
+    fn verifier(&self) -> &RootPublicKey {
+        match &self.0 {
+            RootInner::Signing(key) => &key.public,
+            RootInner::Public(key) => key,
+        }
+    }
+}
+
+/// The root keys a provider signs with and accepts: `core-types`' keyring,
+/// selecting by Biscuit root key id for verification and by key id for issuing.
 ///
 /// Verification reads the token's Biscuit root key id, selects the one public
-/// key of that id, and tries no other; an unknown id is denied.
-#[derive(Debug, Default)]
-pub struct BiscuitKeyring {
-    signing: BTreeMap<KeyId, RootSigningKey>,
-    verifying: BTreeMap<u32, RootPublicKey>,
-}
-
-impl BiscuitKeyring {
-    /// An empty keyring.
-    #[must_use]
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Adds a signing key, and its public half for verification.
-    ///
-    /// # Errors
-    /// [`KeyError::RootKeyIdCollision`] when another key id derives the same root key id.
-    pub fn insert_signing(&mut self, key: RootSigningKey) -> Result<(), KeyError> {
-        self.insert_public(key.public())?;
-        self.signing.insert(key.id.clone(), key);
-        Ok(())
-    }
-
-    /// Adds a public key accepted for verification (replacing one of the same key id).
-    ///
-    /// # Errors
-    /// [`KeyError::RootKeyIdCollision`] when another key id derives the same root key id.
-    pub fn insert_public(&mut self, key: RootPublicKey) -> Result<(), KeyError> {
-        let rid = root_key_id(&key.id);
-        if let Some(existing) = self.verifying.get(&rid)
-            && existing.id != key.id
-        {
-            return Err(KeyError::RootKeyIdCollision {
-                existing: existing.id.clone(),
-                new: key.id.clone(),
-            });
-        }
-        self.verifying.insert(rid, key);
-        Ok(())
-    }
-
-    /// The signing key of this id.
-    #[must_use]
-    pub fn signing(&self, id: &KeyId) -> Option<&RootSigningKey> {
-        self.signing.get(id)
-    }
-
-    /// The public key a token naming this Biscuit root key id is verified with.
-    #[must_use]
-    pub fn by_root_key_id(&self, rid: u32) -> Option<&RootPublicKey> {
-        self.verifying.get(&rid)
-    }
-}
+/// key of that id, and tries no other; an unknown id is denied. The keyring
+/// refuses two keys of one key id, and two key ids deriving one root key id
+/// ([`KeyError::Collision`]).
+pub type BiscuitKeyring = Keyring<RootKey>;
 
 #[cfg(test)]
 mod tests {
@@ -312,8 +348,7 @@ mod tests {
             "{shown}"
         );
         assert!(!shown.to_lowercase().contains("abab"), "{shown}");
-        let mut ring = BiscuitKeyring::new();
-        ring.insert_signing(key).unwrap();
+        let ring = BiscuitKeyring::single(key);
         let shown = format!("{ring:?}");
         assert!(!shown.to_lowercase().contains("abab"), "{shown}");
     }
@@ -330,33 +365,65 @@ mod tests {
         );
         assert_eq!(a.public().algorithm(), RootAlgorithm::Ed25519);
         assert_ne!(
-            RootSigningKey::generate_ed25519(kid("k1")).public(),
-            RootSigningKey::generate_ed25519(kid("k1")).public()
+            RootSigningKey::generate_ed25519(kid("k1"))
+                .unwrap()
+                .public(),
+            RootSigningKey::generate_ed25519(kid("k1"))
+                .unwrap()
+                .public()
         );
     }
 
     #[test]
-    fn keyring_selects_by_root_key_id_and_refuses_collisions() {
-        let mut ring = BiscuitKeyring::new();
-        ring.insert_signing(RootSigningKey::ed25519_from_seed(kid("k1"), &[1; 32]))
-            .unwrap();
-        let found = ring.by_root_key_id(root_key_id(&kid("k1"))).unwrap();
+    fn keyring_selects_by_root_key_id_and_refuses_duplicates_and_collisions() {
+        let signing = |id: &str, seed: u8| RootSigningKey::ed25519_from_seed(kid(id), &[seed; 32]);
+        let mut ring = BiscuitKeyring::single(signing("k1", 1));
+        let found = ring.for_verifying(&root_key_id(&kid("k1"))).unwrap();
         assert_eq!(found.id(), &kid("k1"));
-        assert!(ring.by_root_key_id(root_key_id(&kid("k2"))).is_none());
-        assert!(ring.signing(&kid("k1")).is_some());
-        // A 32-bit collision is impractical to search for in a test: plant
-        // another key id under k1's root key id, then add k1 again.
-        let other = RootSigningKey::ed25519_from_seed(kid("k2"), &[2; 32]).public();
-        let rid = root_key_id(&kid("k1"));
-        ring.verifying.insert(rid, other.clone());
-        let again = RootSigningKey::ed25519_from_seed(kid("k1"), &[1; 32]).public();
+        assert_eq!(found, &signing("k1", 1).public());
         assert_eq!(
-            ring.insert_public(again),
-            Err(KeyError::RootKeyIdCollision {
-                existing: kid("k2"),
-                new: kid("k1")
-            })
+            ring.for_verifying(&root_key_id(&kid("k2"))).unwrap_err(),
+            KeyError::NotFound
         );
+        assert_eq!(ring.for_signing(&kid("k1")).unwrap().id(), &kid("k1"));
+        // A key id is held once, as a key pair or as a public key.
+        assert_eq!(
+            ring.insert(signing("k1", 2).public()).unwrap_err(),
+            KeyError::DuplicateId(kid("k1"))
+        );
+        assert_eq!(
+            BiscuitKeyring::from_keys([signing("k1", 1), signing("k1", 1)]).unwrap_err(),
+            KeyError::DuplicateId(kid("k1"))
+        );
+        // A public key verifies and never signs.
+        ring.insert(signing("k2", 2).public()).unwrap();
+        assert_eq!(
+            ring.for_verifying(&root_key_id(&kid("k2"))).unwrap().id(),
+            &kid("k2")
+        );
+        assert_eq!(
+            ring.for_signing(&kid("k2")).unwrap_err(),
+            KeyError::VerifyOnly(kid("k2"))
+        );
+        // "k4449" and "k9173" derive the same root key id (found by a
+        // birthday search over "k0", "k1", …): the second is refused.
+        assert_eq!(root_key_id(&kid("k4449")), root_key_id(&kid("k9173")));
+        assert_eq!(
+            BiscuitKeyring::from_keys([signing("k4449", 3), signing("k9173", 4)]).unwrap_err(),
+            KeyError::Collision {
+                existing: kid("k4449"),
+                new: kid("k9173")
+            }
+        );
+        ring.insert(signing("k9173", 4).public()).unwrap();
+        assert_eq!(
+            ring.insert(signing("k4449", 3)).unwrap_err(),
+            KeyError::Collision {
+                existing: kid("k9173"),
+                new: kid("k4449")
+            }
+        );
+        assert_eq!(ring.len(), 3);
     }
 
     #[cfg(feature = "p256")]
@@ -369,13 +436,22 @@ mod tests {
             RootPublicKey::p256(kid("p"), &public.to_bytes()).unwrap(),
             public
         );
+        let out_of_range = KeyError::Invalid("P-256 secret scalar must be in 1..n");
         assert_eq!(
             RootSigningKey::p256_from_scalar(kid("p"), &[0; 32]).unwrap_err(),
-            KeyError::Invalid(RootAlgorithm::P256)
+            out_of_range
         );
         assert_eq!(
             RootSigningKey::p256_from_scalar(kid("p"), &[0xff; 32]).unwrap_err(),
-            KeyError::Invalid(RootAlgorithm::P256)
+            out_of_range
         );
+        assert_eq!(
+            RootPublicKey::p256(kid("p"), &[4; 10]).unwrap_err(),
+            KeyError::Invalid("not a SEC1-encoded P-256 public key")
+        );
+        let a = RootSigningKey::generate_p256(kid("p")).unwrap();
+        let b = RootSigningKey::generate_p256(kid("p")).unwrap();
+        assert_eq!(a.public().algorithm(), RootAlgorithm::P256);
+        assert_ne!(a.public(), b.public());
     }
 }

@@ -131,6 +131,26 @@
 //! overlong varint in the unsigned `root_key_id`, so a token with a flipped bit
 //! there would still verify. Third-party blocks are refused.
 //!
+//! **One encoding per signature.** The lineage hash covers every block's
+//! signature, next key and signature version as written, so each admits one
+//! encoding, or a holder could give a revoked credential an unrevoked twin
+//! without any key: ECDSA P-256 signatures (a P-256 root, or a P-256 next key
+//! chosen by whoever appended) only low-S in strict DER, since `(r, n − s)`
+//! verifies too; Ed25519 signatures only with a reduced `S` (biscuit-auth's
+//! `verify_strict` refuses the others too, unless ed25519-dalek's
+//! `legacy_compatibility` feature is on in the build; the check here does not
+//! depend on it); P-256 next keys only in the compressed form biscuit-auth
+//! signs; and signature version 1 only: a legacy version 0 block signature
+//! does not cover the previous block's signature, so a version 0 block would
+//! move onto a twin of its parent. The seal of a sealed token is held to the
+//! same rules. Issuing writes version 1 even where biscuit-auth alone would
+//! write version 0 (an authority without Datalog 3.3 features under an
+//! Ed25519 key: the provider signs it again), and issuing or attenuating with
+//! a P-256 key writes low-S (ecdsa 0.16 does not normalise P-256 signatures).
+//! Other encodings are denied as `DenyReason::Malformed` before the Datalog
+//! and the revocation check, and refused by attenuation, inspection, parsing
+//! and [`BiscuitProvider::lineage`].
+//!
 //! A request beyond the size bounds of `captoken_core_types::bounds` is denied
 //! before the token is parsed; a capability beyond them is refused at issue,
 //! and a step beyond them at attenuation.
@@ -160,9 +180,8 @@
 //! use captoken_core_types::{KeyId, MemoryLineageIndex, MemoryRevocationList, TokenProvider, VerifyContext};
 //! use captoken_biscuit_provider::{BiscuitKeyring, BiscuitProvider, RootSigningKey};
 //!
-//! let mut keys = BiscuitKeyring::new();
-//! keys.insert_signing(RootSigningKey::ed25519_from_seed(KeyId::new("k1")?, &[7u8; 32]))?;
-//! let provider = BiscuitProvider::new(keys);
+//! let key = RootSigningKey::ed25519_from_seed(KeyId::new("k1")?, &[7u8; 32]);
+//! let provider = BiscuitProvider::new(BiscuitKeyring::single(key));
 //! let root = provider.issue(&workload::capability(KeyId::new("k1")?))?;
 //! let child = provider.attenuate(&root, &workload::step(1))?; // no key needed
 //! let (revoked, index) = (MemoryRevocationList::new(), MemoryLineageIndex::new());
@@ -177,10 +196,11 @@ mod datalog;
 mod key;
 mod limits;
 mod provider;
+mod screen;
+mod signature;
 pub mod wire;
 
-pub use key::{
-    BiscuitKeyring, KeyError, RootAlgorithm, RootPublicKey, RootSigningKey, root_key_id,
-};
+pub use captoken_core_types::KeyError;
+pub use key::{BiscuitKeyring, RootAlgorithm, RootKey, RootPublicKey, RootSigningKey, root_key_id};
 pub use limits::{Limits, LimitsBuilder, LimitsError};
 pub use provider::{BiscuitProvider, FORMAT};

@@ -4,6 +4,7 @@ use base64ct::{Base64Url, Encoding};
 use biscuit_auth::builder::{AuthorizerBuilder, Fact, Policy};
 use biscuit_auth::error::{FailedCheck, Format as BiscuitFormat, Logic, Token as BiscuitError};
 use biscuit_auth::format::schema;
+use biscuit_auth::format::schema::public_key::Algorithm;
 use biscuit_auth::{Biscuit, PublicKey, UnverifiedBiscuit};
 use captoken_core_types::reference::check_unbound;
 use captoken_core_types::{
@@ -15,6 +16,8 @@ use captoken_core_types::{
 use crate::datalog::{self as dl, CheckClass};
 use crate::key::{BiscuitKeyring, root_key_id};
 use crate::limits::Limits;
+use crate::screen;
+use crate::signature;
 use crate::wire::{self, Blocks, WireError};
 
 /// The format tag, also the lineage-hash domain tag of this format: Biscuit
@@ -96,15 +99,28 @@ impl BiscuitProvider {
 
     fn container(&self, token: &Token) -> Result<schema::Biscuit, Error> {
         check_format(token, FORMAT)?;
-        wire::container(token.as_bytes(), &self.limits).map_err(wire_error)
+        self.read(token.as_bytes()).map_err(wire_error)
+    }
+
+    /// [`wire::container`], holding the authority signature to the encoding
+    /// of the root key the token names, when this provider holds that key.
+    /// (Verification instead checks the authority's encoding once the
+    /// signature verified, so that a token under another key is denied as a
+    /// bad signature.)
+    fn read(&self, bytes: &[u8]) -> Result<schema::Biscuit, WireError> {
+        wire::container(bytes, &self.limits, |rid| {
+            rid.and_then(|r| self.keys.for_verifying(&r).ok())
+                .map(|k| k.key().algorithm())
+        })
     }
 
     /// Checks every signature under the root key the token's root key id
-    /// selects; no other key is tried.
-    fn authenticate(&self, bytes: &[u8]) -> Result<(Biscuit, KeyId), DenyReason> {
+    /// selects; no other key is tried. Returns the key id and the root key's
+    /// algorithm.
+    fn authenticate(&self, bytes: &[u8]) -> Result<(Biscuit, KeyId, Algorithm), DenyReason> {
         let keys = &self.keys;
         let choose = |rid: Option<u32>| -> Result<PublicKey, BiscuitFormat> {
-            rid.and_then(|r| keys.by_root_key_id(r))
+            rid.and_then(|r| keys.for_verifying(&r).ok())
                 .map(|k| k.key())
                 .ok_or(BiscuitFormat::UnknownPublicKey)
         };
@@ -119,12 +135,11 @@ impl BiscuitProvider {
             ) => DenyReason::BadSignature,
             _ => DenyReason::Malformed("not a valid Biscuit token"),
         })?;
-        let key_id = biscuit
+        let key = biscuit
             .root_key_id()
-            .and_then(|r| keys.by_root_key_id(r))
-            .map(|k| k.id().clone())
+            .and_then(|r| keys.for_verifying(&r).ok())
             .ok_or(DenyReason::UnknownKey)?;
-        Ok((biscuit, key_id))
+        Ok((biscuit, key.id().clone(), key.key().algorithm()))
     }
 
     /// Compares supplied ancestors (parent first) with the lineage recomputed
@@ -255,13 +270,15 @@ impl TokenProvider for BiscuitProvider {
         }
         let key = self
             .keys
-            .signing(&capability.issuer)
-            .ok_or_else(|| Error::UnknownKey(capability.issuer.clone()))?;
+            .for_signing(&capability.issuer)
+            .map_err(|_| Error::UnknownKey(capability.issuer.clone()))?;
         let bytes = Biscuit::builder()
             .merge(dl::authority(capability)?)
             .root_key_id(root_key_id(&capability.issuer))
             .build(key.pair())
             .and_then(|b| b.to_vec())
+            // Signature version 1, and low-S for a P-256 root.
+            .and_then(|bytes| signature::finish_issued(&bytes, key.pair()))
             .map_err(library)?;
         if bytes.len() > self.limits.max_token_len() {
             return Err(Error::Unsupported("capability too large for a token"));
@@ -296,6 +313,8 @@ impl TokenProvider for BiscuitProvider {
         let bytes = UnverifiedBiscuit::from(parent.as_bytes())
             .and_then(|u| u.append(block))
             .and_then(|child| child.to_vec())
+            // Low-S when a holder left a P-256 next key to sign with.
+            .and_then(signature::finish_appended)
             .map_err(library)?;
         if bytes.len() > self.limits.max_token_len() {
             return Err(Error::Unsupported("attenuated token too large"));
@@ -303,8 +322,9 @@ impl TokenProvider for BiscuitProvider {
         Ok(Token::new(FORMAT, bytes))
     }
 
-    /// Verifies in this order: request bounds; format, framing and every
-    /// signature; the captoken schema version and the static screen
+    /// Verifies in this order: request bounds; format, framing, the one
+    /// accepted encoding of every signature, next key and signature version,
+    /// and every signature; the captoken schema version and the static screen
     /// (declarations, block shapes, work estimate); lineage, supplied
     /// ancestors and revocation; then the verdict, in the reference
     /// authorizer's order: depth (Datalog), possession (any bound subject
@@ -322,10 +342,14 @@ impl TokenProvider for BiscuitProvider {
             return Err(DenyReason::Malformed("token of another format").into());
         }
         let bytes = token.as_bytes();
-        let proto = wire::container(bytes, &self.limits)
-            .map_err(|e| DenyReason::Malformed(e.describe()))?;
-        let (biscuit, key_id) = self.authenticate(bytes)?;
-        let scan = wire::scan(&proto, &self.limits)?;
+        let malformed = |e: WireError| DenyReason::Malformed(e.describe());
+        // Every encoding the token alone determines (the authority signature's
+        // algorithm is the root key's, not in the token) ...
+        let proto = wire::container(bytes, &self.limits, |_| None).map_err(malformed)?;
+        let (biscuit, key_id, root) = self.authenticate(bytes)?;
+        // ... then the authority signature held to the root key's encoding.
+        signature::check_authority(&proto, root).map_err(malformed)?;
+        let scan = screen::scan(&proto, &self.limits)?;
         if !scan.work(request, &self.limits).within(&self.limits) {
             return Err(DenyReason::UnknownCaveat.into());
         }
@@ -412,7 +436,7 @@ impl TokenProvider for BiscuitProvider {
     }
 
     fn parse_bytes(&self, bytes: &[u8]) -> Result<Token, Error> {
-        wire::container(bytes, &self.limits).map_err(wire_error)?;
+        self.read(bytes).map_err(wire_error)?;
         Ok(Token::new(FORMAT, bytes.to_vec()))
     }
 

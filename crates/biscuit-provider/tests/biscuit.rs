@@ -356,7 +356,7 @@ fn the_work_screen_covers_root_tokens() {
     let root = root_token(&provider());
     let with = |limits: captoken_biscuit_provider::Limits| {
         let mut ring = BiscuitKeyring::new();
-        ring.insert_signing(signing("k1", 1)).unwrap();
+        ring.insert(signing("k1", 1)).unwrap();
         BiscuitProvider::with_limits(ring, limits)
     };
     let small = workload::request(0);
@@ -527,7 +527,7 @@ fn root_key_is_selected_by_key_id() {
     ));
     // A verifier holding only public keys verifies.
     let mut ring = BiscuitKeyring::new();
-    ring.insert_public(signing("k1", 1).public()).unwrap();
+    ring.insert(signing("k1", 1).public()).unwrap();
     let verifier = BiscuitProvider::new(ring);
     assert!(verifier.verify(&token, &req, &stores.cold()).is_ok());
     assert!(matches!(
@@ -902,7 +902,7 @@ fn p256_root_key() {
     let key =
         captoken_biscuit_provider::RootSigningKey::p256_from_scalar(kid("p1"), &[5; 32]).unwrap();
     let mut ring = BiscuitKeyring::new();
-    ring.insert_signing(key).unwrap();
+    ring.insert(key).unwrap();
     let p = BiscuitProvider::new(ring);
     let stores = Stores::new();
     let root = p.issue(&workload::capability(kid("p1"))).unwrap();

@@ -439,7 +439,7 @@ fn run_limits_are_set_and_enforced() {
     let stores = Stores::new();
     let with = |b: LimitsBuilder| {
         let mut ring = captoken_biscuit_provider::BiscuitKeyring::new();
-        ring.insert_signing(signing("k1", 1)).unwrap();
+        ring.insert(signing("k1", 1)).unwrap();
         BiscuitProvider::with_limits(ring, b.build().unwrap())
     };
     let p = provider();

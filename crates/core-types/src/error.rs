@@ -125,3 +125,49 @@ pub enum Error {
     #[error("format library: {0}")]
     Format(Box<dyn std::error::Error + Send + Sync>),
 }
+
+/// Why a key cannot be made, added to a keyring, or selected from one: the
+/// one key error of every provider.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum KeyError {
+    /// The keyring already holds a key of this key id.
+    #[error("key id {0} is already in the keyring")]
+    DuplicateId(KeyId),
+    /// Tokens would name two keys alike: the same PASETO key under two key ids,
+    /// or two key ids deriving the same Biscuit root key id.
+    #[error("keys {existing} and {new} would be named alike in tokens")]
+    Collision {
+        /// The key id already in the keyring.
+        existing: KeyId,
+        /// The key id refused.
+        new: KeyId,
+    },
+    /// No key of this key id is held.
+    #[error("no key of id {0}")]
+    UnknownId(KeyId),
+    /// No key matches what the token names.
+    #[error("no key matches the key the token names")]
+    NotFound,
+    /// The keyring holds only the public half of this key: it verifies, never signs.
+    #[error("key {0} only verifies: no secret to sign with")]
+    VerifyOnly(KeyId),
+    /// The secret is not of an accepted length.
+    #[error("key must be {min} to {max} bytes")]
+    BadLength {
+        /// The shortest accepted, in bytes.
+        min: usize,
+        /// The longest accepted, in bytes.
+        max: usize,
+    },
+    /// The bytes are not a usable key: not a curve point, an all-zero seed or
+    /// key, a scalar out of range, a public half that does not match its secret.
+    #[error("invalid key: {0}")]
+    Invalid(&'static str),
+    /// The text is not the expected key encoding (a PASERK of the expected type).
+    #[error("invalid key encoding: {0}")]
+    Encoding(&'static str),
+    /// The operating system's random number generator failed.
+    #[error("random number generator failed: {0}")]
+    Random(String),
+}

@@ -11,10 +11,12 @@ mod capability;
 mod constraint;
 mod error;
 pub mod hex;
+pub mod keyring;
 mod lineage;
 pub mod path;
 mod provider;
 pub mod reference;
+pub mod reissue;
 mod request;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -25,13 +27,16 @@ pub use capability::{
     TokenId, ToolRef,
 };
 pub use constraint::{Constraint, Value};
+pub use error::KeyError;
 pub use error::{AttenuationError, Error, ModelError, StoreError};
+pub use keyring::{KeyMaterial, KeyState, Keyring, SharedSecret};
 pub use lineage::{
     LINEAGE_DOMAIN, LineageEntry, LineageHash, LineageHasher, LineageIndex, MemoryLineageIndex,
-    MemoryRevocationList, MemoryStores, RevocationList, check_reissued_lineage,
+    MemoryRevocationList, MemoryStores, RevocationList,
 };
 pub use provider::{
     AttenuationMode, Denied, DenyReason, Format, Inspection, Properties, Token, TokenProvider,
     Verified, VerifyContext, check_format, decode_text, encode_text,
 };
+pub use reissue::{Reissuer, RowCache};
 pub use request::{Clock, FixedClock, Request, SystemClock};

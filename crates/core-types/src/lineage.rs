@@ -10,7 +10,7 @@ use subtle::ConstantTimeEq;
 
 use crate::capability::{ParentRef, TokenId};
 use crate::error::StoreError;
-use crate::provider::{DenyReason, Format, Token, VerifyContext};
+use crate::provider::{Format, VerifyContext};
 
 /// The domain separator of every lineage hash.
 pub const LINEAGE_DOMAIN: &[u8] = b"captoken/lineage/v1";
@@ -104,8 +104,13 @@ impl fmt::Display for LineageHash {
     }
 }
 
-/// One row of the lineage index: a re-issued credential and the parent it came from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// One row of the lineage index: a re-issued credential, and (for the store's
+/// own queries) its id, hash and parent.
+///
+/// A verifier trusts none of the row's fields: it re-opens `credential` under
+/// its own keys, recomputes its hash, and reads the parent from it (see
+/// `reissue`). The index is trusted for availability only.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct LineageEntry {
     /// The credential's token id.
@@ -114,16 +119,24 @@ pub struct LineageEntry {
     pub hash: LineageHash,
     /// Its parent, `None` for a root.
     pub parent: Option<ParentRef>,
+    /// The credential itself, in its binary form.
+    pub credential: Vec<u8>,
 }
 
 impl LineageEntry {
     /// A row of the lineage index.
     #[must_use]
-    pub fn new(token_id: TokenId, hash: LineageHash, parent: Option<ParentRef>) -> Self {
+    pub fn new(
+        token_id: TokenId,
+        hash: LineageHash,
+        parent: Option<ParentRef>,
+        credential: Vec<u8>,
+    ) -> Self {
         Self {
             token_id,
             hash,
             parent,
+            credential,
         }
     }
 }
@@ -253,78 +266,8 @@ impl LineageIndex for MemoryLineageIndex {
             .read()
             .map_err(|_| StoreError::Poisoned)?
             .get(id)
-            .copied())
+            .cloned())
     }
-}
-
-/// Checks the lineage of a re-issued credential (HMAC, PASETO: formats whose
-/// child carries its parent's id and hash in its signed claims).
-///
-/// Denies when the credential (`own`) or any ancestor is revoked. Walks the
-/// ancestors parent first: those supplied in `ctx.ancestors` (live
-/// verification) are hashed, and each must hash to the hash its child declares
-/// and be authenticated by `open`, which returns its id and declared parent;
-/// past the supplied ones (cold verification), each declared parent must be in
-/// `ctx.lineage` with the same id and hash. A declared hash is never taken on
-/// its face. More than `max_chain` ancestors (or a cycle in the index) denies.
-/// Returns the number of ancestors.
-///
-/// # Errors
-/// [`DenyReason::Revoked`], [`DenyReason::LineageMismatch`],
-/// [`DenyReason::LineageUnknown`], [`DenyReason::DepthExceeded`],
-/// [`DenyReason::Store`], or whatever `open` denies.
-pub fn check_reissued_lineage(
-    format: Format,
-    own: &LineageHash,
-    parent: Option<ParentRef>,
-    ctx: &VerifyContext<'_>,
-    max_chain: usize,
-    mut open: impl FnMut(&Token) -> Result<(TokenId, Option<ParentRef>), DenyReason>,
-) -> Result<usize, DenyReason> {
-    let revoked = |h: &LineageHash| ctx.revocations.is_revoked(h).map_err(|_| DenyReason::Store);
-    if revoked(own)? {
-        return Err(DenyReason::Revoked);
-    }
-    let mut supplied = ctx.ancestors.iter();
-    let mut next = parent;
-    let mut walked = 0usize;
-    while let Some(parent) = next {
-        // A chain that changes format is not supported here yet: never guess.
-        if parent.format != format {
-            return Err(DenyReason::LineageMismatch);
-        }
-        walked = walked
-            .checked_add(1)
-            .filter(|n| *n <= max_chain)
-            .ok_or(DenyReason::DepthExceeded)?;
-        if revoked(&parent.hash)? {
-            return Err(DenyReason::Revoked);
-        }
-        next = match supplied.next() {
-            Some(token) => {
-                if LineageHash::compute(format, token.as_bytes()) != parent.hash {
-                    return Err(DenyReason::LineageMismatch);
-                }
-                let (id, grandparent) = open(token)?;
-                if id != parent.id {
-                    return Err(DenyReason::LineageMismatch);
-                }
-                grandparent
-            }
-            None => {
-                let entry = ctx
-                    .lineage
-                    .get(&parent.id)
-                    .map_err(|_| DenyReason::Store)?
-                    .ok_or(DenyReason::LineageUnknown)?;
-                if entry.hash != parent.hash || entry.token_id != parent.id {
-                    return Err(DenyReason::LineageMismatch);
-                }
-                entry.parent
-            }
-        };
-    }
-    Ok(walked)
 }
 
 #[cfg(test)]
@@ -369,12 +312,13 @@ mod tests {
             token_id: TokenId([1; 16]),
             hash: LineageHash([2; 32]),
             parent: None,
+            credential: vec![1, 2, 3],
         };
-        idx.record(e).unwrap();
-        idx.record(e).unwrap();
+        idx.record(e.clone()).unwrap();
+        idx.record(e.clone()).unwrap();
         let other = LineageEntry {
             hash: LineageHash([3; 32]),
-            ..e
+            ..e.clone()
         };
         assert!(matches!(idx.record(other), Err(StoreError::Conflict(_))));
         assert_eq!(idx.get(&e.token_id).unwrap(), Some(e));

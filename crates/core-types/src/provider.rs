@@ -222,8 +222,11 @@ pub struct VerifyContext<'a> {
     pub revocations: &'a dyn RevocationList,
     /// Lineage index for cold verification of re-issued chains.
     pub lineage: &'a dyn LineageIndex,
-    /// For live verification of re-issued chains: the ancestors, parent first.
-    /// Ancestors not supplied are looked up in `lineage`.
+    /// For live verification: the ancestors, parent first. Re-issued chains
+    /// authenticate them instead of looking the ancestors up in `lineage`;
+    /// offline formats, whose tokens carry their chain, can only confirm them.
+    /// In every format a supplied ancestor that is not the chain's ancestor at
+    /// its level (or one more than the chain has) denies the token.
     pub ancestors: &'a [Token],
     /// Discharge tokens for third-party caveats, in formats that have them.
     pub discharges: &'a [Token],
@@ -513,4 +516,89 @@ pub trait TokenProvider {
     /// # Errors
     /// [`Error::Malformed`] when the text is not this format's text form.
     fn parse_text(&self, text: &str) -> Result<Token, Error>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::capability::{Grant, HolderKey, ParentRef};
+    use crate::constraint::Constraint;
+    use crate::lineage::LineageHash;
+
+    /// Inspection is for tooling: its JSON is readable (ids, hashes and keys
+    /// in hex, not byte arrays), and pinned so that a change is deliberate.
+    #[test]
+    fn inspection_serializes_to_readable_json() {
+        let mut cap = Capability::builder(KeyId::new("k1").unwrap())
+            .id(TokenId([0xab; 16]))
+            .subject(Subject::bound_to_key(
+                "agent:a",
+                HolderKey::Ed25519([1; 32]),
+            ))
+            .issued_at(5)
+            .valid_from(10)
+            .valid_until(20)
+            .depth(2)
+            .grant(Grant::new("fs", "read").with_arg("path", Constraint::Path("/srv/".into())))
+            .build()
+            .unwrap();
+        let parent = LineageHash([0xcd; 32]);
+        cap.parent = Some(ParentRef::new(
+            Format::new("hmac-v2"),
+            TokenId([0xef; 16]),
+            parent,
+        ));
+        let inspection = Inspection::new(Format::new("hmac-v2"), cap, Vec::new(), vec![parent]);
+        let json = serde_json::to_value(&inspection).unwrap();
+        let ab = "ab".repeat(16);
+        let cd = "cd".repeat(32);
+        let expected = serde_json::json!({
+            "format": "hmac-v2",
+            "capability": {
+                "id": ab,
+                "issuer": "k1",
+                "issued_at": 5,
+                "subject": {
+                    "principal": "agent:a",
+                    "binding": {"key": format!("ed25519:{}", "01".repeat(32))}
+                },
+                "grants": [{"server": "fs", "tool": "read", "args": {"path": {"Path": "/srv/"}}}],
+                "not_before": 10,
+                "expires_at": 20,
+                "max_depth": 2,
+                "parent": {"format": "hmac-v2", "id": "ef".repeat(16), "hash": cd}
+            },
+            "steps": [],
+            "declared_parents": [cd]
+        });
+        assert_eq!(json, expected);
+        // Ids, hashes and keys read back from their hex.
+        let back: Capability = serde_json::from_value(json["capability"].clone()).unwrap();
+        assert_eq!(back, inspection.capability);
+        assert!(
+            serde_json::from_str::<TokenId>("\"AB\"").is_err(),
+            "upper-case hex"
+        );
+        assert!(
+            serde_json::from_str::<LineageHash>("\"cdcd\"").is_err(),
+            "short hash"
+        );
+    }
+
+    #[test]
+    fn format_tags_are_checked() {
+        assert_eq!(Format::new("hmac-v2").tag(), "hmac-v2");
+        assert_eq!(
+            Format::parse("paseto-v4-public.cap2").unwrap().tag(),
+            "paseto-v4-public.cap2"
+        );
+        for bad in ["", "HMAC", "a b", "ünï", &"x".repeat(33)] {
+            assert_eq!(
+                Format::parse(bad),
+                Err(ModelError::InvalidFormatTag),
+                "{bad:?}"
+            );
+        }
+        assert!(Format::parse(&"x".repeat(32)).is_ok());
+    }
 }

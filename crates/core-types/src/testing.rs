@@ -2,11 +2,9 @@
 //!
 //! Enabled by the `testing` feature; not part of the production API.
 
-use std::collections::{BTreeMap, BTreeSet};
-
 use proptest::prelude::*;
 
-use crate::attenuation::{ArgConstraint, Attenuation};
+use crate::attenuation::Attenuation;
 use crate::capability::{Capability, Grant, KeyId, Subject, TokenId, ToolRef};
 use crate::constraint::{Constraint, Value};
 use crate::error::StoreError;
@@ -18,6 +16,9 @@ use crate::provider::{Denied, DenyReason, Token, TokenProvider, Verified, Verify
 use crate::request::{FixedClock, Request};
 
 pub mod conformance;
+pub mod generate;
+
+use generate::Bytes;
 
 /// The DESIGN.md §7 benchmark workload, fixed so that sizes compare honestly.
 pub mod workload {
@@ -219,380 +220,71 @@ impl LineageIndex for FailingStore {
     }
 }
 
-/// The key id every generated capability is issued under.
-pub const KEY_ID: &str = "k1";
-/// The epoch around which generated times fall.
-pub const T0: u64 = 1_000;
+pub use generate::{KEY_ID, T0};
 
-const SERVERS: [&str; 2] = ["s1", "s2"];
-const TOOLS: [&str; 2] = ["t1", "t2"];
-const ARGS: [&str; 2] = ["a", "b"];
-const STRINGS: [&str; 5] = ["", "x", "xy", "xyz", "y"];
-const SUBJECTS: [&str; 2] = ["agent:a", "agent:b"];
-/// Directories of generated `Path` constraints.
-const DIRS: [&str; 3] = ["/", "/x/", "/x/y/"];
-/// Path values: safe ones under the directories, and hostile ones that try to
-/// escape them (dot segments, empty segments, encoded dots, backslash, NUL,
-/// a sibling sharing the directory's bytes).
-const PATHS: [&str; 10] = [
-    "/x/f",
-    "/x/y/f",
-    "/f",
-    "/x/../f",
-    "/x/y/../../f",
-    "/x//f",
-    "/x/%2e%2e/f",
-    "/x/y\\..\\f",
-    "/x/f\0",
-    "/xy/f",
-];
-
-fn pick<'a>(pool: &[&'a str], i: usize) -> &'a str {
-    pool.get(i % pool.len()).copied().unwrap_or_default()
+/// The byte strings proptest draws for one generated value; shrinking them
+/// shrinks the value towards the first choice of every pool.
+fn seed_bytes() -> impl Strategy<Value = Vec<u8>> {
+    prop::collection::vec(any::<u8>(), 0..96)
 }
 
-/// A value from a small pool, so that generated requests hit generated constraints.
+/// A value from the pools ([`generate::value`]).
 pub fn value() -> impl Strategy<Value = Value> {
-    prop_oneof![
-        prop::sample::select(STRINGS.to_vec()).prop_map(Value::from),
-        prop::sample::select(PATHS.to_vec()).prop_map(Value::from),
-        (-2i64..=3).prop_map(Value::Int),
-        any::<bool>().prop_map(Value::Bool),
-    ]
+    seed_bytes().prop_map(|b| generate::value(&mut Bytes::new(&b)))
 }
 
-/// A constraint of any kind over the value pool.
+/// A constraint of any kind over the pools ([`generate::constraint`]).
 pub fn constraint() -> impl Strategy<Value = Constraint> {
-    prop_oneof![
-        Just(Constraint::Any),
-        value().prop_map(Constraint::Exact),
-        prop::sample::select(vec!["", "x", "xy", "/x/"]).prop_map(|p| Constraint::Prefix(p.into())),
-        prop::sample::select(DIRS.to_vec()).prop_map(|d| Constraint::Path(d.into())),
-        prop::collection::btree_set(value(), 0..3).prop_map(Constraint::OneOf),
-        (-2i64..=3, -2i64..=3).prop_map(|(min, max)| Constraint::Range { min, max }),
-    ]
+    seed_bytes().prop_map(|b| generate::constraint(&mut Bytes::new(&b)))
 }
 
-fn tool_ref() -> impl Strategy<Value = ToolRef> {
-    (0..SERVERS.len(), 0..TOOLS.len())
-        .prop_map(|(s, t)| ToolRef::new(pick(&SERVERS, s), pick(&TOOLS, t)))
-}
-
-/// A grant on a pooled tool with up to two constrained arguments.
+/// A grant on a pooled tool ([`generate::grant`]).
 pub fn grant() -> impl Strategy<Value = Grant> {
-    (
-        tool_ref(),
-        prop::collection::btree_map(prop::sample::select(ARGS.to_vec()), constraint(), 0..=2),
-    )
-        .prop_map(|(t, args)| Grant {
-            server: t.server,
-            tool: t.tool,
-            args: args.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
-        })
+    seed_bytes().prop_map(|b| generate::grant(&mut Bytes::new(&b)))
 }
 
-/// A root capability issued under [`KEY_ID`] with times around [`T0`].
+/// A root capability issued under [`KEY_ID`] with times around [`T0`] ([`generate::capability`]).
 pub fn capability() -> impl Strategy<Value = Capability> {
-    (
-        any::<[u8; 16]>(),
-        0..SUBJECTS.len(),
-        prop::collection::btree_set(grant(), 0..=3),
-        0u64..6,
-        4u64..12,
-        0u32..=4,
-    )
-        .prop_map(|(id, s, grants, nbf, len, max_depth)| Capability {
-            id: TokenId(id),
-            issuer: KeyId::new(KEY_ID).unwrap_or_else(|_| unreachable!("KEY_ID is valid")),
-            issued_at: T0 + nbf,
-            subject: Subject::new(pick(&SUBJECTS, s)),
-            grants,
-            not_before: T0 + nbf,
-            expires_at: T0 + nbf + len,
-            max_depth,
-            parent: None,
-        })
+    prop::collection::vec(any::<u8>(), 16..160)
+        .prop_map(|b| generate::capability(&mut Bytes::new(&b)))
 }
 
 /// An arbitrary step over the pools: it may ask for anything, including more
-/// than its parent has (a hostile step).
+/// than its parent has (a hostile step; [`generate::hostile_step`]).
 pub fn hostile_step() -> impl Strategy<Value = Attenuation> {
-    (
-        prop::option::weighted(0.3, prop::collection::btree_set(tool_ref(), 0..=2)),
-        prop::collection::vec(
-            (
-                tool_ref(),
-                prop::sample::select(ARGS.to_vec()),
-                constraint(),
-            )
-                .prop_map(|(tool, arg, constraint)| ArgConstraint {
-                    tool,
-                    arg: arg.into(),
-                    constraint,
-                }),
-            0..=2,
-        ),
-        prop::option::weighted(0.3, T0..T0 + 20),
-        prop::option::weighted(0.3, T0..T0 + 20),
-        prop::option::weighted(0.3, 0u32..=5),
-        prop::option::weighted(
-            0.2,
-            (0..SUBJECTS.len()).prop_map(|s| Subject::new(pick(&SUBJECTS, s))),
-        ),
-    )
-        .prop_map(
-            |(keep, constraints, not_before, expires_at, max_depth, delegate)| Attenuation {
-                keep,
-                constraints,
-                not_before,
-                expires_at,
-                max_depth,
-                delegate,
-            },
-        )
+    seed_bytes().prop_map(|b| generate::hostile_step(&mut Bytes::new(&b)))
 }
 
 /// Random choices from which [`narrowing_step`] derives a step that narrows a given capability.
 #[derive(Clone, Debug)]
-pub struct StepSeed {
-    keep: Option<u8>,
-    constrain: Option<(u8, u8)>,
-    not_before: Option<u8>,
-    expires_at: Option<u8>,
-    max_depth: Option<u8>,
-    delegate: Option<u8>,
-}
+pub struct StepSeed(Vec<u8>);
 
 /// Seeds for [`narrowing_step`].
 pub fn step_seed() -> impl Strategy<Value = StepSeed> {
-    (
-        prop::option::weighted(0.25, any::<u8>()),
-        prop::option::weighted(0.6, any::<(u8, u8)>()),
-        prop::option::weighted(0.2, any::<u8>()),
-        prop::option::weighted(0.3, any::<u8>()),
-        prop::option::weighted(0.2, any::<u8>()),
-        prop::option::weighted(0.2, any::<u8>()),
-    )
-        .prop_map(
-            |(keep, constrain, not_before, expires_at, max_depth, delegate)| StepSeed {
-                keep,
-                constrain,
-                not_before,
-                expires_at,
-                max_depth,
-                delegate,
-            },
-        )
-}
-
-/// A constraint strictly inside `c` (or equal where nothing narrower is natural).
-fn narrower(c: &Constraint, choice: u8) -> Constraint {
-    match c {
-        Constraint::Any => Constraint::Exact(Value::from(pick(&STRINGS, usize::from(choice)))),
-        Constraint::Prefix(p) => {
-            Constraint::Prefix(format!("{p}{}", pick(&["x", "y"], usize::from(choice))))
-        }
-        Constraint::OneOf(set) => Constraint::OneOf(
-            set.iter()
-                .skip(usize::from(choice) % (set.len() + 1))
-                .cloned()
-                .collect(),
-        ),
-        Constraint::Range { min, max } => {
-            if choice.is_multiple_of(2) {
-                Constraint::Range {
-                    min: min.saturating_add(1),
-                    max: *max,
-                }
-            } else {
-                Constraint::Range {
-                    min: *min,
-                    max: max.saturating_sub(1),
-                }
-            }
-        }
-        Constraint::Path(d) => Constraint::Path(format!(
-            "{}/{}/",
-            crate::path::base(d),
-            pick(&["x", "y"], usize::from(choice))
-        )),
-        Constraint::Exact(v) => Constraint::Exact(v.clone()),
-    }
+    seed_bytes().prop_map(StepSeed)
 }
 
 /// A step derived from `seed` that every re-issuing issuer accepts for `cap`
-/// (when `cap.max_depth > 0`): it keeps a subset of the granted tools, narrows one
-/// constraint on every grant of one tool, and shortens the window and depth.
+/// (when `cap.max_depth > 0`; [`generate::narrowing_step`]).
 #[must_use]
 pub fn narrowing_step(cap: &Capability, seed: &StepSeed) -> Attenuation {
-    let mut tools: Vec<ToolRef> = cap
-        .grants
-        .iter()
-        .map(Grant::tool_ref)
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    let mut step = Attenuation::new();
-    if let Some(mask) = seed.keep {
-        let mut i = 0usize;
-        tools.retain(|_| {
-            let kept = mask & (1u8 << (i % 8)) != 0;
-            i = i.wrapping_add(1);
-            kept
-        });
-        step.keep = Some(tools.iter().cloned().collect());
-    }
-    if let (Some((which, choice)), false) = (seed.constrain, tools.is_empty())
-        && let Some(tool) = tools.get(usize::from(which) % tools.len())
-    {
-        let arg = pick(&ARGS, usize::from(choice));
-        // The narrowest existing constraint among this tool's grants, so that the
-        // new one is inside all of them.
-        let existing: Vec<&Constraint> = cap
-            .grants
-            .iter()
-            .filter(|g| g.is_for(&tool.server, &tool.tool))
-            .filter_map(|g| g.args.get(arg))
-            .collect();
-        let new = match existing.as_slice() {
-            [] => Constraint::Exact(Value::from(pick(&STRINGS, usize::from(choice)))),
-            [one] => narrower(one, choice),
-            _ => Constraint::OneOf(BTreeSet::new()),
-        };
-        step = step.constrain(tool.clone(), arg, new);
-    }
-    if let Some(d) = seed.not_before {
-        step.not_before = Some(cap.not_before.saturating_add(u64::from(d % 3)));
-    }
-    if let Some(d) = seed.expires_at {
-        step.expires_at = Some(cap.expires_at.saturating_sub(u64::from(d % 3)));
-    }
-    if let Some(d) = seed.max_depth {
-        step.max_depth = Some(
-            cap.max_depth
-                .saturating_sub(1)
-                .saturating_sub(u32::from(d % 2)),
-        );
-    }
-    if let Some(s) = seed.delegate {
-        step.delegate = Some(Subject::new(pick(&SUBJECTS, usize::from(s))));
-    }
-    step
+    generate::narrowing_step(&mut Bytes::new(&seed.0), cap)
 }
 
 /// Random choices from which [`request_for`] derives a request near a chain's authorized set.
 #[derive(Clone, Debug)]
-pub struct RequestSeed {
-    grant: u8,
-    mutation: Option<(u8, u8)>,
-    time: u8,
-}
+pub struct RequestSeed(Vec<u8>);
 
 /// Seeds for [`request_for`].
 pub fn request_seed() -> impl Strategy<Value = RequestSeed> {
-    (
-        any::<u8>(),
-        prop::option::weighted(0.5, any::<(u8, u8)>()),
-        any::<u8>(),
-    )
-        .prop_map(|(grant, mutation, time)| RequestSeed {
-            grant,
-            mutation,
-            time,
-        })
+    seed_bytes().prop_map(RequestSeed)
 }
 
-fn satisfying(c: &Constraint, choice: u8) -> Option<Value> {
-    match c {
-        Constraint::Any => Some(Value::from(pick(&STRINGS, usize::from(choice)))),
-        Constraint::Exact(v) => Some(v.clone()),
-        Constraint::Prefix(p) => Some(Value::from(format!("{p}z"))),
-        Constraint::Path(d) => Some(Value::from(format!("{}/z", crate::path::base(d)))),
-        Constraint::OneOf(set) => set
-            .iter()
-            .nth(usize::from(choice) % set.len().max(1))
-            .cloned(),
-        Constraint::Range { min, max } => {
-            (min <= max).then_some(Value::Int(if choice.is_multiple_of(2) {
-                *min
-            } else {
-                *max
-            }))
-        }
-    }
-}
-
-/// A request derived from `seed` near the authorized set of `root` attenuated by
-/// `steps`: it satisfies one root grant and the steps' constraints on that tool
-/// where it can, then perhaps changes one field (subject, server, tool, an
-/// argument) so that both verdicts occur often.
+/// A request derived from `seed` near the authorized set of `root` attenuated
+/// by `steps` ([`generate::request_near`]).
 #[must_use]
 pub fn request_for(root: &Capability, steps: &[Attenuation], seed: &RequestSeed) -> Request {
-    let subject = steps
-        .iter()
-        .rev()
-        .find_map(|s| s.delegate.as_ref())
-        .unwrap_or(&root.subject)
-        .principal
-        .clone();
-    let grants: Vec<&Grant> = root.grants.iter().collect();
-    let (server, tool, mut args) = match grants.get(usize::from(seed.grant) % grants.len().max(1)) {
-        Some(g) => {
-            let mut args = BTreeMap::new();
-            for (name, c) in &g.args {
-                if let Some(v) = satisfying(c, seed.grant) {
-                    args.insert(name.clone(), v);
-                }
-            }
-            for c in steps.iter().flat_map(|s| &s.constraints) {
-                if g.is_for(&c.tool.server, &c.tool.tool)
-                    && let Some(v) = satisfying(&c.constraint, seed.time)
-                {
-                    args.insert(c.arg.clone(), v);
-                }
-            }
-            (g.server.clone(), g.tool.clone(), args)
-        }
-        None => (
-            pick(&SERVERS, 0).to_owned(),
-            pick(&TOOLS, 0).to_owned(),
-            BTreeMap::new(),
-        ),
-    };
-    let now = T0 + u64::from(seed.time % 24);
-    let mut req = Request {
-        subject,
-        server,
-        tool,
-        args: BTreeMap::new(),
-        now,
-    };
-    if let Some((field, choice)) = seed.mutation {
-        let c = usize::from(choice);
-        match field % 5 {
-            0 => req.subject = pick(&SUBJECTS, c).to_owned(),
-            1 => req.server = pick(&SERVERS, c).to_owned(),
-            2 => req.tool = pick(&TOOLS, c).to_owned(),
-            3 => {
-                let arg = pick(&ARGS, c);
-                if choice.is_multiple_of(3) {
-                    args.remove(arg);
-                } else if choice.is_multiple_of(5) {
-                    args.insert(arg.to_owned(), Value::from(pick(&PATHS, c / 5)));
-                } else {
-                    args.insert(arg.to_owned(), Value::from(pick(&STRINGS, c / 2)));
-                }
-            }
-            _ => {
-                args.insert(
-                    pick(&ARGS, c).to_owned(),
-                    Value::Int(i64::from(choice % 6) - 2),
-                );
-            }
-        }
-    }
-    req.args = args;
-    req
+    generate::request_near(&mut Bytes::new(&seed.0), root, steps)
 }
 
 #[cfg(test)]

@@ -1,22 +1,9 @@
 //! Shared HMAC secrets, identified by key id, zeroized on drop and redacted from `Debug`.
 
-use std::collections::BTreeMap;
 use std::fmt;
 
-use captoken_core_types::KeyId;
+use captoken_core_types::{KeyError, KeyId, Keyring, SharedSecret};
 use zeroize::Zeroizing;
-
-/// Why a key cannot be made.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum KeyError {
-    /// The secret is shorter than [`HmacKey::MIN_LEN`] or longer than [`HmacKey::MAX_LEN`] bytes.
-    #[error("HMAC secret must be 32 to 64 bytes")]
-    BadLength,
-    /// The operating system's random number generator failed.
-    #[error("random number generator failed: {0}")]
-    Random(String),
-}
 
 /// A shared secret for HMAC-SHA256 and the key id tokens name it by.
 pub struct HmacKey {
@@ -36,7 +23,10 @@ impl HmacKey {
     /// [`KeyError::BadLength`] when the secret is not 32 to 64 bytes.
     pub fn new(id: KeyId, secret: &[u8]) -> Result<Self, KeyError> {
         if !(Self::MIN_LEN..=Self::MAX_LEN).contains(&secret.len()) {
-            return Err(KeyError::BadLength);
+            return Err(KeyError::BadLength {
+                min: Self::MIN_LEN,
+                max: Self::MAX_LEN,
+            });
         }
         Ok(Self {
             id,
@@ -74,39 +64,17 @@ impl fmt::Debug for HmacKey {
     }
 }
 
+/// Tokens name their key by key id.
+impl SharedSecret for HmacKey {
+    fn key_id(&self) -> &KeyId {
+        &self.id
+    }
+}
+
 /// The keys a provider signs and verifies with, by key id. A token naming a key
-/// id that is not here is denied; no other key is tried.
-#[derive(Debug, Default)]
-pub struct HmacKeyring {
-    keys: BTreeMap<KeyId, HmacKey>,
-}
-
-impl HmacKeyring {
-    /// An empty keyring.
-    #[must_use]
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// A keyring holding these keys (a later key replaces an earlier one of the same id).
-    #[must_use]
-    pub fn from_keys(keys: impl IntoIterator<Item = HmacKey>) -> Self {
-        Self {
-            keys: keys.into_iter().map(|k| (k.id.clone(), k)).collect(),
-        }
-    }
-
-    /// Adds a key, returning the one it replaces.
-    pub fn insert(&mut self, key: HmacKey) -> Option<HmacKey> {
-        self.keys.insert(key.id.clone(), key)
-    }
-
-    /// The key of this id.
-    #[must_use]
-    pub fn get(&self, id: &KeyId) -> Option<&HmacKey> {
-        self.keys.get(id)
-    }
-}
+/// id that is not here is denied; no other key is tried. Duplicate key ids are
+/// refused ([`KeyError::DuplicateId`]).
+pub type HmacKeyring = Keyring<HmacKey>;
 
 #[cfg(test)]
 mod tests {
@@ -116,7 +84,7 @@ mod tests {
     fn debug_redacts_the_secret() {
         let key = HmacKey::new(KeyId::new("k1").unwrap(), &[0xab; 32]).unwrap();
         let alone = format!("{key:?}");
-        let shown = format!("{alone} {:?}", HmacKeyring::from_keys([key]));
+        let shown = format!("{alone} {:?}", HmacKeyring::single(key));
         assert!(
             shown.contains("redacted") && shown.contains("k1"),
             "{shown}"
@@ -130,17 +98,32 @@ mod tests {
     #[test]
     fn secret_length_is_checked() {
         let id = KeyId::new("k").unwrap();
-        assert_eq!(
-            HmacKey::new(id.clone(), &[0; 31]).unwrap_err(),
-            KeyError::BadLength
-        );
-        assert_eq!(
-            HmacKey::new(id.clone(), &[0; 65]).unwrap_err(),
-            KeyError::BadLength
-        );
+        let bad = KeyError::BadLength { min: 32, max: 64 };
+        assert_eq!(HmacKey::new(id.clone(), &[0; 31]).unwrap_err(), bad);
+        assert_eq!(HmacKey::new(id.clone(), &[0; 65]).unwrap_err(), bad);
         assert!(HmacKey::new(id.clone(), &[0; 64]).is_ok());
         let a = HmacKey::generate(id.clone()).unwrap();
         let b = HmacKey::generate(id).unwrap();
         assert_ne!(a.secret(), b.secret());
+    }
+
+    #[test]
+    fn keyring_refuses_duplicate_ids_and_denies_unknown_ones() {
+        let key = |id: &str, byte: u8| HmacKey::new(KeyId::new(id).unwrap(), &[byte; 32]).unwrap();
+        assert_eq!(
+            HmacKeyring::from_keys([key("k1", 1), key("k1", 2)]).unwrap_err(),
+            KeyError::DuplicateId(KeyId::new("k1").unwrap())
+        );
+        let mut ring = HmacKeyring::from_keys([key("k1", 1), key("k2", 2)]).unwrap();
+        assert_eq!(
+            ring.insert(key("k2", 3)).unwrap_err(),
+            KeyError::DuplicateId(KeyId::new("k2").unwrap())
+        );
+        let k2 = KeyId::new("k2").unwrap();
+        assert_eq!(ring.for_verifying(&k2).unwrap().secret(), &[2; 32]);
+        assert_eq!(ring.for_signing(&k2).unwrap().secret(), &[2; 32]);
+        let k3 = KeyId::new("k3").unwrap();
+        assert_eq!(ring.for_verifying(&k3).unwrap_err(), KeyError::NotFound);
+        assert_eq!(ring.for_signing(&k3).unwrap_err(), KeyError::UnknownId(k3));
     }
 }

@@ -12,7 +12,7 @@
 //! use captoken_hmac_provider::{HmacKey, HmacKeyring, HmacProvider};
 //!
 //! let key = HmacKey::new(KeyId::new("k1")?, &[7u8; 32])?;
-//! let provider = HmacProvider::new(HmacKeyring::from_keys([key]));
+//! let provider = HmacProvider::new(HmacKeyring::single(key));
 //! let token = provider.issue(&workload::capability(KeyId::new("k1")?))?;
 //! let (revoked, index) = (MemoryRevocationList::new(), MemoryLineageIndex::new());
 //! let verified = provider.verify(&token, &workload::request(0), &VerifyContext::new(&revoked, &index));
@@ -25,7 +25,8 @@ mod key;
 mod provider;
 pub mod wire;
 
-pub use key::{HmacKey, HmacKeyring, KeyError};
+pub use captoken_core_types::KeyError;
+pub use key::{HmacKey, HmacKeyring};
 pub use provider::{FORMAT, HmacProvider, MAX_CHAIN, TEXT_PREFIX};
 
 /// The README's example, compiled and run as a doctest so that it stays true.

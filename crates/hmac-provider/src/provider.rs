@@ -1,22 +1,21 @@
-//! The HMAC `TokenProvider`: issue, re-issue, verify live or cold, hash lineage.
+//! The HMAC provider: sealing and opening HMAC tokens; issue, re-issue, verify and lineage come from `core-types`' re-issuing core.
 
 use captoken_core_types::{
-    AttenuationMode, Capability, Denied, DenyReason, Error, Format, Inspection, LineageEntry,
-    LineageHash, ParentRef, Properties, Request, Token, TokenId, TokenProvider, Verified,
-    VerifyContext, check_format, check_reissued_lineage, decode_text, encode_text,
+    AttenuationMode, Capability, DenyReason, Error, Format, Properties, Reissuer, RowCache, Token,
+    check_format, decode_text, encode_text,
 };
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 use crate::key::{HmacKey, HmacKeyring};
-use crate::wire::{self, Framed, MAX_TOKEN_LEN, WireError};
+use crate::wire::{self, MAX_TOKEN_LEN, WireError};
 
 /// The format tag, also the lineage-hash domain tag of this format.
 pub const FORMAT: Format = Format::new("hmac-v2");
 /// The text form's prefix, followed by the URL-safe base64 of the binary form.
 pub const TEXT_PREFIX: &str = "cth1.";
 /// The longest chain of ancestors a verifier walks; longer (or cyclic) lineage is denied.
-pub const MAX_CHAIN: usize = 256;
+pub const MAX_CHAIN: usize = captoken_core_types::reissue::MAX_CHAIN;
 
 /// Shared-secret HMAC-SHA256 tokens, attenuated by re-issuance.
 ///
@@ -26,13 +25,26 @@ pub const MAX_CHAIN: usize = 256;
 #[derive(Debug)]
 pub struct HmacProvider {
     keys: HmacKeyring,
+    rows: RowCache,
 }
 
 impl HmacProvider {
     /// A provider signing and verifying with these keys.
     #[must_use]
     pub fn new(keys: HmacKeyring) -> Self {
-        Self { keys }
+        Self {
+            keys,
+            rows: RowCache::default(),
+        }
+    }
+
+    /// The same provider keeping at most `capacity` authenticated ancestors in
+    /// its cache ([`RowCache`]; 0 disables it, so that cold verification
+    /// re-opens every lineage-index row).
+    #[must_use]
+    pub fn with_row_cache(mut self, capacity: usize) -> Self {
+        self.rows = RowCache::new(capacity);
+        self
     }
 
     fn mac(key: &HmacKey, signed: &[u8]) -> Hmac<Sha256> {
@@ -42,50 +54,13 @@ impl HmacProvider {
         mac.update(signed);
         mac
     }
-
-    /// Authenticates a token and decodes its capability: framing, key lookup by
-    /// id (no other key is tried), constant-time tag check, then the body.
-    fn open(&self, token: &Token) -> Result<Capability, DenyReason> {
-        check_format(token, FORMAT)
-            .map_err(|_| DenyReason::Malformed("token of another format"))?;
-        let framed =
-            wire::frame(token.as_bytes()).map_err(|e| DenyReason::Malformed(e.describe()))?;
-        let key = self
-            .keys
-            .get(&framed.key_id)
-            .ok_or(DenyReason::UnknownKey)?;
-        Self::mac(key, framed.signed)
-            .verify_slice(framed.tag)
-            .map_err(|_| DenyReason::BadSignature)?;
-        wire::decode(&framed).map_err(|e| DenyReason::Malformed(e.describe()))
-    }
-
-    /// The caller-facing error for a token [`Self::open`] refused.
-    fn open_error(token: &Token, reason: DenyReason) -> Error {
-        match reason {
-            DenyReason::UnknownKey => match wire::frame(token.as_bytes()) {
-                Ok(framed) => Error::UnknownKey(framed.key_id),
-                Err(e) => wire_error(e),
-            },
-            DenyReason::BadSignature => Error::BadSignature,
-            DenyReason::Malformed(m) => Error::Malformed(m),
-            _ => Error::Malformed("token does not authenticate"),
-        }
-    }
-
-    fn unverified(token: &Token) -> Result<(Framed<'_>, Capability), Error> {
-        check_format(token, FORMAT)?;
-        let framed = wire::frame(token.as_bytes()).map_err(wire_error)?;
-        let cap = wire::decode(&framed).map_err(wire_error)?;
-        Ok((framed, cap))
-    }
 }
 
 fn wire_error(e: WireError) -> Error {
     Error::Malformed(e.describe())
 }
 
-impl TokenProvider for HmacProvider {
+impl Reissuer for HmacProvider {
     fn format(&self) -> Format {
         FORMAT
     }
@@ -100,82 +75,48 @@ impl TokenProvider for HmacProvider {
         }
     }
 
-    fn issue(&self, capability: &Capability) -> Result<Token, Error> {
-        capability.check_issuable()?;
+    fn seal(&self, capability: &Capability) -> Result<Token, Error> {
         let key = self
             .keys
-            .get(&capability.issuer)
-            .ok_or_else(|| Error::UnknownKey(capability.issuer.clone()))?;
+            .for_signing(&capability.issuer)
+            .map_err(|_| Error::UnknownKey(capability.issuer.clone()))?;
         let mut bytes = wire::encode_signed(capability).map_err(wire_error)?;
         let tag = Self::mac(key, &bytes).finalize().into_bytes();
         bytes.extend_from_slice(&tag);
         Ok(Token::new(FORMAT, bytes))
     }
 
-    fn attenuate(
-        &self,
-        parent: &Token,
-        step: &captoken_core_types::Attenuation,
-    ) -> Result<Token, Error> {
-        let parent_cap = self
-            .open(parent)
-            .map_err(|reason| Self::open_error(parent, reason))?;
-        let mut child = parent_cap.attenuate(step)?;
-        child.id = TokenId::random()?;
-        child.parent = Some(ParentRef::new(
-            FORMAT,
-            parent_cap.id,
-            LineageHash::compute(FORMAT, parent.as_bytes()),
-        ));
-        self.issue(&child)
+    fn open(&self, token: &Token) -> Result<Capability, DenyReason> {
+        check_format(token, FORMAT)
+            .map_err(|_| DenyReason::Malformed("token of another format"))?;
+        let framed =
+            wire::frame(token.as_bytes()).map_err(|e| DenyReason::Malformed(e.describe()))?;
+        let key = self
+            .keys
+            .for_verifying(&framed.key_id)
+            .map_err(|_| DenyReason::UnknownKey)?;
+        Self::mac(key, framed.signed)
+            .verify_slice(framed.tag)
+            .map_err(|_| DenyReason::BadSignature)?;
+        wire::decode(&framed).map_err(|e| DenyReason::Malformed(e.describe()))
     }
 
-    fn verify(
-        &self,
-        token: &Token,
-        request: &Request,
-        ctx: &VerifyContext<'_>,
-    ) -> Result<Verified, Denied> {
-        request.check_bounds()?;
-        let cap = self.open(token)?;
-        let holder = cap.authorizes(request)?;
-        let lineage_hash = LineageHash::compute(FORMAT, token.as_bytes());
-        let chain_len =
-            check_reissued_lineage(FORMAT, &lineage_hash, cap.parent, ctx, MAX_CHAIN, |t| {
-                self.open(t).map(|a| (a.id, a.parent))
-            })?;
-        Ok(Verified::new(
-            FORMAT,
-            cap.id,
-            cap.issuer,
-            cap.issued_at,
-            lineage_hash,
-            chain_len,
-            holder,
-        ))
+    fn open_error(&self, token: &Token, reason: DenyReason) -> Error {
+        match reason {
+            DenyReason::UnknownKey => match wire::frame(token.as_bytes()) {
+                Ok(framed) => Error::UnknownKey(framed.key_id),
+                Err(e) => wire_error(e),
+            },
+            DenyReason::BadSignature => Error::BadSignature,
+            DenyReason::Malformed(m) => Error::Malformed(m),
+            _ => Error::Malformed("token does not authenticate"),
+        }
     }
 
-    fn lineage_hash(&self, token: &Token) -> Result<LineageHash, Error> {
-        Self::unverified(token)?;
-        Ok(LineageHash::compute(FORMAT, token.as_bytes()))
-    }
-
-    fn index_entry(&self, token: &Token) -> Result<Option<LineageEntry>, Error> {
-        // Authenticated: an index fed with forged rows would vouch for forged lineage.
-        let cap = self
-            .open(token)
-            .map_err(|reason| Self::open_error(token, reason))?;
-        Ok(Some(LineageEntry::new(
-            cap.id,
-            LineageHash::compute(FORMAT, token.as_bytes()),
-            cap.parent,
-        )))
-    }
-
-    fn inspect(&self, token: &Token) -> Result<Inspection, Error> {
-        let (_, capability) = Self::unverified(token)?;
-        let declared = capability.parent.iter().map(|p| p.hash).collect();
-        Ok(Inspection::new(FORMAT, capability, Vec::new(), declared))
+    fn peek(&self, token: &Token) -> Result<Capability, Error> {
+        check_format(token, FORMAT)?;
+        let framed = wire::frame(token.as_bytes()).map_err(wire_error)?;
+        wire::decode(&framed).map_err(wire_error)
     }
 
     fn parse_bytes(&self, bytes: &[u8]) -> Result<Token, Error> {
@@ -189,6 +130,10 @@ impl TokenProvider for HmacProvider {
 
     fn parse_text(&self, text: &str) -> Result<Token, Error> {
         let max = TEXT_PREFIX.len() + MAX_TOKEN_LEN.div_ceil(3) * 4;
-        self.parse_bytes(&decode_text(TEXT_PREFIX, text, max)?)
+        Reissuer::parse_bytes(self, &decode_text(TEXT_PREFIX, text, max)?)
+    }
+
+    fn row_cache(&self) -> &RowCache {
+        &self.rows
     }
 }

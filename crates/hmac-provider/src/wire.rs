@@ -65,29 +65,26 @@ pub struct Framed<'a> {
     pub tag: &'a [u8],
 }
 
-/// Why bytes are not an HMAC token.
+/// Why bytes are not an HMAC token. Each message is written once, in
+/// [`WireError::describe`], which `Display` prints.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{}", self.describe())]
 #[non_exhaustive]
 pub enum WireError {
     /// Shorter than the smallest possible token, or longer than [`MAX_TOKEN_LEN`].
-    #[error("token length out of bounds")]
     Length,
     /// The version byte is not [`VERSION`].
-    #[error("unsupported token version")]
     Version,
     /// The key id is empty, too long or not printable ASCII.
-    #[error("invalid key id")]
     KeyId,
     /// The body does not decode exactly, or is not the canonical encoding.
-    #[error("body does not decode")]
     Body,
     /// The capability does not fit in [`MAX_TOKEN_LEN`].
-    #[error("capability too large for a token")]
     TooLarge,
 }
 
 impl WireError {
-    /// A static description, for error types that carry one.
+    /// The message, static so that error types carrying a `&'static str` can hold it.
     #[must_use]
     pub fn describe(self) -> &'static str {
         match self {

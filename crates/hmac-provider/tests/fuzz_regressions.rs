@@ -20,11 +20,9 @@ use hmac::Mac as _;
 const SECRET: [u8; 32] = [1; 32];
 
 fn provider() -> HmacProvider {
-    HmacProvider::new(HmacKeyring::from_keys([HmacKey::new(
-        KeyId::new("k1").unwrap(),
-        &SECRET,
-    )
-    .unwrap()]))
+    HmacProvider::new(HmacKeyring::single(
+        HmacKey::new(KeyId::new("k1").unwrap(), &SECRET).unwrap(),
+    ))
 }
 
 fn unhex(s: &str) -> Vec<u8> {

@@ -21,11 +21,9 @@ fn kid(s: &str) -> KeyId {
 }
 
 fn provider_with(id: &str, secret: u8) -> HmacProvider {
-    HmacProvider::new(HmacKeyring::from_keys([HmacKey::new(
-        kid(id),
-        &[secret; 32],
-    )
-    .unwrap()]))
+    HmacProvider::new(HmacKeyring::single(
+        HmacKey::new(kid(id), &[secret; 32]).unwrap(),
+    ))
 }
 
 fn provider() -> HmacProvider {

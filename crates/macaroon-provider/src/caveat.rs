@@ -145,21 +145,20 @@ pub enum Claim {
 
 /// Why bytes are not a `ct2` caveat or identifier.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{}", self.describe())]
 #[non_exhaustive]
 pub enum CaveatError {
     /// Not a caveat of this language (other prefix, unknown kind, non-ASCII).
-    #[error("not a ct2 caveat")]
     Unknown,
     /// A caveat or identifier of the previous language version, `ct1`.
-    #[error("unsupported version: ct1 caveat language, this version reads ct2 only")]
     UnsupportedVersion,
     /// A `ct2` caveat that does not parse.
-    #[error("malformed ct2 caveat: {0}")]
     Syntax(&'static str),
 }
 
 impl CaveatError {
-    /// A static description, for error types that carry one.
+    /// The message, written once: `Display` prints it, and error types that
+    /// carry a `&'static str` hold it.
     #[must_use]
     pub fn describe(self) -> &'static str {
         match self {

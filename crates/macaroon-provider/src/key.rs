@@ -1,24 +1,11 @@
 //! Macaroon root keys, kept only in their libmacaroons-derived form, zeroized on drop and redacted from `Debug`.
 
-use std::collections::BTreeMap;
 use std::fmt;
 
-use captoken_core_types::KeyId;
+use captoken_core_types::{KeyError, KeyId, Keyring, SharedSecret};
 use zeroize::Zeroizing;
 
 use crate::crypto::{Sig, derive_key};
-
-/// Why a key cannot be made.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum KeyError {
-    /// The secret is shorter than [`MacaroonKey::MIN_LEN`] or longer than [`MacaroonKey::MAX_LEN`] bytes.
-    #[error("macaroon root secret must be 32 to 1024 bytes")]
-    BadLength,
-    /// The operating system's random number generator failed.
-    #[error("random number generator failed")]
-    Random,
-}
 
 /// A root key: the key id that macaroon identifiers name, and the derived key
 /// `HMAC-SHA256("macaroons-key-generator", secret)` that starts every chain.
@@ -42,7 +29,10 @@ impl MacaroonKey {
     /// [`KeyError::BadLength`] when the secret is not 32 to 1024 bytes.
     pub fn new(id: KeyId, secret: &[u8]) -> Result<Self, KeyError> {
         if !(Self::MIN_LEN..=Self::MAX_LEN).contains(&secret.len()) {
-            return Err(KeyError::BadLength);
+            return Err(KeyError::BadLength {
+                min: Self::MIN_LEN,
+                max: Self::MAX_LEN,
+            });
         }
         Ok(Self {
             id,
@@ -56,7 +46,7 @@ impl MacaroonKey {
     /// [`KeyError::Random`] when no randomness is available.
     pub fn generate(id: KeyId) -> Result<Self, KeyError> {
         let mut secret = Zeroizing::new([0u8; Self::MIN_LEN]);
-        getrandom::fill(&mut *secret).map_err(|_| KeyError::Random)?;
+        getrandom::fill(&mut *secret).map_err(|e| KeyError::Random(e.to_string()))?;
         Self::new(id, &*secret)
     }
 
@@ -80,39 +70,18 @@ impl fmt::Debug for MacaroonKey {
     }
 }
 
+/// Macaroon identifiers name their root key by key id.
+impl SharedSecret for MacaroonKey {
+    fn key_id(&self) -> &KeyId {
+        &self.id
+    }
+}
+
 /// The root keys a provider mints and verifies with, by key id. A macaroon
-/// whose identifier names a key id that is not here is denied; no other key is tried.
-#[derive(Debug, Default)]
-pub struct MacaroonKeyring {
-    keys: BTreeMap<KeyId, MacaroonKey>,
-}
-
-impl MacaroonKeyring {
-    /// An empty keyring: enough to attenuate, inspect and hash, not to issue or verify.
-    #[must_use]
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// A keyring holding these keys (a later key replaces an earlier one of the same id).
-    #[must_use]
-    pub fn from_keys(keys: impl IntoIterator<Item = MacaroonKey>) -> Self {
-        Self {
-            keys: keys.into_iter().map(|k| (k.id.clone(), k)).collect(),
-        }
-    }
-
-    /// Adds a key, returning the one it replaces.
-    pub fn insert(&mut self, key: MacaroonKey) -> Option<MacaroonKey> {
-        self.keys.insert(key.id.clone(), key)
-    }
-
-    /// The key of this id.
-    #[must_use]
-    pub fn get(&self, id: &KeyId) -> Option<&MacaroonKey> {
-        self.keys.get(id)
-    }
-}
+/// whose identifier names a key id that is not here is denied; no other key is
+/// tried. Duplicate key ids are refused ([`KeyError::DuplicateId`]). An empty
+/// keyring is enough to attenuate, inspect and hash, not to issue or verify.
+pub type MacaroonKeyring = Keyring<MacaroonKey>;
 
 #[cfg(test)]
 mod tests {
@@ -127,7 +96,7 @@ mod tests {
             .map(|b| format!("{b}"))
             .collect::<Vec<_>>();
         let alone = format!("{key:?}");
-        let shown = format!("{alone} {:?}", MacaroonKeyring::from_keys([key]));
+        let shown = format!("{alone} {:?}", MacaroonKeyring::single(key));
         assert!(
             shown.contains("redacted") && shown.contains("k1"),
             "{shown}"
@@ -138,16 +107,43 @@ mod tests {
     #[test]
     fn secret_length_is_checked_and_generated_keys_differ() {
         let id = KeyId::new("k").unwrap();
-        assert_eq!(
-            MacaroonKey::new(id.clone(), &[0; 31]).unwrap_err(),
-            KeyError::BadLength
-        );
-        assert_eq!(
-            MacaroonKey::new(id.clone(), &[0; 1025]).unwrap_err(),
-            KeyError::BadLength
-        );
+        let bad = KeyError::BadLength { min: 32, max: 1024 };
+        assert_eq!(MacaroonKey::new(id.clone(), &[0; 31]).unwrap_err(), bad);
+        assert_eq!(MacaroonKey::new(id.clone(), &[0; 1025]).unwrap_err(), bad);
         let a = MacaroonKey::generate(id.clone()).unwrap();
         let b = MacaroonKey::generate(id).unwrap();
         assert_ne!(a.derived(), b.derived());
+    }
+
+    #[test]
+    fn keyring_refuses_duplicate_ids_and_denies_unknown_ones() {
+        let kid = |id: &str| KeyId::new(id).unwrap();
+        let key = |id: &str, byte: u8| MacaroonKey::new(kid(id), &[byte; 32]).unwrap();
+        assert_eq!(
+            MacaroonKeyring::from_keys([key("k1", 1), key("k1", 2)]).unwrap_err(),
+            KeyError::DuplicateId(kid("k1"))
+        );
+        let mut ring = MacaroonKeyring::from_keys([key("k1", 1), key("k2", 2)]).unwrap();
+        assert_eq!(
+            ring.insert(key("k1", 3)).unwrap_err(),
+            KeyError::DuplicateId(kid("k1"))
+        );
+        let derived = key("k2", 2).derived().to_vec();
+        assert_eq!(
+            ring.for_verifying(&kid("k2")).unwrap().derived()[..],
+            derived[..]
+        );
+        assert_eq!(
+            ring.for_signing(&kid("k2")).unwrap().derived()[..],
+            derived[..]
+        );
+        assert_eq!(
+            ring.for_verifying(&kid("k3")).unwrap_err(),
+            KeyError::NotFound
+        );
+        assert_eq!(
+            ring.for_signing(&kid("k3")).unwrap_err(),
+            KeyError::UnknownId(kid("k3"))
+        );
     }
 }

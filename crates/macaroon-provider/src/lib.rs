@@ -34,9 +34,10 @@
 //! use captoken_core_types::{KeyId, MemoryLineageIndex, MemoryRevocationList, TokenProvider, VerifyContext};
 //! use captoken_macaroon_provider::{MacaroonKey, MacaroonKeyring, MacaroonProvider};
 //!
-//! let issuer = MacaroonProvider::new(MacaroonKeyring::from_keys([
-//!     MacaroonKey::new(KeyId::new("k1")?, &[7u8; 32])?,
-//! ]));
+//! let issuer = MacaroonProvider::new(MacaroonKeyring::single(MacaroonKey::new(
+//!     KeyId::new("k1")?,
+//!     &[7u8; 32],
+//! )?));
 //! let root = issuer.issue(&workload::capability(KeyId::new("k1")?))?;
 //! // Any holder narrows it, without a key.
 //! let child = MacaroonProvider::holder().attenuate(&root, &workload::step(1))?;
@@ -58,7 +59,8 @@ mod provider;
 pub mod third_party;
 pub mod wire;
 
-pub use key::{KeyError, MacaroonKey, MacaroonKeyring};
+pub use captoken_core_types::KeyError;
+pub use key::{MacaroonKey, MacaroonKeyring};
 pub use provider::{
     FORMAT, MAX_DISCHARGES, MAX_TOKEN_CAVEATS, MAX_TOKEN_LEN, MacaroonProvider, TEXT_PREFIX,
 };

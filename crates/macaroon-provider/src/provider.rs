@@ -107,8 +107,8 @@ impl MacaroonProvider {
         capability.check_issuable()?;
         let key = self
             .keys
-            .get(&capability.issuer)
-            .ok_or_else(|| Error::UnknownKey(capability.issuer.clone()))?;
+            .for_signing(&capability.issuer)
+            .map_err(|_| Error::UnknownKey(capability.issuer.clone()))?;
         if capability.parent.is_some() {
             return Err(Error::Unsupported(
                 "a macaroon root has no parent: attenuate the parent instead",
@@ -202,6 +202,18 @@ impl MacaroonProvider {
                 .map(|(_, h)| h)
                 .ok_or(DenyReason::LineageMismatch)?;
             if *recomputed != boundary.parent {
+                return Err(DenyReason::LineageMismatch);
+            }
+        }
+        // Supplied ancestors (parent first) can only confirm the lineage the
+        // token carries: one that is not the declared ancestor at its level,
+        // or one too many, denies (the same contract for every format).
+        if ctx.ancestors.len() > structure.boundaries.len() {
+            return Err(DenyReason::LineageMismatch);
+        }
+        for (ancestor, boundary) in ctx.ancestors.iter().zip(structure.boundaries.iter().rev()) {
+            let m = decode(ancestor).map_err(|_| DenyReason::LineageMismatch)?;
+            if lineage::lineage_hash(&m) != boundary.parent {
                 return Err(DenyReason::LineageMismatch);
             }
         }
@@ -352,8 +364,8 @@ impl TokenProvider for MacaroonProvider {
             Identifier::parse(&m.identifier).map_err(|e| DenyReason::Malformed(e.describe()))?;
         let key = self
             .keys
-            .get(&identifier.key_id)
-            .ok_or(DenyReason::UnknownKey)?;
+            .for_verifying(&identifier.key_id)
+            .map_err(|_| DenyReason::UnknownKey)?;
         let auth = Self::authenticate(key, &m)?;
         let structure =
             chain::read(identifier, &m.caveats).map_err(|_| DenyReason::UnknownCaveat)?;

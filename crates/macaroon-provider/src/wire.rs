@@ -120,51 +120,40 @@ impl std::fmt::Debug for Macaroon {
 
 /// Why bytes or text are not a v2 macaroon.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{}", self.describe())]
 #[non_exhaustive]
 pub enum WireError {
     /// Empty, or longer than [`MAX_MACAROON_LEN`] (or [`MAX_JSON_LEN`]).
-    #[error("macaroon length out of bounds")]
     Length,
     /// The first byte is not the v2 version byte.
-    #[error("not a v2 macaroon")]
     Version,
     /// A varint is truncated, overlong or not minimal.
-    #[error("bad varint")]
     Varint,
     /// A field runs past the end of the input.
-    #[error("truncated field")]
     Truncated,
     /// A field is longer than [`MAX_FIELD_LEN`].
-    #[error("field too long")]
     FieldTooLong,
     /// An unknown field type, or fields out of order.
-    #[error("unexpected field")]
     Field,
     /// A section lacks its identifier.
-    #[error("missing identifier")]
     MissingIdentifier,
     /// A first-party caveat carries a location.
-    #[error("location on a first-party caveat")]
     FirstPartyLocation,
     /// More than [`MAX_CAVEATS`] caveats.
-    #[error("too many caveats")]
     TooManyCaveats,
     /// The signature is missing or not 32 bytes.
-    #[error("bad signature field")]
     Signature,
     /// Bytes follow the signature.
-    #[error("trailing bytes")]
     Trailing,
     /// The text is not base64.
-    #[error("not base64")]
     Base64,
     /// The JSON does not have the v2 shape.
-    #[error("not a v2 JSON macaroon")]
     Json,
 }
 
 impl WireError {
-    /// A static description, for error types that carry one.
+    /// The message, written once: `Display` prints it, and error types that
+    /// carry a `&'static str` hold it.
     #[must_use]
     pub fn describe(self) -> &'static str {
         match self {

@@ -89,10 +89,9 @@ fn verify_python_vectors(dir: &Path) -> (Vec<u8>, Vec<u8>) {
     let secret = unhex(v["root_secret_hex"].as_str().unwrap());
     let third_party_secret = unhex(v["third_party_secret_hex"].as_str().unwrap());
     let key_id = KeyId::new(v["key_id"].as_str().unwrap()).unwrap();
-    let p = MacaroonProvider::new(MacaroonKeyring::from_keys([MacaroonKey::new(
-        key_id, &secret,
-    )
-    .unwrap()]));
+    let p = MacaroonProvider::new(MacaroonKeyring::single(
+        MacaroonKey::new(key_id, &secret).unwrap(),
+    ));
     let cases = v["cases"].as_array().unwrap();
     assert!(
         cases.len() >= 20,
@@ -165,11 +164,9 @@ fn verify_python_vectors(dir: &Path) -> (Vec<u8>, Vec<u8>) {
 /// authorizer, for pymacaroons to verify.
 fn write_captoken_vectors(dir: &Path, secret: &[u8], third_party_secret: &[u8]) {
     let kid = KeyId::new("rs1").unwrap();
-    let p = MacaroonProvider::new(MacaroonKeyring::from_keys([MacaroonKey::new(
-        kid.clone(),
-        secret,
-    )
-    .unwrap()]));
+    let p = MacaroonProvider::new(MacaroonKeyring::single(
+        MacaroonKey::new(kid.clone(), secret).unwrap(),
+    ));
     let holder = MacaroonProvider::holder();
     let mut cases = Vec::new();
     let mut case = |name: &str,

@@ -28,11 +28,9 @@ fn kid(s: &str) -> KeyId {
 }
 
 fn provider_with(id: &str, secret: u8) -> MacaroonProvider {
-    MacaroonProvider::new(MacaroonKeyring::from_keys([MacaroonKey::new(
-        kid(id),
-        &[secret; 32],
-    )
-    .unwrap()]))
+    MacaroonProvider::new(MacaroonKeyring::single(
+        MacaroonKey::new(kid(id), &[secret; 32]).unwrap(),
+    ))
 }
 
 fn provider() -> MacaroonProvider {
@@ -729,14 +727,17 @@ fn lineage_hashes_are_recovered_from_every_descendant() {
             &stores.cold().with_ancestors(&ancestors),
         );
         assert_eq!(live.unwrap(), verified);
+        // Supplied ancestors can only confirm the chain: wrong ones deny.
         let wrong = [tokens[0].clone(), Token::new(FORMAT, vec![1, 2, 3])];
-        assert!(
-            p.verify(
-                t,
-                &workload::request(j),
-                &stores.cold().with_ancestors(&wrong)
-            )
-            .is_ok()
+        let got = p.verify(
+            t,
+            &workload::request(j),
+            &stores.cold().with_ancestors(&wrong),
+        );
+        assert_eq!(
+            got.map_err(|d| d.reason().clone()).err(),
+            Some(DenyReason::LineageMismatch),
+            "token {j}"
         );
     }
     assert!(

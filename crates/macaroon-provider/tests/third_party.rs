@@ -23,11 +23,9 @@ const AUTH_SECRET: [u8; 32] = [0x42; 32];
 const OTHER_SECRET: [u8; 32] = [0x43; 32];
 
 fn provider() -> MacaroonProvider {
-    MacaroonProvider::new(MacaroonKeyring::from_keys([MacaroonKey::new(
-        KeyId::new("k1").unwrap(),
-        &[1; 32],
-    )
-    .unwrap()]))
+    MacaroonProvider::new(MacaroonKeyring::single(
+        MacaroonKey::new(KeyId::new("k1").unwrap(), &[1; 32]).unwrap(),
+    ))
 }
 
 fn caveat(secret: &[u8], id: &str) -> ThirdPartyCaveat {

@@ -2,40 +2,22 @@
 //!
 //! A token's footer names its key by PASERK id (`k4.pid.…` for an Ed25519 public
 //! key, `k4.lid.…` for a shared local key), while its `iss` claim names the
-//! captoken [`KeyId`] of the same key. A keyring maps both ways, and refuses to
-//! hold one key under two key ids, so that a PASERK id selects exactly one key
+//! captoken [`KeyId`] of the same key. Both keyrings are `core-types`'
+//! [`Keyring`], selecting by PASERK id for verification and by key id for
+//! issuing; a keyring refuses two keys of one key id and one key under two key
+//! ids ([`KeyError::Collision`]), so that a PASERK id selects exactly one key
 //! and one issuer.
 
-use std::collections::BTreeMap;
 use std::fmt;
 
 use base64ct::{Base64UrlUnpadded, Encoding};
-use captoken_core_types::KeyId;
+use captoken_core_types::{KeyError, KeyId, KeyMaterial, Keyring};
 use pasetors::keys::{
     AsymmetricKeyPair, AsymmetricPublicKey, AsymmetricSecretKey, Generate, SymmetricKey,
 };
 use pasetors::paserk::{FormatAsPaserk, Id};
 use pasetors::version4::V4;
 use zeroize::Zeroizing;
-
-/// Why a key cannot be made or added to a keyring.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum KeyError {
-    /// The bytes are not a usable key: wrong length, an all-zero Ed25519 seed, or
-    /// a public half that does not match the seed.
-    #[error("invalid key material")]
-    Invalid,
-    /// The text is not a PASERK of the expected type (`k4.public.`, `k4.secret.`).
-    #[error("not a PASERK of the expected type")]
-    Paserk,
-    /// The operating system's random number generator failed.
-    #[error("random number generator failed")]
-    Random,
-    /// The keyring already holds this key under another key id.
-    #[error("key already held under key id {0}")]
-    Duplicate(KeyId),
-}
 
 /// The PASERK id (`k4.pid.…`, `k4.lid.…`) of a key.
 fn paserk_id(id: &Id) -> String {
@@ -49,11 +31,32 @@ fn paserk_id(id: &Id) -> String {
 /// the key pair from the seed with a function that panics on an all-zero seed,
 /// so that seed is refused here first.
 fn secret_from_seed_and_public(bytes: &[u8]) -> Result<AsymmetricSecretKey<V4>, KeyError> {
-    let seed = bytes.get(..32).ok_or(KeyError::Invalid)?;
-    if bytes.len() != 64 || seed.iter().all(|b| *b == 0) {
-        return Err(KeyError::Invalid);
+    let seed = bytes.get(..32).ok_or(KEY_LENGTH)?;
+    if bytes.len() != 64 {
+        return Err(KEY_LENGTH);
     }
-    AsymmetricSecretKey::<V4>::from(bytes).map_err(|_| KeyError::Invalid)
+    if seed.iter().all(|b| *b == 0) {
+        return Err(KeyError::Invalid("all-zero Ed25519 seed"));
+    }
+    AsymmetricSecretKey::<V4>::from(bytes).map_err(|_| MISMATCH)
+}
+
+/// An Ed25519 secret key that is not 64 bytes (seed || public key).
+const KEY_LENGTH: KeyError =
+    KeyError::Invalid("Ed25519 secret key must be seed and public key, 64 bytes");
+/// A secret key whose public half is not the seed's.
+const MISMATCH: KeyError = KeyError::Invalid("public half does not match the seed");
+
+/// An Ed25519 public key from 32 bytes, refusing a non-canonical encoding, a
+/// byte string that is not a curve point, and a point of small order (which
+/// no signature check would accept anyway).
+fn public_from_bytes(bytes: &[u8]) -> Result<AsymmetricPublicKey<V4>, KeyError> {
+    let point = ed25519_compact::PublicKey::from_slice(bytes)
+        .map_err(|_| KeyError::Invalid("Ed25519 public key must be 32 bytes"))?;
+    point
+        .validate()
+        .map_err(|_| KeyError::Invalid("not an Ed25519 public key of full order"))?;
+    AsymmetricPublicKey::<V4>::from(bytes).map_err(|_| KeyError::Invalid("Ed25519 public key"))
 }
 
 /// An Ed25519 public key that verifies `v4.public` tokens, with the captoken
@@ -73,23 +76,22 @@ impl VerifyingKey {
 
     /// A public key from its 32 bytes.
     ///
-    /// Whether the bytes encode a usable curve point is checked at verification,
-    /// which denies a token under an unusable key.
-    ///
     /// # Errors
-    /// [`KeyError::Invalid`] when pasetors refuses the bytes.
+    /// [`KeyError::Invalid`] when the bytes are not the canonical encoding of
+    /// an Ed25519 point of full order.
     pub fn from_bytes(id: KeyId, bytes: &[u8; 32]) -> Result<Self, KeyError> {
-        let key = AsymmetricPublicKey::<V4>::from(bytes).map_err(|_| KeyError::Invalid)?;
-        Ok(Self::from_key(id, key))
+        Ok(Self::from_key(id, public_from_bytes(bytes)?))
     }
 
     /// A public key from its PASERK, `k4.public.<base64url>`.
     ///
     /// # Errors
-    /// [`KeyError::Paserk`] when the text is not a `k4.public` PASERK.
+    /// [`KeyError::Encoding`] when the text is not a `k4.public` PASERK,
+    /// [`KeyError::Invalid`] when its key is not an Ed25519 point of full order.
     pub fn from_paserk(id: KeyId, paserk: &str) -> Result<Self, KeyError> {
-        let key = AsymmetricPublicKey::<V4>::try_from(paserk).map_err(|_| KeyError::Paserk)?;
-        Ok(Self::from_key(id, key))
+        let key = AsymmetricPublicKey::<V4>::try_from(paserk)
+            .map_err(|_| KeyError::Encoding("not a k4.public PASERK"))?;
+        Ok(Self::from_key(id, public_from_bytes(key.as_bytes())?))
     }
 
     /// The captoken key id (the `iss` claim of the tokens this key verifies).
@@ -148,7 +150,7 @@ impl SigningKey {
     /// # Errors
     /// [`KeyError::Random`] when no randomness is available.
     pub fn generate(id: KeyId) -> Result<Self, KeyError> {
-        let pair = AsymmetricKeyPair::<V4>::generate().map_err(|_| KeyError::Random)?;
+        let pair = AsymmetricKeyPair::<V4>::generate().map_err(random)?;
         Ok(Self {
             verifying: VerifyingKey::from_key(id, pair.public),
             secret: pair.secret,
@@ -163,10 +165,9 @@ impl SigningKey {
         let mut seed = ed25519_compact::Seed::new(*seed);
         let pair = ed25519_compact::KeyPair::try_from_seed(seed);
         seed.wipe_mut();
-        let pair = pair.map_err(|_| KeyError::Invalid)?;
+        let pair = pair.map_err(|_| KeyError::Invalid("all-zero Ed25519 seed"))?;
         let secret = secret_from_seed_and_public(pair.sk.as_ref())?;
-        let public =
-            AsymmetricPublicKey::<V4>::from(pair.pk.as_ref()).map_err(|_| KeyError::Invalid)?;
+        let public = public_from_bytes(pair.pk.as_ref())?;
         Ok(Self {
             verifying: VerifyingKey::from_key(id, public),
             secret,
@@ -176,15 +177,14 @@ impl SigningKey {
     /// A key pair from its secret PASERK, `k4.secret.<base64url of seed || public key>`.
     ///
     /// # Errors
-    /// [`KeyError::Paserk`] when the text is not a `k4.secret` PASERK,
+    /// [`KeyError::Encoding`] when the text is not a `k4.secret` PASERK,
     /// [`KeyError::Invalid`] when the public half does not match the seed or the seed is all zero.
     pub fn from_paserk(id: KeyId, paserk: &str) -> Result<Self, KeyError> {
-        let body = paserk.strip_prefix("k4.secret.").ok_or(KeyError::Paserk)?;
-        let bytes =
-            Zeroizing::new(Base64UrlUnpadded::decode_vec(body).map_err(|_| KeyError::Paserk)?);
+        const NOT_SECRET: KeyError = KeyError::Encoding("not a k4.secret PASERK");
+        let body = paserk.strip_prefix("k4.secret.").ok_or(NOT_SECRET)?;
+        let bytes = Zeroizing::new(Base64UrlUnpadded::decode_vec(body).map_err(|_| NOT_SECRET)?);
         let secret = secret_from_seed_and_public(&bytes)?;
-        let public = bytes.get(32..).ok_or(KeyError::Invalid)?;
-        let public = AsymmetricPublicKey::<V4>::from(public).map_err(|_| KeyError::Invalid)?;
+        let public = public_from_bytes(bytes.get(32..).ok_or(KEY_LENGTH)?)?;
         Ok(Self {
             verifying: VerifyingKey::from_key(id, public),
             secret,
@@ -237,7 +237,7 @@ impl LocalKey {
     /// # Errors
     /// [`KeyError::Random`] when no randomness is available.
     pub fn generate(id: KeyId) -> Result<Self, KeyError> {
-        let key = SymmetricKey::<V4>::generate().map_err(|_| KeyError::Random)?;
+        let key = SymmetricKey::<V4>::generate().map_err(random)?;
         Ok(Self::from_key(id, key))
     }
 
@@ -247,9 +247,10 @@ impl LocalKey {
     /// [`KeyError::Invalid`] for the all-zero key.
     pub fn from_bytes(id: KeyId, bytes: &[u8; 32]) -> Result<Self, KeyError> {
         if bytes.iter().all(|b| *b == 0) {
-            return Err(KeyError::Invalid);
+            return Err(KeyError::Invalid("all-zero local key"));
         }
-        let key = SymmetricKey::<V4>::from(bytes).map_err(|_| KeyError::Invalid)?;
+        let key = SymmetricKey::<V4>::from(bytes)
+            .map_err(|_| KeyError::Invalid("local key must be 32 bytes"))?;
         Ok(Self::from_key(id, key))
     }
 
@@ -281,175 +282,111 @@ impl fmt::Debug for LocalKey {
     }
 }
 
-/// One key of a [`PublicKeyring`]: a public key, and its secret half when this
-/// keyring may sign with it.
+impl KeyMaterial for LocalKey {
+    /// Tokens name their key by PASERK id, `k4.lid.…`.
+    type Selector = String;
+    type Signer = Self;
+    type Verifier = Self;
+
+    fn id(&self) -> &KeyId {
+        &self.id
+    }
+
+    fn selector(&self) -> String {
+        self.lid.clone()
+    }
+
+    fn signer(&self) -> Option<&Self> {
+        Some(self)
+    }
+
+    fn verifier(&self) -> &Self {
+        self
+    }
+}
+
+/// One key of a [`PublicKeyring`]: a key pair this keyring signs and verifies
+/// with, or a public key it only verifies with. Made with `From` (or `.into()`)
+/// from a [`SigningKey`] or a [`VerifyingKey`].
 #[derive(Debug)]
-pub(crate) struct PublicEntry {
-    pub(crate) verifying: VerifyingKey,
-    pub(crate) signing: Option<SigningKey>,
-}
+pub struct PublicEntry(PublicInner);
 
-/// Maps key id to key and PASERK id to key id, refusing one key under two ids.
 #[derive(Debug)]
-struct Index<E> {
-    by_id: BTreeMap<KeyId, E>,
-    by_paserk_id: BTreeMap<String, KeyId>,
+enum PublicInner {
+    Pair(SigningKey),
+    Public(VerifyingKey),
 }
 
-impl<E> Default for Index<E> {
-    fn default() -> Self {
-        Self {
-            by_id: BTreeMap::new(),
-            by_paserk_id: BTreeMap::new(),
+impl PublicEntry {
+    /// The public key.
+    #[must_use]
+    pub fn verifying_key(&self) -> &VerifyingKey {
+        self.verifier()
+    }
+
+    /// The key pair, when this keyring may sign with the key.
+    #[must_use]
+    pub fn signing_key(&self) -> Option<&SigningKey> {
+        self.signer()
+    }
+}
+
+impl From<SigningKey> for PublicEntry {
+    fn from(key: SigningKey) -> Self {
+        Self(PublicInner::Pair(key))
+    }
+}
+
+impl From<VerifyingKey> for PublicEntry {
+    fn from(key: VerifyingKey) -> Self {
+        Self(PublicInner::Public(key))
+    }
+}
+
+impl KeyMaterial for PublicEntry {
+    /// Tokens name their key by PASERK id, `k4.pid.…`.
+    type Selector = String;
+    type Signer = SigningKey;
+    type Verifier = VerifyingKey;
+
+    fn id(&self) -> &KeyId {
+        &self.verifier().id
+    }
+
+    fn selector(&self) -> String {
+        self.verifier().pid.clone()
+    }
+
+    fn signer(&self) -> Option<&SigningKey> {
+        match &self.0 {
+            PublicInner::Pair(key) => Some(key),
+            PublicInner::Public(_) => None,
+        }
+    }
+
+    fn verifier(&self) -> &VerifyingKey {
+        match &self.0 {
+            PublicInner::Pair(key) => key.verifying_key(),
+            PublicInner::Public(key) => key,
         }
     }
 }
 
-impl<E> Index<E> {
-    /// Adds `entry` under `id` and `pid`, replacing an entry of the same key id.
-    fn insert(&mut self, id: KeyId, pid: String, entry: E) -> Result<(), KeyError> {
-        match self.by_paserk_id.get(&pid) {
-            Some(holder) if *holder != id => return Err(KeyError::Duplicate(holder.clone())),
-            _ => {}
-        }
-        if self.by_id.insert(id.clone(), entry).is_some() {
-            self.by_paserk_id.retain(|_, holder| *holder != id);
-        }
-        self.by_paserk_id.insert(pid, id);
-        Ok(())
-    }
+/// The Ed25519 keys a [`crate::PasetoPublicProvider`] signs and verifies with,
+/// by PASERK id (`k4.pid.…`) for verification and by key id for issuing. A
+/// verifier holds public keys only ([`VerifyingKey`]); an issuer also holds the
+/// secret halves ([`SigningKey`]). A token naming a PASERK id that is not here
+/// is denied; no other key is tried.
+pub type PublicKeyring = Keyring<PublicEntry>;
 
-    fn by_paserk_id(&self, pid: &str) -> Option<&E> {
-        self.by_id.get(self.by_paserk_id.get(pid)?)
-    }
-}
+/// The shared keys a [`crate::PasetoLocalProvider`] encrypts and decrypts with,
+/// by PASERK id (`k4.lid.…`) for decryption and by key id for issuing. A token
+/// naming a PASERK id that is not here is denied; no other key is tried.
+pub type LocalKeyring = Keyring<LocalKey>;
 
-/// The Ed25519 keys a [`crate::PasetoPublicProvider`] signs and verifies with.
-/// A verifier holds public keys only; an issuer also holds the secret halves.
-/// A token naming a PASERK id that is not here is denied; no other key is tried.
-#[derive(Debug, Default)]
-pub struct PublicKeyring {
-    index: Index<PublicEntry>,
-}
-
-impl PublicKeyring {
-    /// An empty keyring.
-    #[must_use]
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// A keyring that signs and verifies with these keys.
-    ///
-    /// # Errors
-    /// [`KeyError::Duplicate`] when one key comes under two key ids.
-    pub fn from_signing_keys(keys: impl IntoIterator<Item = SigningKey>) -> Result<Self, KeyError> {
-        let mut ring = Self::new();
-        keys.into_iter().try_for_each(|k| ring.insert_signing(k))?;
-        Ok(ring)
-    }
-
-    /// A keyring that only verifies, with these public keys.
-    ///
-    /// # Errors
-    /// [`KeyError::Duplicate`] when one key comes under two key ids.
-    pub fn from_verifying_keys(
-        keys: impl IntoIterator<Item = VerifyingKey>,
-    ) -> Result<Self, KeyError> {
-        let mut ring = Self::new();
-        keys.into_iter()
-            .try_for_each(|k| ring.insert_verifying(k))?;
-        Ok(ring)
-    }
-
-    /// Adds a key to sign and verify with, replacing any key of the same key id.
-    ///
-    /// # Errors
-    /// [`KeyError::Duplicate`] when the keyring holds this key under another key id.
-    pub fn insert_signing(&mut self, key: SigningKey) -> Result<(), KeyError> {
-        let verifying = key.verifying.clone();
-        let (id, pid) = (verifying.id.clone(), verifying.pid.clone());
-        self.index.insert(
-            id,
-            pid,
-            PublicEntry {
-                verifying,
-                signing: Some(key),
-            },
-        )
-    }
-
-    /// Adds a key to verify with only, replacing any key of the same key id.
-    ///
-    /// # Errors
-    /// [`KeyError::Duplicate`] when the keyring holds this key under another key id.
-    pub fn insert_verifying(&mut self, key: VerifyingKey) -> Result<(), KeyError> {
-        let (id, pid) = (key.id.clone(), key.pid.clone());
-        self.index.insert(
-            id,
-            pid,
-            PublicEntry {
-                verifying: key,
-                signing: None,
-            },
-        )
-    }
-
-    /// The public key of this key id.
-    #[must_use]
-    pub fn get(&self, id: &KeyId) -> Option<&VerifyingKey> {
-        self.index.by_id.get(id).map(|e| &e.verifying)
-    }
-
-    pub(crate) fn signing(&self, id: &KeyId) -> Option<&SigningKey> {
-        self.index.by_id.get(id)?.signing.as_ref()
-    }
-
-    pub(crate) fn by_paserk_id(&self, pid: &str) -> Option<&VerifyingKey> {
-        self.index.by_paserk_id(pid).map(|e| &e.verifying)
-    }
-}
-
-/// The shared keys a [`crate::PasetoLocalProvider`] encrypts and decrypts with.
-/// A token naming a PASERK id that is not here is denied; no other key is tried.
-#[derive(Debug, Default)]
-pub struct LocalKeyring {
-    index: Index<LocalKey>,
-}
-
-impl LocalKeyring {
-    /// An empty keyring.
-    #[must_use]
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// A keyring holding these keys.
-    ///
-    /// # Errors
-    /// [`KeyError::Duplicate`] when one key comes under two key ids.
-    pub fn from_keys(keys: impl IntoIterator<Item = LocalKey>) -> Result<Self, KeyError> {
-        let mut ring = Self::new();
-        keys.into_iter().try_for_each(|k| ring.insert(k))?;
-        Ok(ring)
-    }
-
-    /// Adds a key, replacing any key of the same key id.
-    ///
-    /// # Errors
-    /// [`KeyError::Duplicate`] when the keyring holds this key under another key id.
-    pub fn insert(&mut self, key: LocalKey) -> Result<(), KeyError> {
-        let (id, lid) = (key.id.clone(), key.lid.clone());
-        self.index.insert(id, lid, key)
-    }
-
-    pub(crate) fn get(&self, id: &KeyId) -> Option<&LocalKey> {
-        self.index.by_id.get(id)
-    }
-
-    pub(crate) fn by_paserk_id(&self, lid: &str) -> Option<&LocalKey> {
-        self.index.by_paserk_id(lid)
-    }
+/// A failure of the operating system's random number generator, as pasetors reports it.
+fn random(e: pasetors::errors::Error) -> KeyError {
+    KeyError::Random(format!("{e:?}"))
 }
 
 #[cfg(test)]
@@ -467,8 +404,8 @@ mod tests {
         let alone = format!("{signing:?} {local:?}");
         let shown = format!(
             "{alone} {:?} {:?}",
-            PublicKeyring::from_signing_keys([signing]).unwrap(),
-            LocalKeyring::from_keys([local]).unwrap()
+            PublicKeyring::single(signing),
+            LocalKeyring::single(local)
         );
         assert!(shown.contains("redacted") && shown.contains("k1") && shown.contains("k2"));
         for secret in ["171", "205", "ab, ", "cd, ", "q6ur", "zc3N"] {
@@ -512,7 +449,7 @@ mod tests {
         ] {
             assert_eq!(
                 VerifyingKey::from_paserk(kid("k"), bad).unwrap_err(),
-                KeyError::Paserk
+                KeyError::Encoding("not a k4.public PASERK")
             );
         }
     }
@@ -535,63 +472,132 @@ mod tests {
         let zero = format!("k4.secret.{}", Base64UrlUnpadded::encode_string(&zero));
         assert_eq!(
             SigningKey::from_paserk(kid("k"), &zero).unwrap_err(),
-            KeyError::Invalid
+            KeyError::Invalid("all-zero Ed25519 seed")
         );
         // A public half that does not match the seed.
         raw[40] ^= 1;
         let mismatched = format!("k4.secret.{}", Base64UrlUnpadded::encode_string(&raw));
         assert_eq!(
             SigningKey::from_paserk(kid("k"), &mismatched).unwrap_err(),
-            KeyError::Invalid
+            MISMATCH
         );
         assert_eq!(
             SigningKey::from_paserk(kid("k"), "k4.secret.AAAA").unwrap_err(),
-            KeyError::Invalid
+            KEY_LENGTH
         );
         assert_eq!(
             SigningKey::from_paserk(kid("k"), "k4.public.AAAA").unwrap_err(),
-            KeyError::Paserk
+            KeyError::Encoding("not a k4.secret PASERK")
         );
         assert_eq!(
             SigningKey::from_seed(kid("k"), &[0; 32]).unwrap_err(),
-            KeyError::Invalid
+            KeyError::Invalid("all-zero Ed25519 seed")
         );
         assert_eq!(
             LocalKey::from_bytes(kid("k"), &[0; 32]).unwrap_err(),
-            KeyError::Invalid
+            KeyError::Invalid("all-zero local key")
         );
     }
 
     #[test]
-    fn keyring_refuses_one_key_under_two_ids_and_replaces_by_id() {
-        let mut ring = PublicKeyring::new();
-        ring.insert_signing(SigningKey::from_seed(kid("a"), &[1; 32]).unwrap())
-            .unwrap();
-        assert_eq!(
-            ring.insert_signing(SigningKey::from_seed(kid("b"), &[1; 32]).unwrap()),
-            Err(KeyError::Duplicate(kid("a")))
-        );
-        let old_pid = ring.get(&kid("a")).unwrap().paserk_id().to_owned();
-        // Replacing key id "a" with another key forgets the old PASERK id.
-        let new = SigningKey::from_seed(kid("a"), &[2; 32])
+    fn public_keys_must_be_points_of_full_order() {
+        let good = SigningKey::from_seed(kid("k"), &[5; 32])
             .unwrap()
             .verifying_key()
-            .clone();
-        ring.insert_verifying(new.clone()).unwrap();
-        assert!(ring.by_paserk_id(&old_pid).is_none());
-        assert_eq!(ring.by_paserk_id(new.paserk_id()).unwrap().id(), &kid("a"));
-        assert!(
-            ring.signing(&kid("a")).is_none(),
+            .to_bytes();
+        assert!(VerifyingKey::from_bytes(kid("k"), &good).is_ok());
+        // The identity point (small order) and a y coordinate >= p (not canonical).
+        let mut identity = [0u8; 32];
+        identity[0] = 1;
+        let mut non_canonical = [0xff; 32];
+        non_canonical[31] = 0x7f;
+        for bad in [identity, non_canonical, [0; 32]] {
+            assert!(
+                matches!(
+                    VerifyingKey::from_bytes(kid("k"), &bad),
+                    Err(KeyError::Invalid(_))
+                ),
+                "{bad:?}"
+            );
+            let paserk = format!("k4.public.{}", Base64UrlUnpadded::encode_string(&bad));
+            assert!(matches!(
+                VerifyingKey::from_paserk(kid("k"), &paserk),
+                Err(KeyError::Invalid(_))
+            ));
+        }
+    }
+
+    #[test]
+    fn keyrings_refuse_duplicate_ids_and_one_key_under_two_ids() {
+        let signing = |id: &str, seed: u8| SigningKey::from_seed(kid(id), &[seed; 32]).unwrap();
+        assert_eq!(
+            PublicKeyring::from_keys([signing("a", 1), signing("a", 2)]).unwrap_err(),
+            KeyError::DuplicateId(kid("a"))
+        );
+        assert_eq!(
+            PublicKeyring::from_keys([signing("a", 1), signing("b", 1)]).unwrap_err(),
+            KeyError::Collision {
+                existing: kid("a"),
+                new: kid("b")
+            }
+        );
+        let mut ring = PublicKeyring::single(signing("a", 1));
+        // Neither a public key under the same id nor the same key under another.
+        assert_eq!(
+            ring.insert(signing("a", 2).verifying_key().clone())
+                .unwrap_err(),
+            KeyError::DuplicateId(kid("a"))
+        );
+        assert_eq!(
+            ring.insert(signing("b", 1).verifying_key().clone())
+                .unwrap_err(),
+            KeyError::Collision {
+                existing: kid("a"),
+                new: kid("b")
+            }
+        );
+        let verify_only = signing("c", 3).verifying_key().clone();
+        ring.insert(verify_only.clone()).unwrap();
+        assert_eq!(
+            ring.for_verifying(verify_only.paserk_id()).unwrap().id(),
+            &kid("c")
+        );
+        assert_eq!(
+            ring.for_signing(&kid("c")).unwrap_err(),
+            KeyError::VerifyOnly(kid("c")),
             "a public key does not sign"
         );
-        let mut local = LocalKeyring::new();
-        local
-            .insert(LocalKey::from_bytes(kid("a"), &[1; 32]).unwrap())
-            .unwrap();
+        assert_eq!(ring.for_signing(&kid("a")).unwrap().id(), &kid("a"));
+        let unknown = signing("d", 4).verifying_key().paserk_id().to_owned();
         assert_eq!(
-            local.insert(LocalKey::from_bytes(kid("b"), &[1; 32]).unwrap()),
-            Err(KeyError::Duplicate(kid("a")))
+            ring.for_verifying(&unknown).unwrap_err(),
+            KeyError::NotFound
         );
+        assert_eq!(ring.len(), 2);
+
+        let local = |id: &str, byte: u8| LocalKey::from_bytes(kid(id), &[byte; 32]).unwrap();
+        assert_eq!(
+            LocalKeyring::from_keys([local("a", 1), local("a", 2)]).unwrap_err(),
+            KeyError::DuplicateId(kid("a"))
+        );
+        let mut ring = LocalKeyring::single(local("a", 1));
+        assert_eq!(
+            ring.insert(local("b", 1)),
+            Err(KeyError::Collision {
+                existing: kid("a"),
+                new: kid("b")
+            })
+        );
+        let lid = local("a", 1).paserk_id().to_owned();
+        assert_eq!(ring.for_verifying(&lid).unwrap().id(), &kid("a"));
+        assert_eq!(
+            ring.for_verifying(local("a", 2).paserk_id()).unwrap_err(),
+            KeyError::NotFound
+        );
+    }
+
+    #[test]
+    fn generated_keys_differ() {
         let generated = [
             SigningKey::generate(kid("g"))
                 .unwrap()

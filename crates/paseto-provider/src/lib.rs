@@ -60,11 +60,11 @@
 //! // The issuer signs; the verifier holds only the public key.
 //! let signing = SigningKey::generate(KeyId::new("k1")?)?;
 //! let public = signing.verifying_key().clone();
-//! let issuer = PasetoPublicProvider::new(PublicKeyring::from_signing_keys([signing])?);
+//! let issuer = PasetoPublicProvider::new(PublicKeyring::single(signing));
 //! let token = issuer.issue(&workload::capability(KeyId::new("k1")?))?;
 //! assert!(issuer.to_text(&token).starts_with("v4.public."));
 //!
-//! let verifier = PasetoPublicProvider::new(PublicKeyring::from_verifying_keys([public])?);
+//! let verifier = PasetoPublicProvider::new(PublicKeyring::single(public));
 //! let (revoked, index) = (MemoryRevocationList::new(), MemoryLineageIndex::new());
 //! let ctx = VerifyContext::new(&revoked, &index);
 //! assert!(verifier.verify(&token, &workload::request(0), &ctx).is_ok());
@@ -77,8 +77,9 @@ mod key;
 mod provider;
 mod rfc3339;
 
+pub use captoken_core_types::KeyError;
 pub use claims::MAX_FOOTER_LEN;
-pub use key::{KeyError, LocalKey, LocalKeyring, PublicKeyring, SigningKey, VerifyingKey};
+pub use key::{LocalKey, LocalKeyring, PublicEntry, PublicKeyring, SigningKey, VerifyingKey};
 pub use provider::{
     FORMAT_LOCAL, FORMAT_PUBLIC, IMPLICIT_ASSERTION, Local, MAX_CHAIN, MAX_TOKEN_LEN,
     PasetoLocalProvider, PasetoProvider, PasetoPublicProvider, Public, Purpose,

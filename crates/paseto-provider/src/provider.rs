@@ -10,9 +10,8 @@ use std::fmt;
 
 use base64ct::{Base64UrlUnpadded, Encoding};
 use captoken_core_types::{
-    Attenuation, AttenuationMode, Capability, Denied, DenyReason, Error, Format, Inspection, KeyId,
-    LineageEntry, LineageHash, ModelError, ParentRef, Properties, Request, Token, TokenId,
-    TokenProvider, Verified, VerifyContext, check_format, check_reissued_lineage,
+    AttenuationMode, Capability, DenyReason, Error, Format, KeyId, Properties, Reissuer, RowCache,
+    Token, check_format,
 };
 use pasetors::token::UntrustedToken;
 use pasetors::version4::{LocalToken, PublicToken, V4};
@@ -40,7 +39,7 @@ pub const IMPLICIT_ASSERTION: &[u8] = b"captoken/paseto/v2";
 /// The longest token accepted, in bytes of its text form (which is also its binary form).
 pub const MAX_TOKEN_LEN: usize = 16 * 1024;
 /// The longest chain of ancestors a verifier walks; longer (or cyclic) lineage is denied.
-pub const MAX_CHAIN: usize = 256;
+pub const MAX_CHAIN: usize = captoken_core_types::reissue::MAX_CHAIN;
 
 /// The revocation sentence of both PASETO formats' [`Properties`].
 const REVOCATION: &str = "lineage-hash revocation list; cold verification of a re-issued chain also needs the issuer's lineage index";
@@ -68,7 +67,7 @@ mod sealed {
     /// Sealed: implemented by [`super::Public`] and [`super::Local`] only.
     pub trait Scheme: Sized + 'static {
         /// The keys a provider of this purpose holds.
-        type Keyring: fmt::Debug;
+        type Keyring: fmt::Debug + Send + Sync;
         /// pasetors' parsed, unauthenticated token.
         type Untrusted;
         /// The format tag.
@@ -124,6 +123,7 @@ impl Purpose for Local {}
 /// Use the aliases [`PasetoPublicProvider`] and [`PasetoLocalProvider`].
 pub struct PasetoProvider<P: Purpose> {
     keys: P::Keyring,
+    rows: RowCache,
 }
 
 /// `v4.public` tokens: Ed25519 signatures over captoken's claims, verifiable
@@ -146,7 +146,10 @@ impl PasetoProvider<Public> {
     /// A provider signing and verifying with these keys.
     #[must_use]
     pub fn new(keys: PublicKeyring) -> Self {
-        Self { keys }
+        Self {
+            keys,
+            rows: RowCache::default(),
+        }
     }
 
     /// The keyring.
@@ -160,13 +163,27 @@ impl PasetoProvider<Local> {
     /// A provider encrypting and decrypting with these keys.
     #[must_use]
     pub fn new(keys: LocalKeyring) -> Self {
-        Self { keys }
+        Self {
+            keys,
+            rows: RowCache::default(),
+        }
     }
 
     /// The keyring.
     #[must_use]
     pub fn keys(&self) -> &LocalKeyring {
         &self.keys
+    }
+}
+
+impl<P: Purpose> PasetoProvider<P> {
+    /// The same provider keeping at most `capacity` authenticated ancestors in
+    /// its cache ([`RowCache`]; 0 disables it, so that cold verification
+    /// re-opens every lineage-index row).
+    #[must_use]
+    pub fn with_row_cache(mut self, capacity: usize) -> Self {
+        self.rows = RowCache::new(capacity);
+        self
     }
 }
 
@@ -210,10 +227,24 @@ fn unknown_paserk_id(kid: &str) -> Error {
     )
 }
 
-impl<P: Purpose> PasetoProvider<P> {
-    /// Authenticates a token and decodes its capability: format, framing, key
-    /// by PASERK id, signature or tag under the implicit assertion, claims, and
-    /// `iss` naming the same key.
+impl<P: Purpose> Reissuer for PasetoProvider<P> {
+    fn format(&self) -> Format {
+        P::FORMAT
+    }
+
+    fn properties(&self) -> Properties {
+        P::PROPERTIES
+    }
+
+    fn seal(&self, capability: &Capability) -> Result<Token, Error> {
+        let payload = Claims::from_capability(capability)?.to_json()?;
+        let text = P::seal(&self.keys, &capability.issuer, &payload)?;
+        if text.len() > MAX_TOKEN_LEN {
+            return Err(Error::Unsupported("capability too large for a token"));
+        }
+        Ok(Token::new(P::FORMAT, text.into_bytes()))
+    }
+
     fn open(&self, token: &Token) -> Result<Capability, DenyReason> {
         check_format(token, P::FORMAT)
             .map_err(|_| DenyReason::Malformed("token of another format"))?;
@@ -229,10 +260,8 @@ impl<P: Purpose> PasetoProvider<P> {
         Ok(cap)
     }
 
-    /// [`Self::open`], for callers that report an [`Error`] rather than a denial.
-    fn open_or_error(&self, token: &Token) -> Result<Capability, Error> {
-        check_format(token, P::FORMAT)?;
-        self.open(token).map_err(|reason| match reason {
+    fn open_error(&self, token: &Token, reason: DenyReason) -> Error {
+        match reason {
             DenyReason::UnknownKey => match frame::<P>(token.as_bytes()) {
                 Ok(framed) => unknown_paserk_id(&framed.kid),
                 Err(m) => Error::Malformed(m),
@@ -240,11 +269,10 @@ impl<P: Purpose> PasetoProvider<P> {
             DenyReason::BadSignature => Error::BadSignature,
             DenyReason::Malformed(m) => Error::Malformed(m),
             _ => Error::Malformed("token does not authenticate"),
-        })
+        }
     }
 
-    /// The capability a token states, without authentication where the format allows.
-    fn unverified(&self, token: &Token) -> Result<Capability, Error> {
+    fn peek(&self, token: &Token) -> Result<Capability, Error> {
         check_format(token, P::FORMAT)?;
         let framed = frame::<P>(token.as_bytes()).map_err(Error::Malformed)?;
         let payload = P::peek(&self.keys, &framed)?;
@@ -253,122 +281,21 @@ impl<P: Purpose> PasetoProvider<P> {
             .map_err(Error::Malformed)
     }
 
-    /// An ancestor supplied for live verification: authenticated, its id and
-    /// parent. A bound ancestor (which no issuer of this version makes, and
-    /// which a re-issuing issuer refuses to attenuate) denies the chain, as the
-    /// reference denies a bound subject anywhere in a chain.
-    fn open_ancestor(&self, token: &Token) -> Result<(TokenId, Option<ParentRef>), DenyReason> {
-        let cap = self.open(token)?;
-        if cap.subject.is_bound() {
-            return Err(DenyReason::PossessionRequired);
-        }
-        Ok((cap.id, cap.parent))
-    }
-}
-
-impl<P: Purpose> TokenProvider for PasetoProvider<P> {
-    fn format(&self) -> Format {
-        P::FORMAT
-    }
-
-    fn properties(&self) -> Properties {
-        P::PROPERTIES
-    }
-
-    fn issue(&self, capability: &Capability) -> Result<Token, Error> {
-        capability.check_issuable()?;
-        let payload = Claims::from_capability(capability)?.to_json()?;
-        let text = P::seal(&self.keys, &capability.issuer, &payload)?;
-        if text.len() > MAX_TOKEN_LEN {
-            return Err(Error::Unsupported("capability too large for a token"));
-        }
-        Ok(Token::new(P::FORMAT, text.into_bytes()))
-    }
-
-    /// Re-issuance: checks the step's bounds and that it delegates to no bound
-    /// subject, authenticates `parent`, refuses a parent bound to a holder
-    /// (re-issuing it would need the holder's signed delegation request, which
-    /// this version cannot check), applies the step strictly and issues the
-    /// child, whose own bounds and binding [`TokenProvider::issue`] checks again.
-    fn attenuate(&self, parent: &Token, step: &Attenuation) -> Result<Token, Error> {
-        step.check_appendable()?;
-        check_format(parent, P::FORMAT)?;
-        let parent_cap = self.open_or_error(parent)?;
-        if parent_cap.subject.is_bound() {
-            return Err(ModelError::HolderBindingUnsupported.into());
-        }
-        let mut child = parent_cap.attenuate(step)?;
-        child.id = TokenId::random()?;
-        child.parent = Some(ParentRef::new(
-            P::FORMAT,
-            parent_cap.id,
-            LineageHash::compute(P::FORMAT, parent.as_bytes()),
-        ));
-        self.issue(&child)
-    }
-
-    fn verify(
-        &self,
-        token: &Token,
-        request: &Request,
-        ctx: &VerifyContext<'_>,
-    ) -> Result<Verified, Denied> {
-        request.check_bounds()?;
-        let cap = self.open(token)?;
-        // The reference's verdict on the re-issued capability, including the
-        // interim rule: a bound subject denies (`PossessionRequired`).
-        let holder = cap.authorizes(request)?;
-        let lineage_hash = LineageHash::compute(P::FORMAT, token.as_bytes());
-        let chain_len =
-            check_reissued_lineage(P::FORMAT, &lineage_hash, cap.parent, ctx, MAX_CHAIN, |t| {
-                self.open_ancestor(t)
-            })?;
-        Ok(Verified::new(
-            P::FORMAT,
-            cap.id,
-            cap.issuer,
-            cap.issued_at,
-            lineage_hash,
-            chain_len,
-            holder,
-        ))
-    }
-
-    fn lineage_hash(&self, token: &Token) -> Result<LineageHash, Error> {
-        check_format(token, P::FORMAT)?;
-        frame::<P>(token.as_bytes()).map_err(Error::Malformed)?;
-        Ok(LineageHash::compute(P::FORMAT, token.as_bytes()))
-    }
-
-    fn index_entry(&self, token: &Token) -> Result<Option<LineageEntry>, Error> {
-        // Authenticated: an index fed with forged rows would vouch for forged lineage.
-        let cap = self.open_or_error(token)?;
-        Ok(Some(LineageEntry::new(
-            cap.id,
-            LineageHash::compute(P::FORMAT, token.as_bytes()),
-            cap.parent,
-        )))
-    }
-
-    fn inspect(&self, token: &Token) -> Result<Inspection, Error> {
-        let capability = self.unverified(token)?;
-        let declared = capability.parent.iter().map(|p| p.hash).collect();
-        Ok(Inspection::new(P::FORMAT, capability, Vec::new(), declared))
-    }
-
     fn parse_bytes(&self, bytes: &[u8]) -> Result<Token, Error> {
         frame::<P>(bytes).map_err(Error::Malformed)?;
         Ok(Token::new(P::FORMAT, bytes.to_vec()))
     }
 
-    /// The text form is the binary form; bytes that are not UTF-8 (which no
-    /// parsed or issued token has) are shown with replacement characters.
     fn to_text(&self, token: &Token) -> String {
         String::from_utf8_lossy(token.as_bytes()).into_owned()
     }
 
     fn parse_text(&self, text: &str) -> Result<Token, Error> {
-        self.parse_bytes(text.as_bytes())
+        Reissuer::parse_bytes(self, text.as_bytes())
+    }
+
+    fn row_cache(&self) -> &RowCache {
+        &self.rows
     }
 }
 
@@ -399,8 +326,8 @@ impl Scheme for Public {
         framed: &Framed<Self::Untrusted>,
     ) -> Result<(KeyId, Vec<u8>), DenyReason> {
         let key = keys
-            .by_paserk_id(&framed.kid)
-            .ok_or(DenyReason::UnknownKey)?;
+            .for_verifying(&framed.kid)
+            .map_err(|_| DenyReason::UnknownKey)?;
         let trusted =
             PublicToken::verify(key.key(), &framed.untrusted, None, Some(IMPLICIT_ASSERTION))
                 .map_err(|_| DenyReason::BadSignature)?;
@@ -413,8 +340,8 @@ impl Scheme for Public {
 
     fn seal(keys: &PublicKeyring, issuer: &KeyId, payload: &[u8]) -> Result<String, Error> {
         let key = keys
-            .signing(issuer)
-            .ok_or_else(|| Error::UnknownKey(issuer.clone()))?;
+            .for_signing(issuer)
+            .map_err(|_| Error::UnknownKey(issuer.clone()))?;
         let footer = claims::footer(key.verifying_key().paserk_id())?;
         PublicToken::sign(
             key.secret(),
@@ -452,8 +379,8 @@ impl Scheme for Local {
         framed: &Framed<Self::Untrusted>,
     ) -> Result<(KeyId, Vec<u8>), DenyReason> {
         let key = keys
-            .by_paserk_id(&framed.kid)
-            .ok_or(DenyReason::UnknownKey)?;
+            .for_verifying(&framed.kid)
+            .map_err(|_| DenyReason::UnknownKey)?;
         let trusted =
             LocalToken::decrypt(key.key(), &framed.untrusted, None, Some(IMPLICIT_ASSERTION))
                 .map_err(|_| DenyReason::BadSignature)?;
@@ -471,8 +398,8 @@ impl Scheme for Local {
 
     fn seal(keys: &LocalKeyring, issuer: &KeyId, payload: &[u8]) -> Result<String, Error> {
         let key = keys
-            .get(issuer)
-            .ok_or_else(|| Error::UnknownKey(issuer.clone()))?;
+            .for_signing(issuer)
+            .map_err(|_| Error::UnknownKey(issuer.clone()))?;
         let footer = claims::footer(key.paserk_id())?;
         LocalToken::encrypt(key.key(), payload, Some(&footer), Some(IMPLICIT_ASSERTION))
             .map_err(library)

@@ -72,7 +72,7 @@ fn verify_pyseto_vectors(vectors: &Json) {
         vectors["public_key"].as_str().unwrap(),
     )
     .expect("pyseto's public key as PASERK");
-    let verifier = PasetoPublicProvider::new(PublicKeyring::from_verifying_keys([key]).unwrap());
+    let verifier = PasetoPublicProvider::new(PublicKeyring::single(key));
     let (revoked, index) = (MemoryRevocationList::new(), MemoryLineageIndex::new());
     let cases = vectors["cases"].as_array().expect("cases");
     assert!(cases.len() >= MIN_CASES, "only {} vectors", cases.len());
@@ -150,7 +150,7 @@ fn write_captoken_tokens(now: u64) -> Json {
     let issuer_id = KeyId::new("captoken-k1").unwrap();
     let signing = SigningKey::generate(issuer_id.clone()).unwrap();
     let public = signing.verifying_key().clone();
-    let issuer = PasetoPublicProvider::new(PublicKeyring::from_signing_keys([signing]).unwrap());
+    let issuer = PasetoPublicProvider::new(PublicKeyring::single(signing));
     let grant = |tool: &str| {
         Grant::new(workload::SERVER, tool)
             .with_arg("path", Constraint::Path(workload::ROOT_PREFIX.into()))
@@ -189,14 +189,9 @@ fn write_captoken_tokens(now: u64) -> Json {
         })
         .collect();
     let golden_seed = [1u8; 32];
-    let golden = PasetoPublicProvider::new(
-        PublicKeyring::from_signing_keys([SigningKey::from_seed(
-            KeyId::new("k1").unwrap(),
-            &golden_seed,
-        )
-        .unwrap()])
-        .unwrap(),
-    );
+    let golden = PasetoPublicProvider::new(PublicKeyring::single(
+        SigningKey::from_seed(KeyId::new("k1").unwrap(), &golden_seed).unwrap(),
+    ));
     let golden_text = golden.to_text(
         &golden
             .issue(&workload::capability(KeyId::new("k1").unwrap()))

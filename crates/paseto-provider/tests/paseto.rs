@@ -71,13 +71,13 @@ fn signing(id: &str, seed: u8) -> SigningKey {
 }
 
 fn local_with(id: &str, seed: u8) -> PasetoLocalProvider {
-    PasetoLocalProvider::new(
-        LocalKeyring::from_keys([LocalKey::from_bytes(kid(id), &[seed; 32]).unwrap()]).unwrap(),
-    )
+    PasetoLocalProvider::new(LocalKeyring::single(
+        LocalKey::from_bytes(kid(id), &[seed; 32]).unwrap(),
+    ))
 }
 
 fn public_with(id: &str, seed: u8) -> PasetoPublicProvider {
-    PasetoPublicProvider::new(PublicKeyring::from_signing_keys([signing(id, seed)]).unwrap())
+    PasetoPublicProvider::new(PublicKeyring::single(signing(id, seed)))
 }
 
 /// A verifier holding only the public half of key `seed`, under key id `id`.
@@ -85,7 +85,7 @@ fn verifier_with(id: &str, seed: u8) -> PasetoPublicProvider {
     let public =
         VerifyingKey::from_paserk(kid(id), &signing("x", seed).verifying_key().to_paserk())
             .unwrap();
-    PasetoPublicProvider::new(PublicKeyring::from_verifying_keys([public]).unwrap())
+    PasetoPublicProvider::new(PublicKeyring::single(public))
 }
 
 fn root_token(p: &dyn TokenProvider) -> Token {

@@ -23,11 +23,7 @@ pub(crate) fn signing(id: &str, seed: u8) -> RootSigningKey {
 }
 
 pub(crate) fn provider_with(keys: impl IntoIterator<Item = RootSigningKey>) -> BiscuitProvider {
-    let mut ring = BiscuitKeyring::new();
-    for k in keys {
-        ring.insert_signing(k).unwrap();
-    }
-    BiscuitProvider::new(ring)
+    BiscuitProvider::new(BiscuitKeyring::from_keys(keys).unwrap())
 }
 
 /// The provider of the tests: root key `k1` from seed 1.

@@ -17,7 +17,7 @@ use crate::attenuation::Attenuation;
 use crate::capability::{HolderKey, KeyId, Subject, TokenId, ToolRef};
 use crate::constraint::Constraint;
 use crate::error::{AttenuationError, Error, ModelError};
-use crate::lineage::{LineageEntry, LineageHash, LineageIndex, MemoryLineageIndex, RevocationList};
+use crate::lineage::{LineageEntry, LineageIndex, MemoryLineageIndex, RevocationList};
 use crate::provider::{AttenuationMode, DenyReason, Format, Token, TokenProvider, VerifyContext};
 use crate::reference::authorize;
 use crate::request::Request;
@@ -401,11 +401,27 @@ pub fn cold_verification_equals_live(s: &Setup) {
     let empty = MemoryLineageIndex::new();
     for depth in 0..=8 {
         let stores = Stores::new();
-        let tokens = workload::chain(p, &stores, depth);
+        // A root of its own, so that no earlier verification has authenticated
+        // (and cached) any ancestor of this chain.
+        let mut root = workload::capability(issuer());
+        root.id = TokenId::random().unwrap();
+        let tokens = workload::chain_from(p, &stores, &root, depth);
         let leaf = tokens.last().unwrap();
         let ancestors = ancestors_of(&tokens);
         let live = stores.cold().with_ancestors(&ancestors);
         let live_only = VerifyContext::new(&stores.revoked, &empty).with_ancestors(&ancestors);
+        // Before anything authenticated this chain's ancestors: without index
+        // rows or supplied ancestors, a re-issued chain's lineage is unknown.
+        let nothing = VerifyContext::new(&stores.revoked, &empty);
+        let bare = p.verify(leaf, &workload::request(depth), &nothing);
+        if depth > 0 && reissues(p) {
+            assert_eq!(reason(bare), DenyReason::LineageUnknown);
+        } else {
+            assert!(
+                bare.is_ok(),
+                "depth {depth}: an offline chain needs no index"
+            );
+        }
         for req_depth in 0..=8 {
             let req = workload::request(req_depth);
             let cold = p.verify(leaf, &req, &stores.cold());
@@ -428,26 +444,18 @@ pub fn cold_verification_equals_live(s: &Setup) {
                 assert_eq!(v.lineage_hash, p.lineage_hash(leaf).unwrap());
             }
         }
-        let nothing = VerifyContext::new(&stores.revoked, &empty);
-        let bare = p.verify(leaf, &workload::request(depth), &nothing);
-        if depth > 0 && reissues(p) {
-            assert_eq!(reason(bare), DenyReason::LineageUnknown);
-        } else {
-            assert!(
-                bare.is_ok(),
-                "depth {depth}: an offline chain needs no index"
-            );
-        }
+        // Afterwards a re-issuing verifier holds them, authenticated, in its
+        // cache: the index is only needed for what it has not seen.
+        assert!(p.verify(leaf, &workload::request(depth), &nothing).is_ok());
     }
 }
 
 /// A forged lineage is never believed. Supplied ancestors that are not the
 /// declared ones (another chain's token, a skipped or repeated generation,
-/// junk, the right bytes under another format's label), and an index row whose
-/// hash is not the parent's: a re-issued chain is denied, as a lineage
-/// mismatch where the forgery is a genuine token of this format; an offline
-/// chain carries its own lineage, so the forgery either denies or changes
-/// nothing.
+/// junk, the right bytes under another format's label) deny in every format,
+/// as a lineage mismatch where the forgery is a genuine token of this format
+/// (an offline chain carries its own lineage, and supplied ancestors can only
+/// confirm it); an index row holding another credential denies.
 pub fn forged_lineage_is_never_believed(s: &Setup) {
     let p = &*s.provider;
     let stores = Stores::new();
@@ -470,33 +478,145 @@ pub fn forged_lineage_is_never_believed(s: &Setup) {
             tokens[1].as_bytes().to_vec(),
         )],
     ];
+    // One contract for every format: supplied ancestors that are not the
+    // chain's own deny, whether the format needs them or only confirms them.
     for (i, wrong) in genuine.iter().chain(&forged).enumerate() {
         let got = p.verify(leaf, &req, &stores.cold().with_ancestors(wrong));
-        if !reissues(p) {
-            assert!(got.is_err() || got == cold, "ancestors {i}");
-        } else if i < genuine.len() {
+        if i < genuine.len() {
             assert_eq!(reason(got), DenyReason::LineageMismatch, "ancestors {i}");
         } else {
             assert!(got.is_err(), "ancestors {i}");
         }
     }
-    if let Some(parent) = p.index_entry(&tokens[1]).unwrap() {
+    // The right ancestors, and a prefix of them, verify.
+    let right = ancestors_of(&tokens);
+    assert!(
+        p.verify(leaf, &req, &stores.cold().with_ancestors(&right))
+            .is_ok()
+    );
+    assert!(
+        p.verify(leaf, &req, &stores.cold().with_ancestors(&right[..1]))
+            .is_ok()
+    );
+    // A fresh chain, whose ancestors no verifier-side cache has seen.
+    let fresh = workload::chain(p, &Stores::new(), 2);
+    if let Some(parent) = p.index_entry(&fresh[1]).unwrap() {
+        // A row whose credential is another genuine token of the chain.
+        let mut swapped = parent.clone();
+        swapped.credential = fresh[0].as_bytes().to_vec();
         let index = MemoryLineageIndex::new();
-        index
-            .record(LineageEntry {
-                hash: LineageHash([0; 32]),
-                ..parent
-            })
-            .unwrap();
-        let got = p.verify(leaf, &req, &VerifyContext::new(&stores.revoked, &index));
-        if reissues(p) {
-            assert_eq!(reason(got), DenyReason::LineageMismatch, "forged index row");
-        } else {
-            assert!(got.is_err() || got == cold, "forged index row");
-        }
+        index.record(swapped).unwrap();
+        let got = p.verify(
+            &fresh[2],
+            &req,
+            &VerifyContext::new(&stores.revoked, &index),
+        );
+        assert_eq!(
+            reason(got),
+            DenyReason::LineageMismatch,
+            "swapped credential"
+        );
     } else {
         assert!(!reissues(p), "a re-issued chain needs index rows");
     }
+}
+
+/// Cold verification authenticates every lineage-index row it follows
+/// (issue 13 §1): an index whose rows are altered (parent pointer redirected to
+/// an unrevoked credential or dropped, hash field rewritten), truncated
+/// (rows missing), invented (garbage credentials) or holding another genuine
+/// credential can make a descendant of a revoked credential deny, never allow,
+/// and can make a genuine chain deny, never verify more than it should. Offline
+/// formats, whose tokens carry their whole chain, have no index rows.
+pub fn a_lying_lineage_index_never_allows(s: &Setup) {
+    /// An alteration of a chain's index rows.
+    type Edit<'a> = dyn Fn(&mut Vec<LineageEntry>) + 'a;
+    let p = &*s.provider;
+    // A fresh chain for every case: its children have fresh ids, so no
+    // verifier-side cache of authenticated ancestors can answer for the index.
+    let chain = || {
+        let tokens = workload::chain(p, &Stores::new(), 3);
+        let rows = tokens
+            .iter()
+            .map(|t| p.index_entry(t).unwrap())
+            .collect::<Option<Vec<LineageEntry>>>();
+        (tokens, rows)
+    };
+    if chain().1.is_none() {
+        assert!(!reissues(p), "a re-issued chain needs index rows");
+        return;
+    }
+    let mut other = workload::capability(issuer());
+    other.id = TokenId([0x77; 16]);
+    let unrelated = p.issue(&other).unwrap();
+    let unrelated_row = p.index_entry(&unrelated).unwrap().unwrap();
+    let unrelated_ref =
+        crate::capability::ParentRef::new(p.format(), unrelated_row.token_id, unrelated_row.hash);
+    let req = workload::request(3);
+    // Verifies the leaf of a fresh chain whose root is revoked (or not),
+    // against an index holding the chain's rows after `edit`.
+    let verify = |revoke_root: bool, edit: &Edit<'_>| {
+        let (tokens, rows) = chain();
+        let mut rows = rows.unwrap();
+        let stores = Stores::new();
+        if revoke_root {
+            stores.revoked.revoke(rows[0].hash).unwrap();
+        }
+        edit(&mut rows);
+        for row in rows {
+            stores.index.record(row).unwrap();
+        }
+        p.verify(&tokens[3], &req, &stores.cold())
+    };
+    let edits: [(&str, &Edit<'_>); 8] = [
+        ("genuine", &|_| {}),
+        ("parent redirected to an unrevoked root", &|rows| {
+            rows[1].parent = Some(unrelated_ref);
+        }),
+        ("parent dropped", &|rows| rows[1].parent = None),
+        ("hash field rewritten", &|rows| {
+            rows[1].hash = unrelated_row.hash
+        }),
+        ("root row missing", &|rows| {
+            rows.remove(0);
+        }),
+        ("credential of an unrelated root", &|rows| {
+            rows[1].credential.clone_from(&unrelated_row.credential);
+        }),
+        ("garbage credential", &|rows| {
+            rows[1].credential = vec![0x5a; 64]
+        }),
+        ("every row points at the unrelated root", &|rows| {
+            for row in rows.iter_mut() {
+                row.parent = Some(unrelated_ref);
+                row.hash = unrelated_row.hash;
+            }
+        }),
+    ];
+    for (what, edit) in edits {
+        assert!(
+            verify(true, edit).is_err(),
+            "{what}: a descendant of a revoked root verifies"
+        );
+    }
+    // Not revoked: the genuine index verifies; a row the verifier cannot
+    // authenticate as the declared ancestor denies; fields it does not trust
+    // (parent pointer, hash) change nothing.
+    assert!(verify(false, &|_| {}).is_ok());
+    assert!(verify(false, &|rows| rows[1].parent = None).is_ok());
+    assert!(verify(false, &|rows| rows[1].hash = unrelated_row.hash).is_ok());
+    assert_eq!(
+        reason(verify(false, &|rows| {
+            rows[2].credential.clone_from(&unrelated_row.credential);
+        })),
+        DenyReason::LineageMismatch
+    );
+    assert_eq!(
+        reason(verify(false, &|rows| {
+            rows.remove(1);
+        })),
+        DenyReason::LineageUnknown
+    );
 }
 
 /// Revoking any token of a chain denies it and its descendants, live and cold,
@@ -555,7 +675,10 @@ pub fn revoking_an_ancestor_denies_descendants_only(s: &Setup) {
 pub fn store_failure_fails_closed(s: &Setup) {
     let p = &*s.provider;
     let stores = Stores::new();
-    let tokens = workload::chain(p, &stores, 1);
+    // A root of its own: no verifier-side cache has authenticated its ancestors.
+    let mut root = workload::capability(issuer());
+    root.id = TokenId::random().unwrap();
+    let tokens = workload::chain_from(p, &stores, &root, 1);
     let req = workload::request(1);
     assert_eq!(
         reason(p.verify(
@@ -769,6 +892,7 @@ macro_rules! conformance_tests {
             revoking_an_ancestor_denies_descendants_only,
             store_failure_fails_closed,
             foreign_input_is_denied,
+            a_lying_lineage_index_never_allows,
             holder_binding_is_refused,
             size_bounds_are_enforced,
             path_traversal_is_denied,

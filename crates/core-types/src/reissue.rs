@@ -1,0 +1,321 @@
+//! The one re-issuing core: issue, attenuate, verify live or cold, and index lineage for every format whose attenuation is re-issuance (HMAC, PASETO).
+//!
+//! A re-issuing format implements [`Reissuer`]: how to seal a capability into
+//! a token, and how to open (authenticate, then decode) one. Everything else a
+//! [`TokenProvider`] does is written here once, and every [`Reissuer`] is a
+//! [`TokenProvider`] through it.
+//!
+//! **Lineage.** A re-issued child carries its parent's format, id and lineage
+//! hash in its authenticated claims. The walk up the chain authenticates every
+//! ancestor it follows: a supplied ancestor (live verification) or the
+//! credential stored in a lineage-index row (cold verification) must hash to
+//! the hash its child declares and must open under this verifier's keys; the
+//! next step up comes from the ancestor's own authenticated claims, never from
+//! what an index row says. An altered, invented or truncated index can
+//! therefore make cold verification deny, never allow: the index is trusted
+//! for availability only (ADR 0002). Rows once authenticated are kept in a
+//! bounded [`RowCache`], so that a warm verifier does not open the same
+//! ancestor again; evicting from it only costs time.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use crate::attenuation::Attenuation;
+use crate::capability::{Capability, ParentRef, TokenId};
+use crate::error::{Error, ModelError};
+use crate::lineage::{LineageEntry, LineageHash};
+use crate::provider::{
+    Denied, DenyReason, Format, Inspection, Properties, Token, TokenProvider, Verified,
+    VerifyContext, check_format,
+};
+use crate::request::Request;
+
+/// The longest chain of ancestors a verifier walks; longer (or cyclic) lineage is denied.
+pub const MAX_CHAIN: usize = 256;
+
+/// A token format whose attenuation is re-issuance by the issuer. Implement
+/// sealing and opening; [`TokenProvider`] comes with it.
+pub trait Reissuer: Send + Sync {
+    /// The format this provider reads and writes.
+    fn format(&self) -> Format;
+
+    /// What the format can do.
+    fn properties(&self) -> Properties;
+
+    /// Encodes `capability` (already checked by [`Capability::check_issuable`])
+    /// and authenticates it with the key named by its issuer.
+    ///
+    /// # Errors
+    /// [`Error::UnknownKey`] without that signing key, or a format error.
+    fn seal(&self, capability: &Capability) -> Result<Token, Error>;
+
+    /// Authenticates a token claiming this format, then decodes its capability.
+    ///
+    /// # Errors
+    /// Why it does not authenticate or decode.
+    fn open(&self, token: &Token) -> Result<Capability, DenyReason>;
+
+    /// The caller-facing error for a token [`Self::open`] refused (an issuer
+    /// re-issuing or indexing it), naming the unknown key id where it can.
+    fn open_error(&self, token: &Token, reason: DenyReason) -> Error {
+        let _ = token;
+        match reason {
+            DenyReason::BadSignature => Error::BadSignature,
+            DenyReason::Malformed(m) => Error::Malformed(m),
+            _ => Error::Malformed("token does not authenticate"),
+        }
+    }
+
+    /// Decodes a token of this format without authenticating it, for inspection.
+    ///
+    /// # Errors
+    /// [`Error::Malformed`] or [`Error::WrongFormat`].
+    fn peek(&self, token: &Token) -> Result<Capability, Error>;
+
+    /// Wraps binary bytes as a token of this format, checking their framing.
+    ///
+    /// # Errors
+    /// [`Error::Malformed`] when the bytes are not framed as this format.
+    fn parse_bytes(&self, bytes: &[u8]) -> Result<Token, Error>;
+
+    /// The text form.
+    fn to_text(&self, token: &Token) -> String;
+
+    /// Parses the text form.
+    ///
+    /// # Errors
+    /// [`Error::Malformed`] when the text is not this format's text form.
+    fn parse_text(&self, text: &str) -> Result<Token, Error>;
+
+    /// The ancestors this verifier has already authenticated.
+    fn row_cache(&self) -> &RowCache;
+}
+
+/// What authenticating an ancestor established: its id and its own parent.
+type Row = (TokenId, Option<ParentRef>);
+
+/// A bounded in-process cache of authenticated ancestors, by lineage hash.
+///
+/// Only facts read from an authenticated credential enter it, and such a
+/// credential never changes, so a hit is as good as opening the credential
+/// again. When full it is emptied; a poisoned lock is a miss. Either way the
+/// cost is time, never a verdict.
+#[derive(Debug)]
+pub struct RowCache {
+    rows: Mutex<HashMap<LineageHash, Row>>,
+    capacity: usize,
+}
+
+impl RowCache {
+    /// The default capacity, in authenticated ancestors.
+    pub const DEFAULT_CAPACITY: usize = 4096;
+
+    /// A cache of at most `capacity` ancestors (0 disables it).
+    #[must_use]
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            rows: Mutex::new(HashMap::new()),
+            capacity,
+        }
+    }
+
+    fn get(&self, hash: &LineageHash) -> Option<Row> {
+        self.rows.lock().ok()?.get(hash).copied()
+    }
+
+    fn insert(&self, hash: LineageHash, row: Row) {
+        if self.capacity == 0 {
+            return;
+        }
+        if let Ok(mut rows) = self.rows.lock() {
+            if rows.len() >= self.capacity {
+                rows.clear();
+            }
+            rows.insert(hash, row);
+        }
+    }
+}
+
+impl Default for RowCache {
+    fn default() -> Self {
+        Self::new(Self::DEFAULT_CAPACITY)
+    }
+}
+
+/// Authenticates one ancestor's credential against what its child declares,
+/// and returns the ancestor's own parent from its authenticated claims.
+fn authenticate<R: Reissuer + ?Sized>(
+    r: &R,
+    bytes: &[u8],
+    declared: &ParentRef,
+) -> Result<Option<ParentRef>, DenyReason> {
+    if LineageHash::compute(r.format(), bytes) != declared.hash {
+        return Err(DenyReason::LineageMismatch);
+    }
+    let cap = r.open(&Token::new(r.format(), bytes.to_vec()))?;
+    if cap.id != declared.id {
+        return Err(DenyReason::LineageMismatch);
+    }
+    // A bound ancestor cannot be re-issued from (see `attenuate`): one in a
+    // chain was not made by this core.
+    if cap.subject.is_bound() {
+        return Err(DenyReason::PossessionRequired);
+    }
+    r.row_cache().insert(declared.hash, (cap.id, cap.parent));
+    Ok(cap.parent)
+}
+
+/// Checks the lineage of a re-issued credential: the credential (`own`) and
+/// every ancestor unrevoked, every ancestor authenticated (supplied in
+/// `ctx.ancestors`, parent first, else its credential from `ctx.lineage`, else
+/// from the row cache). Returns the number of ancestors.
+fn walk_lineage<R: Reissuer + ?Sized>(
+    r: &R,
+    own: &LineageHash,
+    parent: Option<ParentRef>,
+    ctx: &VerifyContext<'_>,
+) -> Result<usize, DenyReason> {
+    let revoked = |h: &LineageHash| ctx.revocations.is_revoked(h).map_err(|_| DenyReason::Store);
+    if revoked(own)? {
+        return Err(DenyReason::Revoked);
+    }
+    let mut supplied = ctx.ancestors.iter();
+    let mut next = parent;
+    let mut walked = 0usize;
+    while let Some(declared) = next {
+        walked = walked
+            .checked_add(1)
+            .filter(|n| *n <= MAX_CHAIN)
+            .ok_or(DenyReason::DepthExceeded)?;
+        // A chain that changes format needs a bridge (DESIGN.md §9): never guess.
+        if declared.format != r.format() {
+            return Err(DenyReason::LineageMismatch);
+        }
+        if revoked(&declared.hash)? {
+            return Err(DenyReason::Revoked);
+        }
+        next = match supplied.next() {
+            Some(token) => {
+                if token.format() != r.format() {
+                    return Err(DenyReason::LineageMismatch);
+                }
+                authenticate(r, token.as_bytes(), &declared)?
+            }
+            None => match r.row_cache().get(&declared.hash) {
+                Some((id, grandparent)) if id == declared.id => grandparent,
+                Some(_) => return Err(DenyReason::LineageMismatch),
+                None => {
+                    let row = ctx
+                        .lineage
+                        .get(&declared.id)
+                        .map_err(|_| DenyReason::Store)?
+                        .ok_or(DenyReason::LineageUnknown)?;
+                    authenticate(r, &row.credential, &declared)?
+                }
+            },
+        };
+    }
+    Ok(walked)
+}
+
+impl<R: Reissuer> TokenProvider for R {
+    fn format(&self) -> Format {
+        Reissuer::format(self)
+    }
+
+    fn properties(&self) -> Properties {
+        Reissuer::properties(self)
+    }
+
+    fn issue(&self, capability: &Capability) -> Result<Token, Error> {
+        capability.check_issuable()?;
+        self.seal(capability)
+    }
+
+    fn attenuate(&self, parent: &Token, step: &Attenuation) -> Result<Token, Error> {
+        step.check_appendable()?;
+        check_format(parent, Reissuer::format(self))?;
+        let parent_cap = self
+            .open(parent)
+            .map_err(|reason| self.open_error(parent, reason))?;
+        // Re-issuing from a bound parent would launder its binding.
+        if parent_cap.subject.is_bound() {
+            return Err(ModelError::HolderBindingUnsupported.into());
+        }
+        let mut child = parent_cap.attenuate(step)?;
+        child.id = TokenId::random()?;
+        child.parent = Some(ParentRef::new(
+            Reissuer::format(self),
+            parent_cap.id,
+            LineageHash::compute(Reissuer::format(self), parent.as_bytes()),
+        ));
+        self.issue(&child)
+    }
+
+    fn verify(
+        &self,
+        token: &Token,
+        request: &Request,
+        ctx: &VerifyContext<'_>,
+    ) -> Result<Verified, Denied> {
+        request.check_bounds()?;
+        let cap = self.open(token)?;
+        let holder = cap.authorizes(request)?;
+        let lineage_hash = LineageHash::compute(Reissuer::format(self), token.as_bytes());
+        let chain_len = walk_lineage(self, &lineage_hash, cap.parent, ctx)?;
+        Ok(Verified::new(
+            Reissuer::format(self),
+            cap.id,
+            cap.issuer,
+            cap.issued_at,
+            lineage_hash,
+            chain_len,
+            holder,
+        ))
+    }
+
+    fn lineage_hash(&self, token: &Token) -> Result<LineageHash, Error> {
+        self.peek(token)?;
+        Ok(LineageHash::compute(
+            Reissuer::format(self),
+            token.as_bytes(),
+        ))
+    }
+
+    fn index_entry(&self, token: &Token) -> Result<Option<LineageEntry>, Error> {
+        // Authenticated: the index must only ever hold genuine credentials.
+        check_format(token, Reissuer::format(self))?;
+        let cap = self
+            .open(token)
+            .map_err(|reason| self.open_error(token, reason))?;
+        Ok(Some(LineageEntry::new(
+            cap.id,
+            LineageHash::compute(Reissuer::format(self), token.as_bytes()),
+            cap.parent,
+            token.as_bytes().to_vec(),
+        )))
+    }
+
+    fn inspect(&self, token: &Token) -> Result<Inspection, Error> {
+        let capability = self.peek(token)?;
+        let declared = capability.parent.iter().map(|p| p.hash).collect();
+        Ok(Inspection::new(
+            Reissuer::format(self),
+            capability,
+            Vec::new(),
+            declared,
+        ))
+    }
+
+    fn parse_bytes(&self, bytes: &[u8]) -> Result<Token, Error> {
+        Reissuer::parse_bytes(self, bytes)
+    }
+
+    fn to_text(&self, token: &Token) -> String {
+        Reissuer::to_text(self, token)
+    }
+
+    fn parse_text(&self, text: &str) -> Result<Token, Error> {
+        Reissuer::parse_text(self, text)
+    }
+}
