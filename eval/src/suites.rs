@@ -491,7 +491,11 @@ const PATH_DIRS: [&str; 5] = ["/", "/srv/", "/srv/a/", "/srv/a/b", "/srv/a/b/"];
 /// and every way out of them a tool's path resolution could take (dot and
 /// empty segments, encoded dots in either case, backslashes, NUL, a trailing
 /// slash, a sibling that shares the directory's bytes, a relative path).
-const PATH_VALUES: [&str; 18] = [
+const PATH_VALUES: [&str; 22] = [
+    "/srv/a/..%2f..%2fetc/passwd",
+    "/srv/a/%252e%252e/f",
+    "/srv/a/.../f",
+    "/srv/a/.. /f",
     "/srv/a/f",
     "/srv/a/b/f",
     "/srv/a/b/c/f",
@@ -577,7 +581,7 @@ fn path<C: Candidate>(
                 return Err(fail("allowed without a string path"));
             };
             prop_assert!(
-                captoken_core_types::path::is_under(v, dir),
+                resolves_under(v, dir),
                 "link {} allows {:?} outside {:?}",
                 i,
                 v,
@@ -591,7 +595,7 @@ fn path<C: Candidate>(
                         && let Constraint::Path(d) = &c.constraint
                     {
                         prop_assert!(
-                            captoken_core_types::path::is_under(v, d),
+                            resolves_under(v, d),
                             "link {} allows {:?} outside the step's {:?}",
                             i,
                             v,
@@ -603,4 +607,125 @@ fn path<C: Candidate>(
         }
     }
     Ok(())
+}
+
+/// An oracle independent of `core-types::path`: how a permissive tool might
+/// resolve `value` (percent-decoding until nothing changes, backslashes as
+/// separators, Windows trimming trailing dots and spaces, then `.` and `..`
+/// resolved), and whether the result lies strictly under `dir`. A value it
+/// cannot resolve (control characters, `..` above the root, relative) does not.
+fn resolves_under(value: &str, dir: &str) -> bool {
+    fn decode(s: &str) -> Option<String> {
+        let mut out = Vec::new();
+        let b = s.as_bytes();
+        let mut i = 0;
+        while let Some(&c) = b.get(i) {
+            if c == b'%'
+                && let Some(hex) = b.get(i + 1..i + 3)
+                && let Ok(v) = u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16)
+            {
+                out.push(v);
+                i += 3;
+            } else {
+                out.push(c);
+                i += 1;
+            }
+        }
+        // Overlong UTF-8 (`%c0%ae`) is what some decoders turn into `.`.
+        let lossy = String::from_utf8_lossy(&out).into_owned();
+        Some(lossy.replace("\u{fffd}\u{fffd}", "."))
+    }
+    fn resolve(path: &str) -> Option<Vec<String>> {
+        let mut s = path.to_owned();
+        for _ in 0..4 {
+            let next = decode(&s)?;
+            if next == s {
+                break;
+            }
+            s = next;
+        }
+        if s.chars().any(char::is_control) {
+            return None;
+        }
+        let s = s.replace('\\', "/");
+        let rest = s.strip_prefix('/')?;
+        let mut out: Vec<String> = Vec::new();
+        for seg in rest.split('/') {
+            // Dots and spaces only: read, conservatively, as the dot segment
+            // its dots make once trailing spaces and dots are trimmed.
+            let seg = if seg.chars().all(|c| c == '.' || c == ' ') {
+                match seg.chars().filter(|c| *c == '.').count() {
+                    0 => "",
+                    1 => ".",
+                    _ => "..",
+                }
+            } else {
+                seg
+            };
+            match seg {
+                "" | "." => {}
+                ".." => {
+                    out.pop()?;
+                }
+                other => out.push(other.to_owned()),
+            }
+        }
+        Some(out)
+    }
+    let (Some(v), Some(d)) = (resolve(value), resolve(dir)) else {
+        return false;
+    };
+    v.len() > d.len() && v.starts_with(&d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_path_oracle_resolves_escapes() {
+        for (v, d, under) in [
+            ("/srv/a/f", "/srv/a/", true),
+            ("/srv/a/b/f", "/srv/a", true),
+            ("/srv/a", "/srv/a/", false),
+            ("/srv/ab/f", "/srv/a/", false),
+            ("/srv/a/../f", "/srv/a/", false),
+            ("/srv/a/..%2f..%2fetc/passwd", "/srv/a/", false),
+            ("/srv/a/%252e%252e/f", "/srv/a/", false),
+            ("/srv/a/%c0%ae%c0%ae/f", "/srv/a/", false),
+            ("/srv/a/.. /f", "/srv/a/", false),
+            ("/srv/a\\..\\f", "/srv/a/", false),
+            ("srv/a/f", "/srv/a/", false),
+            ("/srv/a/f\0", "/srv/a/", false),
+        ] {
+            assert_eq!(resolves_under(v, d), under, "{v:?} under {d:?}");
+        }
+    }
+
+    /// Not vacuous: on generated cases the path suite allows some requests.
+    #[test]
+    fn the_path_suite_allows_some_requests() {
+        use captoken_core_types::{Capability, KeyId, Request, TokenProvider};
+        let p = crate::candidate::Hmac::provider(0);
+        let cap = Capability::builder(KeyId::new(captoken_core_types::testing::KEY_ID).unwrap())
+            .subject("agent:a")
+            .valid_from(10)
+            .for_secs(10)
+            .grant(Grant::new("s", "t").with_arg("p", Constraint::Path("/srv/a/".into())))
+            .build()
+            .unwrap();
+        let token = p.issue(&cap).unwrap();
+        let stores = Stores::new();
+        let allowed = PATH_VALUES
+            .iter()
+            .filter(|v| {
+                let req = Request::new("agent:a", "s", "t", &captoken_core_types::FixedClock(12))
+                    .with_arg("p", **v);
+                let got = p.verify(&token, &req, &stores.cold()).is_ok();
+                assert!(!got || resolves_under(v, "/srv/a/"), "{v:?}");
+                got
+            })
+            .count();
+        assert_eq!(allowed, 3, "the values strictly under /srv/a/");
+    }
 }

@@ -17,6 +17,8 @@
 //! | arguments of a request | [`MAX_REQUEST_ARGS`] |
 //! | bytes of a string argument value in a request | [`MAX_REQUEST_VALUE_LEN`] |
 //! | bytes of a request in all (names and values, server, tool, subject) | [`MAX_REQUEST_LEN`] |
+//! | bytes of a capability in all (every name, string value, prefix and directory) | [`MAX_CAPABILITY_LEN`] |
+//! | bytes of one step in all | [`MAX_STEP_LEN`] |
 
 use crate::attenuation::Attenuation;
 use crate::capability::{Capability, Grant, Subject};
@@ -37,6 +39,11 @@ pub const MAX_SET_LEN: usize = 64;
 pub const MAX_NAME_LEN: usize = 128;
 /// Bytes of a string value, prefix or path directory inside a capability or step.
 pub const MAX_VALUE_LEN: usize = 1024;
+/// Bytes of a capability in all: every name, string value, prefix and
+/// directory, so that the per-item bounds cannot multiply into megabytes.
+pub const MAX_CAPABILITY_LEN: usize = 64 * 1024;
+/// Bytes of one attenuation step in all.
+pub const MAX_STEP_LEN: usize = 16 * 1024;
 /// Arguments of one request.
 pub const MAX_REQUEST_ARGS: usize = 64;
 /// Bytes of one string argument value of a request.
@@ -51,29 +58,32 @@ fn name(n: &str, what: &'static str) -> Result<(), ModelError> {
     Ok(())
 }
 
-fn value(v: &Value) -> Result<(), ModelError> {
+fn value(v: &Value) -> Result<usize, ModelError> {
     match v {
         Value::Str(s) if s.len() > MAX_VALUE_LEN => Err(ModelError::TooLarge("string value")),
-        _ => Ok(()),
+        Value::Str(s) => Ok(s.len()),
+        Value::Int(_) | Value::Bool(_) => Ok(8),
     }
 }
 
-fn constraint(c: &Constraint) -> Result<(), ModelError> {
+/// Checks one constraint; returns the bytes it holds.
+fn constraint(c: &Constraint) -> Result<usize, ModelError> {
     match c {
-        Constraint::Any | Constraint::Range { .. } => Ok(()),
+        Constraint::Any | Constraint::Range { .. } => Ok(16),
         Constraint::Exact(v) => value(v),
         Constraint::Prefix(s) | Constraint::Path(s) => {
             if s.len() > MAX_VALUE_LEN {
                 Err(ModelError::TooLarge("prefix or path directory"))
             } else {
-                Ok(())
+                Ok(s.len())
             }
         }
         Constraint::OneOf(set) => {
             if set.len() > MAX_SET_LEN {
                 return Err(ModelError::TooLarge("OneOf set"));
             }
-            set.iter().try_for_each(value)
+            set.iter()
+                .try_fold(0usize, |n, v| Ok(n.saturating_add(value(v)?)))
         }
     }
 }
@@ -82,16 +92,19 @@ fn subject(s: &Subject) -> Result<(), ModelError> {
     name(&s.principal, "principal")
 }
 
-fn grant(g: &Grant) -> Result<(), ModelError> {
+/// Checks one grant; returns the bytes it holds.
+fn grant(g: &Grant) -> Result<usize, ModelError> {
     name(&g.server, "server name")?;
     name(&g.tool, "tool name")?;
     if g.args.len() > MAX_ARGS_PER_GRANT {
         return Err(ModelError::TooLarge("arguments per grant"));
     }
-    g.args.iter().try_for_each(|(n, c)| {
-        name(n, "argument name")?;
-        constraint(c)
-    })
+    g.args
+        .iter()
+        .try_fold(g.server.len() + g.tool.len(), |n, (a, c)| {
+            name(a, "argument name")?;
+            Ok(n.saturating_add(a.len()).saturating_add(constraint(c)?))
+        })
 }
 
 impl Capability {
@@ -104,7 +117,16 @@ impl Capability {
         if self.grants.len() > MAX_GRANTS {
             return Err(ModelError::TooLarge("grants"));
         }
-        self.grants.iter().try_for_each(grant)
+        let total = self
+            .grants
+            .iter()
+            .try_fold(self.subject.principal.len(), |n, g| {
+                Ok(n.saturating_add(grant(g)?))
+            })?;
+        if total > MAX_CAPABILITY_LEN {
+            return Err(ModelError::TooLarge("capability in all"));
+        }
+        Ok(())
     }
 }
 
@@ -126,12 +148,17 @@ impl Attenuation {
         if self.constraints.len() > MAX_STEP_ITEMS {
             return Err(ModelError::TooLarge("constraints added by a step"));
         }
-        self.constraints.iter().try_for_each(|c| {
+        let total = self.constraints.iter().try_fold(0usize, |n, c| {
             name(&c.tool.server, "server name")?;
             name(&c.tool.tool, "tool name")?;
             name(&c.arg, "argument name")?;
-            constraint(&c.constraint)
+            let len = c.tool.server.len() + c.tool.tool.len() + c.arg.len();
+            Ok(n.saturating_add(len)
+                .saturating_add(constraint(&c.constraint)?))
         })?;
+        if total > MAX_STEP_LEN {
+            return Err(ModelError::TooLarge("step in all"));
+        }
         self.delegate.as_ref().map_or(Ok(()), subject)
     }
 }

@@ -66,9 +66,9 @@ pub enum Constraint {
     /// Never matches integers or booleans.
     Prefix(String),
     /// A file-system path strictly under this directory, by whole segments (see
-    /// [`crate::path`]): an absolute path with no `.`, `..` or empty segments, no
-    /// NUL, backslash or percent-encoded dot, whose segments extend the
-    /// directory's. The directory is written `/`, `/a/b` or `/a/b/` (the same
+    /// [`crate::path`]): an absolute path with no empty segment and none made of
+    /// dots and spaces only (`.`, `..`), no backslash, no `%`, no control
+    /// character, whose segments extend the directory's. The directory is written `/`, `/a/b` or `/a/b/` (the same
     /// set); a directory that is not such a path permits nothing. Use it for
     /// every argument a tool resolves against a file system.
     Path(String),
@@ -256,6 +256,14 @@ mod tests {
             "/srv/data/..\\etc",
             "/srv/data/x\0",
             "srv/data/x",
+            "/srv/data/..%2f..%2fetc/passwd",
+            "/srv/data/..%5c..%5cetc",
+            "/srv/data/%252e%252e/etc",
+            "/srv/data/%c0%ae%c0%ae/etc",
+            "/srv/data/.../etc",
+            "/srv/data/.. /etc",
+            "/srv/data/x\n",
+            "/srv/data/x\x7f",
         ] {
             assert!(!ok(&data, bad), "{bad:?}");
         }

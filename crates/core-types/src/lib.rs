@@ -32,7 +32,7 @@ pub use error::{AttenuationError, Error, ModelError, StoreError};
 pub use keyring::{KeyMaterial, KeyState, Keyring, SharedSecret};
 pub use lineage::{
     LINEAGE_DOMAIN, LineageEntry, LineageHash, LineageHasher, LineageIndex, MemoryLineageIndex,
-    MemoryRevocationList, MemoryStores, RevocationList,
+    MemoryRevocationList, MemoryStores, ROW_DOMAIN, RevocationList,
 };
 pub use provider::{
     AttenuationMode, Denied, DenyReason, Format, Inspection, Properties, Token, TokenProvider,

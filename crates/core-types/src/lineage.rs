@@ -12,6 +12,9 @@ use crate::capability::{ParentRef, TokenId};
 use crate::error::StoreError;
 use crate::provider::{Format, VerifyContext};
 
+/// The domain separator of lineage-row seals ([`LineageEntry::sealed_bytes`]).
+pub const ROW_DOMAIN: &[u8] = b"captoken/lineage-row/v1";
+
 /// The domain separator of every lineage hash.
 pub const LINEAGE_DOMAIN: &[u8] = b"captoken/lineage/v1";
 
@@ -104,12 +107,14 @@ impl fmt::Display for LineageHash {
     }
 }
 
-/// One row of the lineage index: a re-issued credential, and (for the store's
-/// own queries) its id, hash and parent.
+/// One row of the lineage index: a re-issued credential's id, lineage hash
+/// and parent, sealed by its issuer.
 ///
-/// A verifier trusts none of the row's fields: it re-opens `credential` under
-/// its own keys, recomputes its hash, and reads the parent from it (see
-/// `reissue`). The index is trusted for availability only.
+/// A row holds no credential: a credential is a bearer token, and the index
+/// is copied to every verifier host. A verifier believes a row only when its
+/// `seal`, the issuer's authenticator over [`LineageEntry::sealed_bytes`] (a
+/// MAC, a signature or an encrypted PASETO, by format), checks under its own
+/// keys (see `reissue`): the index is trusted for availability only.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct LineageEntry {
@@ -119,8 +124,8 @@ pub struct LineageEntry {
     pub hash: LineageHash,
     /// Its parent, `None` for a root.
     pub parent: Option<ParentRef>,
-    /// The credential itself, in its binary form.
-    pub credential: Vec<u8>,
+    /// The issuer's seal over the row.
+    pub seal: Vec<u8>,
 }
 
 impl LineageEntry {
@@ -130,14 +135,43 @@ impl LineageEntry {
         token_id: TokenId,
         hash: LineageHash,
         parent: Option<ParentRef>,
-        credential: Vec<u8>,
+        seal: Vec<u8>,
     ) -> Self {
         Self {
             token_id,
             hash,
             parent,
-            credential,
+            seal,
         }
+    }
+
+    /// The bytes a row's seal covers, for a credential of `format`:
+    /// [`ROW_DOMAIN`], then the format tag, the token id, the lineage hash, and
+    /// the parent (`0`, or `1` and its format tag, id and hash), each tag
+    /// preceded by its length in one byte. The domain keeps a row seal from
+    /// ever passing as a token's MAC or signature, and the reverse.
+    #[must_use]
+    pub fn sealed_bytes(&self, format: Format) -> Vec<u8> {
+        fn tag(out: &mut Vec<u8>, f: Format) {
+            // A tag is at most Format::MAX_LEN = 32 bytes.
+            out.push(u8::try_from(f.tag().len()).unwrap_or(u8::MAX));
+            out.extend_from_slice(f.tag().as_bytes());
+        }
+        let mut out = Vec::with_capacity(ROW_DOMAIN.len() + 2 * (1 + 32 + 16 + 32) + 1);
+        out.extend_from_slice(ROW_DOMAIN);
+        tag(&mut out, format);
+        out.extend_from_slice(&self.token_id.0);
+        out.extend_from_slice(&self.hash.0);
+        match &self.parent {
+            None => out.push(0),
+            Some(p) => {
+                out.push(1);
+                tag(&mut out, p.format);
+                out.extend_from_slice(&p.id.0);
+                out.extend_from_slice(&p.hash.0);
+            }
+        }
+        out
     }
 }
 
@@ -158,9 +192,10 @@ pub trait RevocationList: Send + Sync {
     fn is_revoked(&self, hash: &LineageHash) -> Result<bool, StoreError>;
 }
 
-/// Token id -> (lineage hash, parent id, parent hash), written by issuers of
+/// Token id -> (lineage hash, parent, issuer's seal), written by issuers of
 /// re-issued credentials, read by verifiers that do not hold the parent token
-/// (cold verification).
+/// (cold verification). Verifiers check every row's seal before believing it:
+/// an index is trusted for availability, not integrity.
 pub trait LineageIndex: Send + Sync {
     /// Records a credential. Recording the same entry again is a no-op; a
     /// different entry under a recorded token id is refused.
@@ -312,7 +347,7 @@ mod tests {
             token_id: TokenId([1; 16]),
             hash: LineageHash([2; 32]),
             parent: None,
-            credential: vec![1, 2, 3],
+            seal: vec![1, 2, 3],
         };
         idx.record(e.clone()).unwrap();
         idx.record(e.clone()).unwrap();

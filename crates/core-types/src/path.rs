@@ -1,24 +1,27 @@
 //! Segment-aware file-system paths: the values and directories of [`crate::Constraint::Path`].
 //!
 //! A **safe path** is an absolute path (`/` first) whose segments are all
-//! non-empty and neither `.` nor `..`, and which contains no NUL, no backslash
-//! and no percent-encoded dot (`%2e` in either case), so that no decoding layer
-//! of a tool can turn it into a dot segment. A **directory** is `/`, or a safe
-//! path, optionally followed by one `/`. A path is **under** a directory when
-//! it is safe and its segments strictly extend the directory's.
+//! non-empty and not made of dots and spaces only (`.`, `..`, `...`, `. .`:
+//! dot segments, and what a Windows file system trims into one), and which
+//! contains no backslash, no `%` at all (so that no percent-decoding layer of a
+//! tool, once or twice, can turn it into a dot segment or a separator:
+//! `%2e%2e`, `..%2f`, `%252e`, `%c0%ae`), and no ASCII control character (NUL
+//! included). A **directory** is `/`, or a safe path, optionally followed by
+//! one `/`. A path is **under** a directory when it is safe and its segments
+//! strictly extend the directory's. A tool whose file names need `%` or
+//! control characters should not accept them through a `Path` argument.
 
 /// Is `v` a safe path?
 #[must_use]
 pub fn is_safe(v: &str) -> bool {
     let bytes = v.as_bytes();
     bytes.first() == Some(&b'/')
-        && !bytes.iter().any(|&b| b == 0 || b == b'\\')
         && !bytes
-            .windows(3)
-            .any(|w| matches!(w, [b'%', b'2', b'e' | b'E']))
+            .iter()
+            .any(|&b| b == b'\\' || b == b'%' || b.is_ascii_control())
         && v.get(1..).is_some_and(|rest| {
             rest.split('/')
-                .all(|s| !s.is_empty() && s != "." && s != "..")
+                .all(|s| !s.is_empty() && !s.bytes().all(|b| b == b'.' || b == b' '))
         })
 }
 

@@ -488,8 +488,9 @@ pub trait TokenProvider {
 
     /// The lineage-index row an issuer records for this token, for formats
     /// whose chains are verified cold through the index; `None` for formats
-    /// whose tokens carry their whole chain. The token is authenticated first:
-    /// the index must only ever vouch for genuine tokens.
+    /// whose tokens carry their whole chain. The token is authenticated first
+    /// (the index must only ever vouch for genuine tokens), and the row is
+    /// sealed with the token's issuer key, which this provider must hold.
     ///
     /// # Errors
     /// [`Error::Malformed`] when the token does not parse, [`Error::BadSignature`]

@@ -7,15 +7,17 @@
 //!
 //! **Lineage.** A re-issued child carries its parent's format, id and lineage
 //! hash in its authenticated claims. The walk up the chain authenticates every
-//! ancestor it follows: a supplied ancestor (live verification) or the
-//! credential stored in a lineage-index row (cold verification) must hash to
-//! the hash its child declares and must open under this verifier's keys; the
-//! next step up comes from the ancestor's own authenticated claims, never from
-//! what an index row says. An altered, invented or truncated index can
-//! therefore make cold verification deny, never allow: the index is trusted
-//! for availability only (ADR 0002). Rows once authenticated are kept in a
-//! bounded [`RowCache`], so that a warm verifier does not open the same
-//! ancestor again; evicting from it only costs time.
+//! ancestor it follows. A supplied ancestor (live verification) must hash to
+//! the hash its child declares and open under this verifier's keys; the next
+//! step up comes from its own authenticated claims. A lineage-index row (cold
+//! verification) holds no credential, only the ancestor's id, hash and parent
+//! under its issuer's seal ([`Reissuer::seal_row`]); the verifier checks the
+//! seal, then that the row is the one the child declares. An altered, invented
+//! or truncated index can therefore make cold verification deny, never allow:
+//! the index is trusted for availability only (ADR 0002). Rows once
+//! authenticated are kept in a bounded [`RowCache`], so that a warm verifier
+//! does not check the same seal again; evicting from it only costs time. A
+//! cache belongs to one provider and its keyring, and is never shared.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -87,7 +89,24 @@ pub trait Reissuer: Send + Sync {
     /// [`Error::Malformed`] when the text is not this format's text form.
     fn parse_text(&self, text: &str) -> Result<Token, Error>;
 
-    /// The ancestors this verifier has already authenticated.
+    /// Seals a lineage-index row: authenticates `message`
+    /// ([`LineageEntry::sealed_bytes`]) with the key `issuer`, in a form that
+    /// names that key, so that verifiers can check it with [`Self::open_row`].
+    ///
+    /// # Errors
+    /// [`Error::UnknownKey`] without that key.
+    fn seal_row(&self, issuer: &crate::capability::KeyId, message: &[u8])
+    -> Result<Vec<u8>, Error>;
+
+    /// Checks a row seal made by [`Self::seal_row`] over `message` with a key
+    /// this verifier holds.
+    ///
+    /// # Errors
+    /// Why it does not check.
+    fn open_row(&self, message: &[u8], seal: &[u8]) -> Result<(), DenyReason>;
+
+    /// The ancestors this verifier has already authenticated. One cache per
+    /// provider (and so per keyring): never share one between providers.
     fn row_cache(&self) -> &RowCache;
 }
 
@@ -142,17 +161,19 @@ impl Default for RowCache {
     }
 }
 
-/// Authenticates one ancestor's credential against what its child declares,
-/// and returns the ancestor's own parent from its authenticated claims.
+/// Authenticates one supplied ancestor against what its child declares, and
+/// returns the ancestor's own parent from its authenticated claims.
 fn authenticate<R: Reissuer + ?Sized>(
     r: &R,
-    bytes: &[u8],
+    token: &Token,
     declared: &ParentRef,
 ) -> Result<Option<ParentRef>, DenyReason> {
-    if LineageHash::compute(r.format(), bytes) != declared.hash {
+    if token.format() != r.format()
+        || LineageHash::compute(r.format(), token.as_bytes()) != declared.hash
+    {
         return Err(DenyReason::LineageMismatch);
     }
-    let cap = r.open(&Token::new(r.format(), bytes.to_vec()))?;
+    let cap = r.open(token)?;
     if cap.id != declared.id {
         return Err(DenyReason::LineageMismatch);
     }
@@ -163,6 +184,23 @@ fn authenticate<R: Reissuer + ?Sized>(
     }
     r.row_cache().insert(declared.hash, (cap.id, cap.parent));
     Ok(cap.parent)
+}
+
+/// Authenticates one lineage-index row against what its child declares: the
+/// row must be the declared ancestor's, under a seal that checks.
+fn authenticate_row<R: Reissuer + ?Sized>(
+    r: &R,
+    row: &LineageEntry,
+    declared: &ParentRef,
+) -> Result<Option<ParentRef>, DenyReason> {
+    if row.token_id != declared.id || row.hash != declared.hash {
+        return Err(DenyReason::LineageMismatch);
+    }
+    r.open_row(&row.sealed_bytes(r.format()), &row.seal)
+        .map_err(|_| DenyReason::LineageMismatch)?;
+    r.row_cache()
+        .insert(declared.hash, (row.token_id, row.parent));
+    Ok(row.parent)
 }
 
 /// Checks the lineage of a re-issued credential: the credential (`own`) and
@@ -195,12 +233,7 @@ fn walk_lineage<R: Reissuer + ?Sized>(
             return Err(DenyReason::Revoked);
         }
         next = match supplied.next() {
-            Some(token) => {
-                if token.format() != r.format() {
-                    return Err(DenyReason::LineageMismatch);
-                }
-                authenticate(r, token.as_bytes(), &declared)?
-            }
+            Some(token) => authenticate(r, token, &declared)?,
             None => match r.row_cache().get(&declared.hash) {
                 Some((id, grandparent)) if id == declared.id => grandparent,
                 Some(_) => return Err(DenyReason::LineageMismatch),
@@ -210,10 +243,14 @@ fn walk_lineage<R: Reissuer + ?Sized>(
                         .get(&declared.id)
                         .map_err(|_| DenyReason::Store)?
                         .ok_or(DenyReason::LineageUnknown)?;
-                    authenticate(r, &row.credential, &declared)?
+                    authenticate_row(r, &row, &declared)?
                 }
             },
         };
+    }
+    // More ancestors supplied than the chain has: not this chain's.
+    if supplied.next().is_some() {
+        return Err(DenyReason::LineageMismatch);
     }
     Ok(walked)
 }
@@ -288,12 +325,14 @@ impl<R: Reissuer> TokenProvider for R {
         let cap = self
             .open(token)
             .map_err(|reason| self.open_error(token, reason))?;
-        Ok(Some(LineageEntry::new(
+        let mut row = LineageEntry::new(
             cap.id,
             LineageHash::compute(Reissuer::format(self), token.as_bytes()),
             cap.parent,
-            token.as_bytes().to_vec(),
-        )))
+            Vec::new(),
+        );
+        row.seal = self.seal_row(&cap.issuer, &row.sealed_bytes(Reissuer::format(self)))?;
+        Ok(Some(row))
     }
 
     fn inspect(&self, token: &Token) -> Result<Inspection, Error> {

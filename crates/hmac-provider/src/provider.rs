@@ -1,8 +1,8 @@
 //! The HMAC provider: sealing and opening HMAC tokens; issue, re-issue, verify and lineage come from `core-types`' re-issuing core.
 
 use captoken_core_types::{
-    AttenuationMode, Capability, DenyReason, Error, Format, Properties, Reissuer, RowCache, Token,
-    check_format, decode_text, encode_text,
+    AttenuationMode, Capability, DenyReason, Error, Format, KeyId, Properties, Reissuer, RowCache,
+    Token, check_format, decode_text, encode_text,
 };
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -131,6 +131,43 @@ impl Reissuer for HmacProvider {
     fn parse_text(&self, text: &str) -> Result<Token, Error> {
         let max = TEXT_PREFIX.len() + MAX_TOKEN_LEN.div_ceil(3) * 4;
         Reissuer::parse_bytes(self, &decode_text(TEXT_PREFIX, text, max)?)
+    }
+
+    /// `len(key id) || key id || HMAC-SHA256(key, message)`.
+    fn seal_row(&self, issuer: &KeyId, message: &[u8]) -> Result<Vec<u8>, Error> {
+        let key = self
+            .keys
+            .for_signing(issuer)
+            .map_err(|_| Error::UnknownKey(issuer.clone()))?;
+        let kid = issuer.as_str().as_bytes();
+        let mut seal = Vec::with_capacity(1 + kid.len() + 32);
+        seal.push(u8::try_from(kid.len()).map_err(|_| Error::Malformed("key id too long"))?);
+        seal.extend_from_slice(kid);
+        seal.extend_from_slice(&Self::mac(key, message).finalize().into_bytes());
+        Ok(seal)
+    }
+
+    fn open_row(&self, message: &[u8], seal: &[u8]) -> Result<(), DenyReason> {
+        let (&n, rest) = seal
+            .split_first()
+            .ok_or(DenyReason::Malformed("empty row seal"))?;
+        let (kid, tag) = rest
+            .split_at_checked(usize::from(n))
+            .ok_or(DenyReason::Malformed("truncated row seal"))?;
+        if tag.len() != wire::TAG_LEN {
+            return Err(DenyReason::Malformed("row seal of the wrong length"));
+        }
+        let kid = std::str::from_utf8(kid)
+            .ok()
+            .and_then(|k| KeyId::new(k).ok())
+            .ok_or(DenyReason::Malformed("row seal names no key id"))?;
+        let key = self
+            .keys
+            .for_verifying(&kid)
+            .map_err(|_| DenyReason::UnknownKey)?;
+        Self::mac(key, message)
+            .verify_slice(tag)
+            .map_err(|_| DenyReason::BadSignature)
     }
 
     fn row_cache(&self) -> &RowCache {

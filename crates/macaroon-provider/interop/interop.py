@@ -355,15 +355,14 @@ def parse_claim(raw):
 
 
 def is_safe_path(v):
-    """core-types/src/path.rs `is_safe`: absolute, no empty, `.` or `..` segment,
-    no NUL, backslash or percent-encoded dot."""
+    """core-types/src/path.rs `is_safe`: absolute, no empty segment and none of
+    dots and spaces only, no backslash, no `%`, no ASCII control character."""
     return (
         v.startswith("/")
-        and "\0" not in v
         and "\\" not in v
-        and "%2e" not in v
-        and "%2E" not in v
-        and all(seg not in ("", ".", "..") for seg in v[1:].split("/"))
+        and "%" not in v
+        and not any(ord(c) < 0x20 or ord(c) == 0x7F for c in v)
+        and all(seg != "" and set(seg) - {".", " "} for seg in v[1:].split("/"))
     )
 
 

@@ -82,5 +82,5 @@ pub use claims::MAX_FOOTER_LEN;
 pub use key::{LocalKey, LocalKeyring, PublicEntry, PublicKeyring, SigningKey, VerifyingKey};
 pub use provider::{
     FORMAT_LOCAL, FORMAT_PUBLIC, IMPLICIT_ASSERTION, Local, MAX_CHAIN, MAX_TOKEN_LEN,
-    PasetoLocalProvider, PasetoProvider, PasetoPublicProvider, Public, Purpose,
+    PasetoLocalProvider, PasetoProvider, PasetoPublicProvider, Public, Purpose, ROW_ASSERTION,
 };

@@ -36,6 +36,10 @@ pub const FORMAT_LOCAL: Format = Format::new("paseto-v4-local.cap2");
 /// ([`DenyReason::BadSignature`], [`Error::BadSignature`]) and are never read
 /// under version 2's rules, even where their JSON fits them.
 pub const IMPLICIT_ASSERTION: &[u8] = b"captoken/paseto/v2";
+/// The implicit assertion of a lineage-index row seal: a row seal is a PASETO
+/// of the provider's purpose, whose payload is the row's sealed bytes
+/// (`LineageEntry::sealed_bytes`).
+pub const ROW_ASSERTION: &[u8] = b"captoken/paseto/lineage-row/v2";
 /// The longest token accepted, in bytes of its text form (which is also its binary form).
 pub const MAX_TOKEN_LEN: usize = 16 * 1024;
 /// The longest chain of ancestors a verifier walks; longer (or cyclic) lineage is denied.
@@ -86,12 +90,18 @@ mod sealed {
         fn open(
             keys: &Self::Keyring,
             framed: &Framed<Self::Untrusted>,
+            assertion: &[u8],
         ) -> Result<(KeyId, Vec<u8>), DenyReason>;
         /// The payload for unverified inspection; `v4.local` must decrypt (and so authenticate).
         fn peek(keys: &Self::Keyring, framed: &Framed<Self::Untrusted>) -> Result<Vec<u8>, Error>;
         /// Signs or encrypts a payload under the implicit assertion with the
         /// key of `issuer`, footer naming that key.
-        fn seal(keys: &Self::Keyring, issuer: &KeyId, payload: &[u8]) -> Result<String, Error>;
+        fn seal(
+            keys: &Self::Keyring,
+            issuer: &KeyId,
+            payload: &[u8],
+            assertion: &[u8],
+        ) -> Result<String, Error>;
     }
 }
 
@@ -238,7 +248,7 @@ impl<P: Purpose> Reissuer for PasetoProvider<P> {
 
     fn seal(&self, capability: &Capability) -> Result<Token, Error> {
         let payload = Claims::from_capability(capability)?.to_json()?;
-        let text = P::seal(&self.keys, &capability.issuer, &payload)?;
+        let text = P::seal(&self.keys, &capability.issuer, &payload, IMPLICIT_ASSERTION)?;
         if text.len() > MAX_TOKEN_LEN {
             return Err(Error::Unsupported("capability too large for a token"));
         }
@@ -249,7 +259,7 @@ impl<P: Purpose> Reissuer for PasetoProvider<P> {
         check_format(token, P::FORMAT)
             .map_err(|_| DenyReason::Malformed("token of another format"))?;
         let framed = frame::<P>(token.as_bytes()).map_err(DenyReason::Malformed)?;
-        let (key_id, payload) = P::open(&self.keys, &framed)?;
+        let (key_id, payload) = P::open(&self.keys, &framed, IMPLICIT_ASSERTION)?;
         let cap = Claims::from_json(&payload)
             .and_then(Claims::into_capability)
             .map_err(DenyReason::Malformed)?;
@@ -294,6 +304,25 @@ impl<P: Purpose> Reissuer for PasetoProvider<P> {
         Reissuer::parse_bytes(self, text.as_bytes())
     }
 
+    /// A PASETO of this purpose whose payload is `message` in lower-case hex
+    /// (a PASETO payload is text), under the row assertion [`ROW_ASSERTION`] (so
+    /// a row seal never opens as a token, nor a token as a row seal), with the
+    /// issuer key's PASERK id in the footer.
+    fn seal_row(&self, issuer: &KeyId, message: &[u8]) -> Result<Vec<u8>, Error> {
+        let payload = captoken_core_types::hex::encode(message);
+        P::seal(&self.keys, issuer, payload.as_bytes(), ROW_ASSERTION).map(String::into_bytes)
+    }
+
+    fn open_row(&self, message: &[u8], seal: &[u8]) -> Result<(), DenyReason> {
+        let framed = frame::<P>(seal).map_err(DenyReason::Malformed)?;
+        let (_, payload) = P::open(&self.keys, &framed, ROW_ASSERTION)?;
+        if payload == captoken_core_types::hex::encode(message).as_bytes() {
+            Ok(())
+        } else {
+            Err(DenyReason::LineageMismatch)
+        }
+    }
+
     fn row_cache(&self) -> &RowCache {
         &self.rows
     }
@@ -324,13 +353,13 @@ impl Scheme for Public {
     fn open(
         keys: &PublicKeyring,
         framed: &Framed<Self::Untrusted>,
+        assertion: &[u8],
     ) -> Result<(KeyId, Vec<u8>), DenyReason> {
         let key = keys
             .for_verifying(&framed.kid)
             .map_err(|_| DenyReason::UnknownKey)?;
-        let trusted =
-            PublicToken::verify(key.key(), &framed.untrusted, None, Some(IMPLICIT_ASSERTION))
-                .map_err(|_| DenyReason::BadSignature)?;
+        let trusted = PublicToken::verify(key.key(), &framed.untrusted, None, Some(assertion))
+            .map_err(|_| DenyReason::BadSignature)?;
         Ok((key.id().clone(), trusted.payload().as_bytes().to_vec()))
     }
 
@@ -338,18 +367,17 @@ impl Scheme for Public {
         Ok(framed.untrusted.untrusted_payload().to_vec())
     }
 
-    fn seal(keys: &PublicKeyring, issuer: &KeyId, payload: &[u8]) -> Result<String, Error> {
+    fn seal(
+        keys: &PublicKeyring,
+        issuer: &KeyId,
+        payload: &[u8],
+        assertion: &[u8],
+    ) -> Result<String, Error> {
         let key = keys
             .for_signing(issuer)
             .map_err(|_| Error::UnknownKey(issuer.clone()))?;
         let footer = claims::footer(key.verifying_key().paserk_id())?;
-        PublicToken::sign(
-            key.secret(),
-            payload,
-            Some(&footer),
-            Some(IMPLICIT_ASSERTION),
-        )
-        .map_err(library)
+        PublicToken::sign(key.secret(), payload, Some(&footer), Some(assertion)).map_err(library)
     }
 }
 
@@ -377,18 +405,18 @@ impl Scheme for Local {
     fn open(
         keys: &LocalKeyring,
         framed: &Framed<Self::Untrusted>,
+        assertion: &[u8],
     ) -> Result<(KeyId, Vec<u8>), DenyReason> {
         let key = keys
             .for_verifying(&framed.kid)
             .map_err(|_| DenyReason::UnknownKey)?;
-        let trusted =
-            LocalToken::decrypt(key.key(), &framed.untrusted, None, Some(IMPLICIT_ASSERTION))
-                .map_err(|_| DenyReason::BadSignature)?;
+        let trusted = LocalToken::decrypt(key.key(), &framed.untrusted, None, Some(assertion))
+            .map_err(|_| DenyReason::BadSignature)?;
         Ok((key.id().clone(), trusted.payload().as_bytes().to_vec()))
     }
 
     fn peek(keys: &LocalKeyring, framed: &Framed<Self::Untrusted>) -> Result<Vec<u8>, Error> {
-        Self::open(keys, framed)
+        Self::open(keys, framed, IMPLICIT_ASSERTION)
             .map(|(_, payload)| payload)
             .map_err(|reason| match reason {
                 DenyReason::UnknownKey => unknown_paserk_id(&framed.kid),
@@ -396,12 +424,16 @@ impl Scheme for Local {
             })
     }
 
-    fn seal(keys: &LocalKeyring, issuer: &KeyId, payload: &[u8]) -> Result<String, Error> {
+    fn seal(
+        keys: &LocalKeyring,
+        issuer: &KeyId,
+        payload: &[u8],
+        assertion: &[u8],
+    ) -> Result<String, Error> {
         let key = keys
             .for_signing(issuer)
             .map_err(|_| Error::UnknownKey(issuer.clone()))?;
         let footer = claims::footer(key.paserk_id())?;
-        LocalToken::encrypt(key.key(), payload, Some(&footer), Some(IMPLICIT_ASSERTION))
-            .map_err(library)
+        LocalToken::encrypt(key.key(), payload, Some(&footer), Some(assertion)).map_err(library)
     }
 }

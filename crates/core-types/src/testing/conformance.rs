@@ -444,9 +444,6 @@ pub fn cold_verification_equals_live(s: &Setup) {
                 assert_eq!(v.lineage_hash, p.lineage_hash(leaf).unwrap());
             }
         }
-        // Afterwards a re-issuing verifier holds them, authenticated, in its
-        // cache: the index is only needed for what it has not seen.
-        assert!(p.verify(leaf, &workload::request(depth), &nothing).is_ok());
     }
 }
 
@@ -470,6 +467,8 @@ pub fn forged_lineage_is_never_believed(s: &Setup) {
         vec![other[1].clone(), tokens[0].clone()],
         vec![tokens[0].clone()],
         vec![tokens[1].clone(), tokens[1].clone()],
+        // The right ancestors, and one more than the chain has.
+        vec![tokens[1].clone(), tokens[0].clone(), tokens[0].clone()],
     ];
     let forged = [
         vec![Token::new(p.format(), b"junk".to_vec())],
@@ -501,9 +500,9 @@ pub fn forged_lineage_is_never_believed(s: &Setup) {
     // A fresh chain, whose ancestors no verifier-side cache has seen.
     let fresh = workload::chain(p, &Stores::new(), 2);
     if let Some(parent) = p.index_entry(&fresh[1]).unwrap() {
-        // A row whose credential is another genuine token of the chain.
+        // A row sealed for another genuine token of the chain.
         let mut swapped = parent.clone();
-        swapped.credential = fresh[0].as_bytes().to_vec();
+        swapped.seal = p.index_entry(&fresh[0]).unwrap().unwrap().seal;
         let index = MemoryLineageIndex::new();
         index.record(swapped).unwrap();
         let got = p.verify(
@@ -522,20 +521,24 @@ pub fn forged_lineage_is_never_believed(s: &Setup) {
 }
 
 /// Cold verification authenticates every lineage-index row it follows
-/// (issue 13 §1): an index whose rows are altered (parent pointer redirected to
-/// an unrevoked credential or dropped, hash field rewritten), truncated
-/// (rows missing), invented (garbage credentials) or holding another genuine
-/// credential can make a descendant of a revoked credential deny, never allow,
-/// and can make a genuine chain deny, never verify more than it should. Offline
-/// formats, whose tokens carry their whole chain, have no index rows.
+/// (issue 13 §1): a row is the issuer's seal over (format, id, hash, parent),
+/// and holds no credential. An index whose rows are altered (parent pointer
+/// redirected to an unrevoked credential or dropped, hash field rewritten),
+/// truncated (rows missing), invented (garbage seals) or holding another
+/// genuine row can make a descendant of a revoked credential deny, never
+/// allow; and it makes a genuine chain deny (never allow more) when it does not
+/// check. Offline formats, whose tokens carry their whole chain, have no rows.
 pub fn a_lying_lineage_index_never_allows(s: &Setup) {
     /// An alteration of a chain's index rows.
     type Edit<'a> = dyn Fn(&mut Vec<LineageEntry>) + 'a;
     let p = &*s.provider;
-    // A fresh chain for every case: its children have fresh ids, so no
-    // verifier-side cache of authenticated ancestors can answer for the index.
+    // A fresh chain for every case (a root of its own, children of their
+    // own), so that no verifier-side cache of authenticated ancestors can
+    // answer for the index.
     let chain = || {
-        let tokens = workload::chain(p, &Stores::new(), 3);
+        let mut root = workload::capability(issuer());
+        root.id = TokenId::random().unwrap();
+        let tokens = workload::chain_from(p, &Stores::new(), &root, 3);
         let rows = tokens
             .iter()
             .map(|t| p.index_entry(t).unwrap())
@@ -553,14 +556,14 @@ pub fn a_lying_lineage_index_never_allows(s: &Setup) {
     let unrelated_ref =
         crate::capability::ParentRef::new(p.format(), unrelated_row.token_id, unrelated_row.hash);
     let req = workload::request(3);
-    // Verifies the leaf of a fresh chain whose root is revoked (or not),
-    // against an index holding the chain's rows after `edit`.
-    let verify = |revoke_root: bool, edit: &Edit<'_>| {
+    // Verifies the leaf of a fresh chain, with the chain's link `revoke`
+    // revoked (if any), against an index holding its rows after `edit`.
+    let verify = |revoke: Option<usize>, edit: &Edit<'_>| {
         let (tokens, rows) = chain();
         let mut rows = rows.unwrap();
         let stores = Stores::new();
-        if revoke_root {
-            stores.revoked.revoke(rows[0].hash).unwrap();
+        if let Some(k) = revoke {
+            stores.revoked.revoke(rows[k].hash).unwrap();
         }
         edit(&mut rows);
         for row in rows {
@@ -568,7 +571,7 @@ pub fn a_lying_lineage_index_never_allows(s: &Setup) {
         }
         p.verify(&tokens[3], &req, &stores.cold())
     };
-    let edits: [(&str, &Edit<'_>); 8] = [
+    let edits: [(&str, &Edit<'_>); 9] = [
         ("genuine", &|_| {}),
         ("parent redirected to an unrevoked root", &|rows| {
             rows[1].parent = Some(unrelated_ref);
@@ -580,43 +583,39 @@ pub fn a_lying_lineage_index_never_allows(s: &Setup) {
         ("root row missing", &|rows| {
             rows.remove(0);
         }),
-        ("credential of an unrelated root", &|rows| {
-            rows[1].credential.clone_from(&unrelated_row.credential);
+        ("middle row missing", &|rows| {
+            rows.remove(2);
         }),
-        ("garbage credential", &|rows| {
-            rows[1].credential = vec![0x5a; 64]
+        ("seal of an unrelated row", &|rows| {
+            rows[1].seal.clone_from(&unrelated_row.seal);
         }),
+        ("garbage seal", &|rows| rows[1].seal = vec![0x5a; 64]),
         ("every row points at the unrelated root", &|rows| {
             for row in rows.iter_mut() {
                 row.parent = Some(unrelated_ref);
-                row.hash = unrelated_row.hash;
             }
         }),
     ];
-    for (what, edit) in edits {
-        assert!(
-            verify(true, edit).is_err(),
-            "{what}: a descendant of a revoked root verifies"
-        );
+    for revoked in [0, 1] {
+        for (what, edit) in &edits {
+            assert!(
+                verify(Some(revoked), edit).is_err(),
+                "{what}: a descendant of revoked link {revoked} verifies"
+            );
+        }
     }
-    // Not revoked: the genuine index verifies; a row the verifier cannot
-    // authenticate as the declared ancestor denies; fields it does not trust
-    // (parent pointer, hash) change nothing.
-    assert!(verify(false, &|_| {}).is_ok());
-    assert!(verify(false, &|rows| rows[1].parent = None).is_ok());
-    assert!(verify(false, &|rows| rows[1].hash = unrelated_row.hash).is_ok());
-    assert_eq!(
-        reason(verify(false, &|rows| {
-            rows[2].credential.clone_from(&unrelated_row.credential);
-        })),
-        DenyReason::LineageMismatch
-    );
-    assert_eq!(
-        reason(verify(false, &|rows| {
-            rows.remove(1);
-        })),
-        DenyReason::LineageUnknown
-    );
+    // Not revoked: the genuine index verifies; a row that is not the declared
+    // ancestor's, or whose seal does not check, denies.
+    assert!(verify(None, &|_| {}).is_ok());
+    for (what, edit) in edits.iter().skip(1) {
+        let got = verify(None, edit);
+        let want = if what.ends_with("missing") {
+            DenyReason::LineageUnknown
+        } else {
+            DenyReason::LineageMismatch
+        };
+        assert_eq!(reason(got), want, "{what}");
+    }
 }
 
 /// Revoking any token of a chain denies it and its descendants, live and cold,
@@ -802,6 +801,25 @@ pub fn size_bounds_are_enforced(s: &Setup) {
             reason(p.verify(token, &long, &stores.cold())),
             DenyReason::RequestTooLarge
         );
+        // Before any format work: even a token that does not parse is denied
+        // for the request's size, not for its own shape.
+        let junk = Token::new(p.format(), vec![0xff; 7]);
+        assert_eq!(
+            reason(p.verify(&junk, &huge, &stores.cold())),
+            DenyReason::RequestTooLarge
+        );
+        let mut total = workload::request(depth);
+        for i in 0..5 {
+            total = total.with_arg(
+                format!("t{i}"),
+                "v".repeat(crate::bounds::MAX_REQUEST_VALUE_LEN),
+            );
+        }
+        assert_eq!(
+            reason(p.verify(token, &total, &stores.cold())),
+            DenyReason::RequestTooLarge,
+            "total request size"
+        );
         // Just inside the bounds: still allowed.
         let mut wide = workload::request(depth);
         for i in 0..crate::bounds::MAX_REQUEST_ARGS - 3 {
@@ -844,6 +862,12 @@ pub fn path_traversal_is_denied(s: &Setup) {
             format!("{dir}..\\x"),
             format!("{dir}x\0"),
             format!("{dir}x/"),
+            format!("{dir}..%2f..%2fetc/passwd"),
+            format!("{dir}..%5c..%5cetc"),
+            format!("{dir}%252e%252e/x"),
+            format!("{dir}.../x"),
+            format!("{dir}.. /x"),
+            format!("{dir}x\n"),
             base.to_owned(),
             format!("{base}x/report.txt"),
             dir.clone(),

@@ -32,7 +32,7 @@ const DIRS: [&str; 3] = ["/", "/x/", "/x/y/"];
 /// Path values: safe ones under the directories, and hostile ones that try to
 /// escape them (dot segments, empty segments, encoded dots, backslash, NUL,
 /// a sibling sharing the directory's bytes).
-const PATHS: [&str; 10] = [
+const PATHS: [&str; 13] = [
     "/x/f",
     "/x/y/f",
     "/f",
@@ -43,6 +43,9 @@ const PATHS: [&str; 10] = [
     "/x/y\\..\\f",
     "/x/f\0",
     "/xy/f",
+    "/x/..%2f..%2ff",
+    "/x/%252e%252e/f",
+    "/x/.../f",
 ];
 /// Extreme times: the epoch, the edges of RFC 3339's year 9999, the end of u64.
 const WILD_TIMES: [u64; 6] = [
