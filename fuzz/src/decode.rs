@@ -2,11 +2,12 @@
 //!
 //! Input: byte 0 picks the provider, byte 1 the mode, the rest is the payload.
 //!
-//! | mode (byte 1 mod 3) | what reads the payload |
+//! | mode (byte 1 mod 4) | what reads the payload |
 //! |---|---|
 //! | 0, binary | `parse_bytes`, then `inspect`, `lineage_hash`, `index_entry`, `verify` of the payload as a token |
 //! | 1, text | `parse_text` of the payload (lossy UTF-8), then the same on the token it gives |
 //! | 2, format | the format's own readers ([`Fuzzable::decode_extra`]): macaroon v2 binary and JSON, `ct2` caveats and identifiers; HMAC framing and body; PASERK keys; Biscuit lineage, revocation ids and root keys |
+//! | 3, proof | the proof-of-possession decoder (binary and text) and the ordered possession check (format-independent; byte 0 is ignored) |
 //!
 //! Besides "no panic, no hang", it asserts: a parsed token keeps its bytes and
 //! round-trips through its text form; a token from text re-parses from its
@@ -28,7 +29,7 @@ pub fn run(data: &[u8]) {
         return;
     };
     let (_, p) = select(Role::Corpus, *selector);
-    match mode % 3 {
+    match mode % 4 {
         0 => {
             if let Ok(token) = p.parse_bytes(payload) {
                 assert_eq!(
@@ -70,7 +71,8 @@ pub fn run(data: &[u8]) {
                 examine(p, &token);
             }
         }
-        _ => p.decode_extra(payload),
+        2 => p.decode_extra(payload),
+        _ => proof(payload),
     }
 }
 
@@ -126,5 +128,40 @@ fn examine(p: &dyn Fuzzable, token: &Token) {
         token,
         &workload::request(0),
         &VerifyContext::new(&revoked, &index),
+    );
+}
+
+/// The proof decoder: a proof that decodes re-encodes to the same bytes (one
+/// proof, one encoding) and round-trips through its text form; the text reader
+/// never panics; and no fuzzed proof passes the possession check, whose
+/// signature it cannot have made.
+fn proof(payload: &[u8]) {
+    use captoken_core_types::possession::{MemoryNonceStore, Possession, Proof, check_proof};
+    use captoken_core_types::{HolderKey, LineageHash, Subject};
+    let _ = Proof::from_text(&String::from_utf8_lossy(payload));
+    let Ok(proof) = Proof::from_bytes(payload) else {
+        return;
+    };
+    assert_eq!(proof.to_bytes(), payload, "proof: not its one encoding");
+    assert_eq!(
+        Proof::from_text(&proof.to_text()).ok().as_ref(),
+        Some(&proof),
+        "proof: text round trip"
+    );
+    let store = MemoryNonceStore::default();
+    let holder = Subject::bound_to_key("agent:a", proof.signer().clone());
+    let request = workload::request(0);
+    let HolderKey::Ed25519(_) = proof.signer() else {
+        return;
+    };
+    let verdict = check_proof(
+        &Possession::new(&store).with_proof(&proof),
+        &holder,
+        &LineageHash([0; 32]),
+        &request,
+    );
+    assert!(
+        verdict.is_err(),
+        "proof: a fuzzed proof passed the possession check"
     );
 }

@@ -8,6 +8,7 @@
 use base64ct::{Base64UrlUnpadded, Encoding as _};
 use captoken_biscuit_provider::RootSigningKey;
 use captoken_core_types::Token;
+use captoken_core_types::possession::{HolderSigningKey, Proof};
 use captoken_core_types::testing::workload;
 use captoken_macaroon_provider::wire::Macaroon;
 use captoken_paseto_provider::SigningKey;
@@ -142,6 +143,19 @@ pub fn all() -> Vec<Seed> {
             ));
         }
         out.extend(format_seeds(p, sel, &chain));
+        // A genuine proof of possession for the leaf, for the proof decoder (mode 3).
+        let key = HolderSigningKey::from_seed(&[7; 32]);
+        if let Some(leaf) = chain.last()
+            && let Ok(hash) = p.lineage_hash(leaf)
+            && let Ok(proof) =
+                Proof::sign(hash, &workload::request(16), [9; 16], workload::NOW, &key)
+        {
+            out.push(seed(
+                "decode",
+                format!("{name}-proof"),
+                with(&[sel, 3], &proof.to_bytes()),
+            ));
+        }
         out.extend(verify_seeds(p, sel));
         for (pattern, bytes) in patterns() {
             for target in ["attenuate", "differential"] {

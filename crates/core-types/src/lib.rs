@@ -14,6 +14,7 @@ pub mod hex;
 pub mod keyring;
 mod lineage;
 pub mod path;
+pub mod possession;
 mod provider;
 pub mod reference;
 pub mod reissue;

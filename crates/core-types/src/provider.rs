@@ -367,6 +367,33 @@ pub enum DenyReason {
     /// never verifies as a bearer token.
     #[error("proof of possession required")]
     PossessionRequired,
+    /// A proof of possession does not decode within its size bounds.
+    #[error("proof of possession malformed")]
+    ProofMalformed,
+    /// A proof of possession of another schema or version.
+    #[error("proof of possession of an unsupported version")]
+    ProofSchema,
+    /// A proof signed by a key that is not the current holder's.
+    #[error("proof of possession from another key than the holder's")]
+    ProofSender,
+    /// A proof made for another token, server, tool or action.
+    #[error("proof of possession for another token or request")]
+    ProofBinding,
+    /// A proof older than its time to live.
+    #[error("proof of possession stale")]
+    ProofStale,
+    /// A proof dated beyond the allowed clock skew.
+    #[error("proof of possession dated in the future")]
+    ProofFutureDated,
+    /// A proof whose signature does not verify.
+    #[error("proof of possession signature invalid")]
+    ProofSignature,
+    /// A proof whose nonce was already used.
+    #[error("proof of possession replayed")]
+    ProofReplay,
+    /// The nonce store is full of live nonces: new proofs are refused.
+    #[error("nonce store full")]
+    NonceStoreFull,
     /// The request exceeds the size bounds of [`crate::bounds`].
     #[error("request too large")]
     RequestTooLarge,

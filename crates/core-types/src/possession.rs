@@ -1,0 +1,927 @@
+//! Proof of possession (DESIGN.md §8): the holder-signed proof, the fail-closed nonce store, and the one ordered check every verifier runs.
+//!
+//! A **proof** binds one call to one token and one holder key: the lineage
+//! hash of the exact token presented, the tool server and tool, the request's
+//! action hash, a 128-bit nonce, the signed issue time and the signer's public
+//! key, signed with Ed25519 over a domain-separated encoding
+//! (`captoken/pop/v1`), so that no other signature made with the same key can
+//! pass as a proof.
+//!
+//! ```text
+//! offset  size  field
+//! 0       1     version, 0x01
+//! 1       1     signature algorithm, 0x01 = Ed25519
+//! 2       32    lineage hash of the token presented
+//! 34      1     n, length of the tool server id (0..=128)
+//! 35      n     tool server id, UTF-8
+//! 35+n    1     m, length of the tool name (0..=128)
+//! 36+n    m     tool name, UTF-8
+//! 36+n+m  32    action hash of the request (`Request::action_hash`)
+//! 68+n+m  16    nonce
+//! 84+n+m  8     issued_at, Unix seconds, big-endian
+//! 92+n+m  32    signer's Ed25519 public key
+//! 124+n+m 64    Ed25519 signature over "captoken/pop/v1" || bytes 0..124+n+m
+//! ```
+//!
+//! The text form is `ctp1.` followed by the URL-safe base64 (no padding) of
+//! the binary form.
+//!
+//! [`check_proof`] runs the checks in the order of DESIGN.md §8, each denial
+//! with its own [`DenyReason`]: size bounds and shape, schema, sender, binding,
+//! freshness, signature, and only then the nonce, so that a sender who cannot
+//! sign cannot fill the nonce store.
+
+use std::collections::{BTreeSet, HashMap};
+use std::fmt;
+use std::sync::Mutex;
+
+use ed25519_compact::{KeyPair, PublicKey, Seed, Signature};
+use zeroize::Zeroizing;
+
+use crate::bounds::MAX_NAME_LEN;
+use crate::capability::{HolderBinding, HolderKey, Subject};
+use crate::error::{Error, StoreError};
+use crate::lineage::LineageHash;
+use crate::provider::DenyReason;
+use crate::request::Request;
+
+/// The domain separator every proof signature covers.
+pub const PROOF_DOMAIN: &[u8] = b"captoken/pop/v1";
+/// The proof version this crate reads and writes.
+pub const PROOF_VERSION: u8 = 1;
+/// The text form's prefix.
+pub const PROOF_TEXT_PREFIX: &str = "ctp1.";
+/// Signature algorithm byte: Ed25519.
+const ALG_ED25519: u8 = 1;
+/// The largest proof, in bytes: both names at [`MAX_NAME_LEN`].
+pub const MAX_PROOF_LEN: usize = 188 + 2 * MAX_NAME_LEN;
+/// The smallest proof, in bytes: both names empty.
+const MIN_PROOF_LEN: usize = 188;
+
+/// A proof of possession, decoded but not yet checked.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Proof {
+    token: LineageHash,
+    server: String,
+    tool: String,
+    action: [u8; 32],
+    nonce: [u8; 16],
+    issued_at: u64,
+    signer: HolderKey,
+    signature: [u8; 64],
+}
+
+impl fmt::Debug for Proof {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Proof")
+            .field("token", &self.token)
+            .field("server", &self.server)
+            .field("tool", &self.tool)
+            .field("issued_at", &self.issued_at)
+            .field("signer", &self.signer)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A holder's Ed25519 signing key: zeroized on drop, redacted in `Debug`.
+pub struct HolderSigningKey {
+    seed: Zeroizing<[u8; 32]>,
+    public: HolderKey,
+}
+
+impl HolderSigningKey {
+    /// A fresh key from the operating system's random number generator.
+    ///
+    /// # Errors
+    /// [`Error::Random`] when no randomness is available.
+    pub fn generate() -> Result<Self, Error> {
+        let mut seed = Zeroizing::new([0u8; 32]);
+        getrandom::fill(seed.as_mut()).map_err(|e| Error::Random(e.to_string()))?;
+        Ok(Self::from_seed(&seed))
+    }
+
+    /// The key derived from a 32-byte seed.
+    #[must_use]
+    pub fn from_seed(seed: &[u8; 32]) -> Self {
+        let pair = KeyPair::from_seed(Seed::new(*seed));
+        Self {
+            seed: Zeroizing::new(*seed),
+            public: HolderKey::Ed25519(*pair.pk),
+        }
+    }
+
+    /// The public key a capability binds.
+    #[must_use]
+    pub fn public(&self) -> &HolderKey {
+        &self.public
+    }
+
+    fn sign(&self, message: &[u8]) -> [u8; 64] {
+        let pair = KeyPair::from_seed(Seed::new(*self.seed));
+        *pair.sk.sign(message, None)
+    }
+}
+
+impl fmt::Debug for HolderSigningKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HolderSigningKey")
+            .field("public", &self.public)
+            .field("seed", &"<redacted>")
+            .finish()
+    }
+}
+
+/// Why bytes are not a proof of this version.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{}", self.describe())]
+#[non_exhaustive]
+pub enum ProofError {
+    /// Shorter or longer than any proof can be, or a field runs past the end.
+    Size,
+    /// Not this proof version or algorithm.
+    Version,
+    /// A name is not UTF-8.
+    Encoding,
+    /// Not the text form.
+    Text,
+}
+
+impl ProofError {
+    /// The message, written once.
+    #[must_use]
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::Size => "proof length out of bounds",
+            Self::Version => "unsupported proof version or algorithm",
+            Self::Encoding => "proof names are not UTF-8",
+            Self::Text => "not a ctp1. proof",
+        }
+    }
+}
+
+impl From<ProofError> for DenyReason {
+    fn from(e: ProofError) -> Self {
+        match e {
+            ProofError::Version => Self::ProofSchema,
+            ProofError::Size | ProofError::Encoding | ProofError::Text => Self::ProofMalformed,
+        }
+    }
+}
+
+impl Proof {
+    /// The holder's proof for calling `request` with the token whose lineage
+    /// hash is `token` (`TokenProvider::lineage_hash`), at `issued_at`, with a
+    /// fresh random `nonce`.
+    ///
+    /// # Errors
+    /// [`Error::Model`] when the server or tool name is beyond the size bounds.
+    pub fn sign(
+        token: LineageHash,
+        request: &Request,
+        nonce: [u8; 16],
+        issued_at: u64,
+        key: &HolderSigningKey,
+    ) -> Result<Self, Error> {
+        if request.server.len() > MAX_NAME_LEN || request.tool.len() > MAX_NAME_LEN {
+            return Err(crate::ModelError::TooLarge("proof server or tool name").into());
+        }
+        let mut proof = Self {
+            token,
+            server: request.server.clone(),
+            tool: request.tool.clone(),
+            action: request.action_hash(),
+            nonce,
+            issued_at,
+            signer: key.public().clone(),
+            signature: [0; 64],
+        };
+        proof.signature = key.sign(&proof.signed_message());
+        Ok(proof)
+    }
+
+    /// A fresh 128-bit nonce from the operating system.
+    ///
+    /// # Errors
+    /// [`Error::Random`] when no randomness is available.
+    pub fn nonce() -> Result<[u8; 16], Error> {
+        let mut n = [0u8; 16];
+        getrandom::fill(&mut n).map_err(|e| Error::Random(e.to_string()))?;
+        Ok(n)
+    }
+
+    /// The bytes before the signature.
+    fn body(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(MIN_PROOF_LEN + self.server.len() + self.tool.len());
+        out.extend_from_slice(&[PROOF_VERSION, ALG_ED25519]);
+        out.extend_from_slice(&self.token.0);
+        for name in [&self.server, &self.tool] {
+            // Both at most MAX_NAME_LEN = 128 bytes (checked in `sign` and `from_bytes`).
+            out.push(u8::try_from(name.len()).unwrap_or(u8::MAX));
+            out.extend_from_slice(name.as_bytes());
+        }
+        out.extend_from_slice(&self.action);
+        out.extend_from_slice(&self.nonce);
+        out.extend_from_slice(&self.issued_at.to_be_bytes());
+        let HolderKey::Ed25519(pk) = &self.signer;
+        out.extend_from_slice(pk);
+        out
+    }
+
+    /// What the signature covers: the domain, then the body.
+    fn signed_message(&self) -> Vec<u8> {
+        [PROOF_DOMAIN, &self.body()].concat()
+    }
+
+    /// The binary form.
+    #[must_use]
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = self.body();
+        out.extend_from_slice(&self.signature);
+        out
+    }
+
+    /// The text form, `ctp1.` and URL-safe base64.
+    #[must_use]
+    pub fn to_text(&self) -> String {
+        crate::encode_text(PROOF_TEXT_PREFIX, &self.to_bytes())
+    }
+
+    /// Reads the binary form, checking its size first (check 0), then its
+    /// version and algorithm (check 1). Nothing is authenticated.
+    ///
+    /// # Errors
+    /// [`ProofError`].
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, ProofError> {
+        if bytes.len() < MIN_PROOF_LEN || bytes.len() > MAX_PROOF_LEN {
+            return Err(ProofError::Size);
+        }
+        let mut r = Reader(bytes);
+        let [version, alg] = r.array::<2>()?;
+        if version != PROOF_VERSION || alg != ALG_ED25519 {
+            return Err(ProofError::Version);
+        }
+        let token = LineageHash(r.array()?);
+        let server = r.name()?;
+        let tool = r.name()?;
+        let action = r.array()?;
+        let nonce = r.array()?;
+        let issued_at = u64::from_be_bytes(r.array()?);
+        let signer = HolderKey::Ed25519(r.array()?);
+        let signature = r.array()?;
+        if !r.0.is_empty() {
+            return Err(ProofError::Size);
+        }
+        Ok(Self {
+            token,
+            server,
+            tool,
+            action,
+            nonce,
+            issued_at,
+            signer,
+            signature,
+        })
+    }
+
+    /// Reads the text form.
+    ///
+    /// # Errors
+    /// [`ProofError`].
+    pub fn from_text(text: &str) -> Result<Self, ProofError> {
+        let max = PROOF_TEXT_PREFIX.len() + MAX_PROOF_LEN.div_ceil(3) * 4;
+        let bytes =
+            crate::decode_text(PROOF_TEXT_PREFIX, text, max).map_err(|_| ProofError::Text)?;
+        Self::from_bytes(&bytes)
+    }
+
+    /// The signer's public key.
+    #[must_use]
+    pub fn signer(&self) -> &HolderKey {
+        &self.signer
+    }
+
+    /// When the holder made the proof (signed).
+    #[must_use]
+    pub fn issued_at(&self) -> u64 {
+        self.issued_at
+    }
+}
+
+/// Reads fixed fields from the front of a proof.
+struct Reader<'a>(&'a [u8]);
+
+impl Reader<'_> {
+    fn array<const N: usize>(&mut self) -> Result<[u8; N], ProofError> {
+        let (head, rest) = self.0.split_first_chunk::<N>().ok_or(ProofError::Size)?;
+        self.0 = rest;
+        Ok(*head)
+    }
+
+    fn name(&mut self) -> Result<String, ProofError> {
+        let [n] = self.array::<1>()?;
+        let n = usize::from(n);
+        if n > MAX_NAME_LEN {
+            return Err(ProofError::Size);
+        }
+        let (name, rest) = self.0.split_at_checked(n).ok_or(ProofError::Size)?;
+        self.0 = rest;
+        String::from_utf8(name.to_vec()).map_err(|_| ProofError::Encoding)
+    }
+}
+
+/// How long a proof lives and how far clocks may disagree.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PossessionSettings {
+    /// A proof is fresh until `issued_at + ttl` (seconds).
+    pub ttl: u64,
+    /// A proof may be dated up to `skew` seconds after the verifier's clock.
+    pub skew: u64,
+}
+
+impl Default for PossessionSettings {
+    /// 300 s of life, 30 s of clock skew.
+    fn default() -> Self {
+        Self { ttl: 300, skew: 30 }
+    }
+}
+
+impl PossessionSettings {
+    /// Settings with this time to live and clock skew, in seconds.
+    #[must_use]
+    pub fn new(ttl: u64, skew: u64) -> Self {
+        Self { ttl, skew }
+    }
+}
+
+/// What a nonce reservation found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Reservation {
+    /// The nonce is now reserved for this scope.
+    Reserved,
+    /// The nonce was already reserved for this scope: a replay.
+    Replayed,
+    /// The store (or this scope's quota) is full of live nonces: refused, and
+    /// nothing was evicted.
+    Full,
+}
+
+/// Nonces of accepted proofs, each kept until its proof can no longer be
+/// fresh. A store never forgets a live nonce: when full it refuses new ones.
+pub trait NonceStore: Send + Sync {
+    /// Atomically reserves `nonce` in `scope` (the signer key) until
+    /// `keep_until` (Unix seconds), unless it is already reserved there. `now`
+    /// is the verifier's clock, for pruning expired entries.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the store cannot answer; verification then denies.
+    fn reserve(
+        &self,
+        scope: &HolderKey,
+        nonce: &[u8; 16],
+        keep_until: u64,
+        now: u64,
+    ) -> Result<Reservation, StoreError>;
+}
+
+/// An in-memory [`NonceStore`] with a bounded capacity and a per-scope quota.
+///
+/// When a reservation would exceed either bound, entries whose `keep_until`
+/// has passed are pruned first; if the bound still holds, the proof is refused
+/// ([`Reservation::Full`]): a live nonce is never evicted. A poisoned lock is a
+/// store error.
+#[derive(Debug)]
+pub struct MemoryNonceStore {
+    inner: Mutex<NonceTable>,
+    capacity: usize,
+    quota: usize,
+}
+
+#[derive(Debug, Default)]
+struct NonceTable {
+    live: HashMap<(HolderKey, [u8; 16]), u64>,
+    by_expiry: BTreeSet<(u64, HolderKey, [u8; 16])>,
+    per_scope: HashMap<HolderKey, usize>,
+}
+
+impl NonceTable {
+    /// Removes every entry kept until before `now`.
+    fn prune(&mut self, now: u64) {
+        while let Some(first) = self.by_expiry.first().cloned() {
+            if first.0 >= now {
+                break;
+            }
+            self.by_expiry.remove(&first);
+            let (_, scope, nonce) = first;
+            self.live.remove(&(scope.clone(), nonce));
+            if let Some(n) = self.per_scope.get_mut(&scope) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    self.per_scope.remove(&scope);
+                }
+            }
+        }
+    }
+
+    fn full(&self, scope: &HolderKey, capacity: usize, quota: usize) -> bool {
+        self.live.len() >= capacity || self.per_scope.get(scope).copied().unwrap_or(0) >= quota
+    }
+}
+
+impl MemoryNonceStore {
+    /// The default capacity, in live nonces.
+    pub const DEFAULT_CAPACITY: usize = 1 << 20;
+    /// The default per-scope (per signer key) quota.
+    pub const DEFAULT_QUOTA: usize = 1 << 14;
+
+    /// A store of at most `capacity` live nonces, at most `quota` per signer key.
+    #[must_use]
+    pub fn new(capacity: usize, quota: usize) -> Self {
+        Self {
+            inner: Mutex::new(NonceTable::default()),
+            capacity,
+            quota,
+        }
+    }
+}
+
+impl Default for MemoryNonceStore {
+    fn default() -> Self {
+        Self::new(Self::DEFAULT_CAPACITY, Self::DEFAULT_QUOTA)
+    }
+}
+
+impl NonceStore for MemoryNonceStore {
+    fn reserve(
+        &self,
+        scope: &HolderKey,
+        nonce: &[u8; 16],
+        keep_until: u64,
+        now: u64,
+    ) -> Result<Reservation, StoreError> {
+        let mut t = self.inner.lock().map_err(|_| StoreError::Poisoned)?;
+        let key = (scope.clone(), *nonce);
+        if let Some(until) = t.live.get(&key) {
+            if *until >= now {
+                return Ok(Reservation::Replayed);
+            }
+            // Expired: it may be reserved again (its proof is stale anyway).
+            let until = *until;
+            t.by_expiry.remove(&(until, scope.clone(), *nonce));
+            t.live.remove(&key);
+            if let Some(n) = t.per_scope.get_mut(scope) {
+                *n = n.saturating_sub(1);
+            }
+        }
+        if t.full(scope, self.capacity, self.quota) {
+            t.prune(now);
+            if t.full(scope, self.capacity, self.quota) {
+                return Ok(Reservation::Full);
+            }
+        }
+        t.live.insert(key, keep_until);
+        t.by_expiry.insert((keep_until, scope.clone(), *nonce));
+        *t.per_scope.entry(scope.clone()).or_insert(0) += 1;
+        Ok(Reservation::Reserved)
+    }
+}
+
+/// What a verifier needs to check a proof: the proof presented (if any), the
+/// settings and the nonce store.
+#[derive(Clone, Copy)]
+#[non_exhaustive]
+pub struct Possession<'a> {
+    /// The proof presented with the request, if any.
+    pub proof: Option<&'a Proof>,
+    /// Time to live and clock skew.
+    pub settings: PossessionSettings,
+    /// Where accepted nonces are kept.
+    pub nonces: &'a dyn NonceStore,
+}
+
+impl<'a> Possession<'a> {
+    /// Possession checking with `nonces` and the default settings, no proof yet.
+    #[must_use]
+    pub fn new(nonces: &'a dyn NonceStore) -> Self {
+        Self {
+            proof: None,
+            settings: PossessionSettings::default(),
+            nonces,
+        }
+    }
+
+    /// The proof presented.
+    #[must_use]
+    pub fn with_proof(mut self, proof: &'a Proof) -> Self {
+        self.proof = Some(proof);
+        self
+    }
+
+    /// Other settings.
+    #[must_use]
+    pub fn with_settings(mut self, settings: PossessionSettings) -> Self {
+        self.settings = settings;
+        self
+    }
+}
+
+impl fmt::Debug for Possession<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Possession")
+            .field("proof", &self.proof)
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Checks a proof of possession for a verified token (DESIGN.md §8), in order:
+/// (0, 1) size and version were checked when the proof was decoded
+/// ([`Proof::from_bytes`]); (2) sender: the signer is the holder's bound key;
+/// (3) binding: the proof names this token's lineage hash, the request's
+/// server, tool and action hash; (4) freshness: `issued_at <= now + skew` and
+/// `now <= issued_at + ttl`, without overflow; (5) the signature, over the
+/// domain-separated encoding; (6) the nonce, reserved in the signer's scope
+/// until `issued_at + ttl + skew`, only after every other check passed.
+///
+/// `holder` is the effective holder after the last delegation; `token` the
+/// lineage hash of the token presented. A holder bound to a key set needs the
+/// holder-key directory of DESIGN.md §9, which is not built yet: it denies.
+///
+/// # Errors
+/// [`DenyReason::PossessionRequired`] without a proof, then the first failing
+/// check's own reason.
+pub fn check_proof(
+    possession: &Possession<'_>,
+    holder: &Subject,
+    token: &LineageHash,
+    request: &Request,
+) -> Result<(), DenyReason> {
+    let proof = possession.proof.ok_or(DenyReason::PossessionRequired)?;
+    // 2. Sender.
+    match &holder.binding {
+        Some(HolderBinding::Key(key)) if *key == proof.signer => {}
+        _ => return Err(DenyReason::ProofSender),
+    }
+    // 3. Binding.
+    if proof.token != *token
+        || proof.server != request.server
+        || proof.tool != request.tool
+        || proof.action != request.action_hash()
+    {
+        return Err(DenyReason::ProofBinding);
+    }
+    // 4. Freshness, overflow-safe.
+    let settings = possession.settings;
+    let latest = request.now.saturating_add(settings.skew);
+    if proof.issued_at > latest {
+        return Err(DenyReason::ProofFutureDated);
+    }
+    let fresh_until = proof
+        .issued_at
+        .checked_add(settings.ttl)
+        .ok_or(DenyReason::ProofFutureDated)?;
+    if request.now > fresh_until {
+        return Err(DenyReason::ProofStale);
+    }
+    // 5. Signature (a small-order key is refused before the equation).
+    let HolderKey::Ed25519(pk) = &proof.signer;
+    let public = PublicKey::new(*pk);
+    public.validate().map_err(|_| DenyReason::ProofSignature)?;
+    public
+        .verify(proof.signed_message(), &Signature::new(proof.signature))
+        .map_err(|_| DenyReason::ProofSignature)?;
+    // 6. Nonce: kept until no clock within the skew can call the proof fresh.
+    let keep_until = fresh_until
+        .checked_add(settings.skew)
+        .ok_or(DenyReason::ProofFutureDated)?;
+    match possession
+        .nonces
+        .reserve(&proof.signer, &proof.nonce, keep_until, request.now)
+    {
+        Ok(Reservation::Reserved) => Ok(()),
+        Ok(Reservation::Replayed) => Err(DenyReason::ProofReplay),
+        Ok(Reservation::Full) => Err(DenyReason::NonceStoreFull),
+        Err(_) => Err(DenyReason::Store),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::request::FixedClock;
+    use std::sync::Arc;
+
+    const NOW: u64 = 1_767_225_660;
+
+    fn key(seed: u8) -> HolderSigningKey {
+        HolderSigningKey::from_seed(&[seed; 32])
+    }
+
+    fn request(now: u64) -> Request {
+        Request::new("agent:a", "fs", "read_file", &FixedClock(now)).with_arg("path", "/srv/a")
+    }
+
+    fn token() -> LineageHash {
+        LineageHash([7; 32])
+    }
+
+    fn holder(k: &HolderSigningKey) -> Subject {
+        Subject::bound_to_key("agent:a", k.public().clone())
+    }
+
+    fn proof(k: &HolderSigningKey, nonce: u8, issued_at: u64) -> Proof {
+        Proof::sign(token(), &request(NOW), [nonce; 16], issued_at, k).unwrap()
+    }
+
+    fn check(
+        p: &Proof,
+        store: &MemoryNonceStore,
+        subject: &Subject,
+        req: &Request,
+    ) -> Result<(), DenyReason> {
+        check_proof(
+            &Possession::new(store).with_proof(p),
+            subject,
+            &token(),
+            req,
+        )
+    }
+
+    #[test]
+    fn round_trip_and_text_form() {
+        let k = key(1);
+        let p = proof(&k, 1, NOW);
+        assert_eq!(Proof::from_bytes(&p.to_bytes()).unwrap(), p);
+        let text = p.to_text();
+        assert!(text.starts_with(PROOF_TEXT_PREFIX));
+        assert_eq!(Proof::from_text(&text).unwrap(), p);
+        assert!(format!("{k:?}").contains("<redacted>"));
+        assert!(!format!("{k:?}").contains(&crate::hex::encode(&[1; 32])));
+    }
+
+    #[test]
+    fn a_good_proof_passes_once() {
+        let k = key(1);
+        let store = MemoryNonceStore::default();
+        let p = proof(&k, 1, NOW);
+        assert_eq!(check(&p, &store, &holder(&k), &request(NOW)), Ok(()));
+        assert_eq!(
+            check(&p, &store, &holder(&k), &request(NOW + 1)),
+            Err(DenyReason::ProofReplay)
+        );
+    }
+
+    #[test]
+    fn each_check_failing_alone_has_its_own_reason() {
+        let k = key(1);
+        let other = key(2);
+        let store = MemoryNonceStore::default();
+        let none = check_proof(
+            &Possession::new(&store),
+            &holder(&k),
+            &token(),
+            &request(NOW),
+        );
+        assert_eq!(none, Err(DenyReason::PossessionRequired));
+        // 0 and 1: shape and version, at decoding.
+        let bytes = proof(&k, 1, NOW).to_bytes();
+        assert_eq!(
+            Proof::from_bytes(&bytes[..bytes.len() - 1]),
+            Err(ProofError::Size)
+        );
+        assert_eq!(
+            Proof::from_bytes(&[bytes.clone(), vec![0]].concat()),
+            Err(ProofError::Size)
+        );
+        assert_eq!(
+            Proof::from_bytes(&vec![0; MAX_PROOF_LEN + 1]),
+            Err(ProofError::Size)
+        );
+        let mut v2 = bytes.clone();
+        v2[0] = 2;
+        assert_eq!(Proof::from_bytes(&v2), Err(ProofError::Version));
+        // 2: another key than the holder's, or a holder bound to no key.
+        assert_eq!(
+            check(&proof(&other, 2, NOW), &store, &holder(&k), &request(NOW)),
+            Err(DenyReason::ProofSender)
+        );
+        assert_eq!(
+            check(
+                &proof(&k, 3, NOW),
+                &store,
+                &Subject::new("agent:a"),
+                &request(NOW)
+            ),
+            Err(DenyReason::ProofSender)
+        );
+        // 3: another token, server, tool or action.
+        let mut other_token = proof(&k, 4, NOW);
+        other_token.token = LineageHash([8; 32]);
+        assert_eq!(
+            check(&other_token, &store, &holder(&k), &request(NOW)),
+            Err(DenyReason::ProofBinding)
+        );
+        for req in [
+            Request {
+                server: "fs2".into(),
+                ..request(NOW)
+            },
+            Request {
+                tool: "write_file".into(),
+                ..request(NOW)
+            },
+            request(NOW).with_arg("path", "/srv/b"),
+            request(NOW).with_arg("extra", 1),
+        ] {
+            assert_eq!(
+                check(&proof(&k, 5, NOW), &store, &holder(&k), &req),
+                Err(DenyReason::ProofBinding),
+                "{req:?}"
+            );
+        }
+        // 4: stale, future-dated.
+        assert_eq!(
+            check(&proof(&k, 6, NOW - 301), &store, &holder(&k), &request(NOW)),
+            Err(DenyReason::ProofStale)
+        );
+        assert_eq!(
+            check(&proof(&k, 7, NOW - 300), &store, &holder(&k), &request(NOW)),
+            Ok(())
+        );
+        assert_eq!(
+            check(&proof(&k, 8, NOW + 31), &store, &holder(&k), &request(NOW)),
+            Err(DenyReason::ProofFutureDated)
+        );
+        assert_eq!(
+            check(&proof(&k, 9, NOW + 30), &store, &holder(&k), &request(NOW)),
+            Ok(())
+        );
+        // 5: signature.
+        let mut forged = proof(&k, 10, NOW);
+        forged.signature[5] ^= 1;
+        assert_eq!(
+            check(&forged, &store, &holder(&k), &request(NOW)),
+            Err(DenyReason::ProofSignature)
+        );
+        // A proof signed by another key but naming the holder's key.
+        let mut stolen = proof(&other, 11, NOW);
+        stolen.signer = k.public().clone();
+        assert_eq!(
+            check(&stolen, &store, &holder(&k), &request(NOW)),
+            Err(DenyReason::ProofSignature)
+        );
+        // The same signature over another domain is not a proof: the message
+        // a proof signs starts with the domain.
+        let p = proof(&k, 12, NOW);
+        let undomained = {
+            let pair = KeyPair::from_seed(Seed::new([1; 32]));
+            *pair.sk.sign(p.body(), None)
+        };
+        let mut no_domain = p.clone();
+        no_domain.signature = undomained;
+        assert_eq!(
+            check(&no_domain, &store, &holder(&k), &request(NOW)),
+            Err(DenyReason::ProofSignature)
+        );
+    }
+
+    #[test]
+    fn earlier_checks_win_and_consume_no_nonce() {
+        let k = key(1);
+        let store = MemoryNonceStore::default();
+        // Stale and badly signed: the earlier check (freshness) is reported.
+        let mut p = proof(&k, 1, NOW - 1000);
+        p.signature[0] ^= 1;
+        assert_eq!(
+            check(&p, &store, &holder(&k), &request(NOW)),
+            Err(DenyReason::ProofStale)
+        );
+        // Bad signature: the nonce is not consumed, so the genuine proof with
+        // the same nonce still passes afterwards.
+        let good = proof(&k, 2, NOW);
+        let mut bad = good.clone();
+        bad.signature[0] ^= 1;
+        assert_eq!(
+            check(&bad, &store, &holder(&k), &request(NOW)),
+            Err(DenyReason::ProofSignature)
+        );
+        let mut wrong_tool = good.clone();
+        wrong_tool.tool = "x".into();
+        assert_eq!(
+            check(&wrong_tool, &store, &holder(&k), &request(NOW)),
+            Err(DenyReason::ProofBinding)
+        );
+        assert_eq!(check(&good, &store, &holder(&k), &request(NOW)), Ok(()));
+    }
+
+    #[test]
+    fn extreme_times_are_denied_without_overflow() {
+        let k = key(1);
+        let store = MemoryNonceStore::default();
+        assert_eq!(
+            check(&proof(&k, 1, u64::MAX), &store, &holder(&k), &request(NOW)),
+            Err(DenyReason::ProofFutureDated)
+        );
+        // At the end of time, a proof of the end of time still cannot be kept long enough.
+        let end = Request::new("agent:a", "fs", "read_file", &FixedClock(u64::MAX))
+            .with_arg("path", "/srv/a");
+        assert!(check(&proof(&k, 2, u64::MAX), &store, &holder(&k), &end).is_err());
+        assert_eq!(
+            check(&proof(&k, 3, NOW), &store, &holder(&k), &end),
+            Err(DenyReason::ProofStale)
+        );
+        assert_eq!(
+            check(&proof(&k, 4, 0), &store, &holder(&k), &request(NOW)),
+            Err(DenyReason::ProofStale)
+        );
+    }
+
+    #[test]
+    fn a_full_store_refuses_and_never_forgets_a_live_nonce() {
+        let k = key(1);
+        let store = MemoryNonceStore::new(100, 100);
+        let first = proof(&k, 0, NOW);
+        assert_eq!(check(&first, &store, &holder(&k), &request(NOW)), Ok(()));
+        let mut accepted = 1;
+        let mut full = 0;
+        for n in 1..=200u8 {
+            let mut nonce = [n; 16];
+            nonce[0] = 0xff;
+            let p = Proof::sign(token(), &request(NOW), nonce, NOW, &k).unwrap();
+            match check(&p, &store, &holder(&k), &request(NOW)) {
+                Ok(()) => accepted += 1,
+                Err(DenyReason::NonceStoreFull) => full += 1,
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!((accepted, full), (100, 101));
+        // The very first proof is still remembered: its replay is denied.
+        assert_eq!(
+            check(&first, &store, &holder(&k), &request(NOW)),
+            Err(DenyReason::ProofReplay)
+        );
+        // Once every entry has expired, pruning makes room again.
+        let later = NOW + 300 + 30 + 1;
+        let fresh = Proof::sign(token(), &request(later), [9; 16], later, &k).unwrap();
+        assert_eq!(check(&fresh, &store, &holder(&k), &request(later)), Ok(()));
+    }
+
+    #[test]
+    fn one_holder_cannot_exhaust_the_store_for_the_others() {
+        let (a, b) = (key(1), key(2));
+        let store = MemoryNonceStore::new(1000, 10);
+        for n in 0..10u8 {
+            assert_eq!(
+                check(&proof(&a, n, NOW), &store, &holder(&a), &request(NOW)),
+                Ok(())
+            );
+        }
+        assert_eq!(
+            check(&proof(&a, 10, NOW), &store, &holder(&a), &request(NOW)),
+            Err(DenyReason::NonceStoreFull)
+        );
+        assert_eq!(
+            check(&proof(&b, 0, NOW), &store, &holder(&b), &request(NOW)),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn a_poisoned_store_is_a_store_error() {
+        let k = key(1);
+        let store = Arc::new(MemoryNonceStore::default());
+        let s = Arc::clone(&store);
+        let _ = std::thread::spawn(move || {
+            let _guard = s.inner.lock().unwrap();
+            panic!("poison the lock");
+        })
+        .join();
+        assert_eq!(
+            check(&proof(&k, 1, NOW), &store, &holder(&k), &request(NOW)),
+            Err(DenyReason::Store)
+        );
+    }
+
+    #[test]
+    fn concurrent_reservations_of_one_nonce_succeed_exactly_once() {
+        let k = HolderKey::Ed25519([1; 32]);
+        for round in 0..50u8 {
+            let store = Arc::new(MemoryNonceStore::default());
+            let threads: Vec<_> = (0..8)
+                .map(|_| {
+                    let (store, k) = (Arc::clone(&store), k.clone());
+                    std::thread::spawn(move || {
+                        store.reserve(&k, &[round; 16], NOW + 330, NOW).unwrap()
+                    })
+                })
+                .collect();
+            let reserved = threads
+                .into_iter()
+                .map(|t| t.join().unwrap())
+                .filter(|r| *r == Reservation::Reserved)
+                .count();
+            assert_eq!(reserved, 1, "round {round}");
+        }
+    }
+}
