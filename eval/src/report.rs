@@ -28,10 +28,16 @@ pub const COMPARISONS: &[Comparison] = &[
             "floor-hmac-sha256",
             "one HMAC-SHA256 over the token's signed bytes",
         )],
-        peers: &[(
-            "peer-jsonwebtoken-hs256",
-            "jsonwebtoken HS256 with the same claims as compact JSON, then the same authorization",
-        )],
+        peers: &[
+            (
+                "peer-jsonwebtoken-hs256",
+                "jsonwebtoken HS256 with the same claims as compact JSON, then the same authorization",
+            ),
+            (
+                "hmac-no-row-cache",
+                "the same provider, cold, with its cache of authenticated ancestors off: every lineage-index row's issuer seal checked on every call",
+            ),
+        ],
     },
     Comparison {
         provider: "macaroon",
@@ -56,15 +62,24 @@ pub const COMPARISONS: &[Comparison] = &[
             "floor-ed25519",
             "one Ed25519 verify_strict (ed25519-dalek) over the token's PAE",
         )],
-        peers: &[(
-            "peer-pasetors",
-            "raw pasetors: verify, parse claims with its `Claims`, check the time window",
-        )],
+        peers: &[
+            (
+                "peer-pasetors",
+                "raw pasetors: verify, parse claims with its `Claims`, check the time window",
+            ),
+            (
+                "paseto-public-no-row-cache",
+                "the same provider, cold, with its cache of authenticated ancestors off: every lineage-index row's issuer seal checked on every call",
+            ),
+        ],
     },
     Comparison {
         provider: "paseto-local",
         floors: &[],
-        peers: &[],
+        peers: &[(
+            "paseto-local-no-row-cache",
+            "the same provider, cold, with its cache of authenticated ancestors off: every lineage-index row's issuer seal checked on every call",
+        )],
     },
     Comparison {
         provider: "biscuit",
