@@ -325,6 +325,11 @@ impl<R: Reissuer> TokenProvider for R {
         let cap = self
             .open(token)
             .map_err(|reason| self.open_error(token, reason))?;
+        // A bound credential is never an ancestor of a re-issued chain (see
+        // `attenuate`), so the index never vouches for one.
+        if cap.subject.is_bound() {
+            return Err(ModelError::HolderBindingUnsupported.into());
+        }
         let mut row = LineageEntry::new(
             cap.id,
             LineageHash::compute(Reissuer::format(self), token.as_bytes()),

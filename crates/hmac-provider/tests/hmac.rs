@@ -11,7 +11,8 @@ use captoken_core_types::reference::authorize;
 use captoken_core_types::testing::{self, workload};
 use captoken_core_types::testing::{Stores, ancestors_of, deny_reason as reason};
 use captoken_core_types::{
-    Capability, DenyReason, Error, HolderKey, KeyId, LineageIndex, Subject, Token, TokenProvider,
+    Capability, DenyReason, Error, HolderKey, KeyId, LineageIndex, ParentRef, RevocationList,
+    Subject, Token, TokenProvider,
 };
 use captoken_hmac_provider::{FORMAT, HmacKey, HmacKeyring, HmacProvider, TEXT_PREFIX};
 use proptest::prelude::*;
@@ -165,6 +166,98 @@ fn a_signed_bound_token_is_denied_without_proof_of_possession() {
             DenyReason::BadSignature
         );
     }
+}
+
+/// The cache of authenticated ancestors only ever saves time: with room for
+/// one ancestor (so it is emptied on nearly every insert) or none, cold
+/// verification gives the same verdicts, revocation included.
+#[test]
+fn the_ancestor_cache_only_costs_time() {
+    for capacity in [0, 1, 2, 4096] {
+        let p = provider().with_row_cache(capacity);
+        let stores = Stores::new();
+        let tokens = workload::chain(&p, &stores, 4);
+        for _ in 0..3 {
+            for (depth, t) in tokens.iter().enumerate() {
+                assert!(
+                    p.verify(t, &workload::request(depth), &stores.cold())
+                        .is_ok()
+                );
+            }
+        }
+        stores
+            .revoked
+            .revoke(p.lineage_hash(&tokens[2]).unwrap())
+            .unwrap();
+        for (depth, t) in tokens.iter().enumerate() {
+            let got = p.verify(t, &workload::request(depth), &stores.cold());
+            assert_eq!(got.is_ok(), depth < 2, "capacity {capacity}, depth {depth}");
+        }
+    }
+}
+
+/// A child whose (issuer-signed) parent reference names a cached ancestor's
+/// hash under another token id is a lineage mismatch, cached or not.
+#[test]
+fn a_cached_hash_under_another_id_is_a_mismatch() {
+    let p = provider();
+    let stores = Stores::new();
+    let tokens = workload::chain(&p, &stores, 1);
+    assert!(
+        p.verify(&tokens[1], &workload::request(1), &stores.cold())
+            .is_ok()
+    );
+    let mut forged = p.inspect(&tokens[1]).unwrap().capability;
+    let parent = forged.parent.unwrap();
+    forged.id = captoken_core_types::TokenId([0x66; 16]);
+    forged.parent = Some(ParentRef::new(
+        FORMAT,
+        captoken_core_types::TokenId([0x99; 16]),
+        parent.hash,
+    ));
+    let forged = sign(
+        captoken_hmac_provider::wire::encode_signed(&forged).unwrap(),
+        1,
+    );
+    assert_eq!(
+        reason(p.verify(&forged, &workload::request(1), &stores.cold())),
+        DenyReason::LineageMismatch
+    );
+}
+
+/// A bound ancestor (one no issuer re-issues from) supplied for live
+/// verification denies the chain: it needs proof of possession.
+#[test]
+fn a_bound_supplied_ancestor_denies() {
+    let p = provider();
+    let mut parent = workload::capability(kid("k1"));
+    parent.subject = Subject::bound_to_key(workload::SUBJECT, HolderKey::Ed25519([5; 32]));
+    let parent_token = sign(
+        captoken_hmac_provider::wire::encode_signed(&parent).unwrap(),
+        1,
+    );
+    let mut child = parent.attenuate(&workload::step(1)).unwrap();
+    child.id = captoken_core_types::TokenId([0x44; 16]);
+    child.subject = Subject::new(workload::SUBJECT);
+    child.parent = Some(ParentRef::new(
+        FORMAT,
+        parent.id,
+        p.lineage_hash(&parent_token).unwrap(),
+    ));
+    let child_token = sign(
+        captoken_hmac_provider::wire::encode_signed(&child).unwrap(),
+        1,
+    );
+    let stores = Stores::new();
+    let supplied = [parent_token];
+    assert_eq!(
+        reason(p.verify(
+            &child_token,
+            &workload::request(1),
+            &stores.cold().with_ancestors(&supplied)
+        )),
+        DenyReason::PossessionRequired
+    );
 }
 
 /// Wire version 1 (no `issued_at`, holder binding, parent format or `Path`) is
