@@ -338,9 +338,8 @@ impl TokenProvider for BiscuitProvider {
     ) -> Result<Verified, Denied> {
         // Before anything looks at the token: a huge request costs nothing more.
         request.check_bounds()?;
-        if token.format() != FORMAT {
-            return Err(DenyReason::Malformed("token of another format").into());
-        }
+        check_format(token, FORMAT)
+            .map_err(|_| DenyReason::Malformed("token of another format"))?;
         let bytes = token.as_bytes();
         let malformed = |e: WireError| DenyReason::Malformed(e.describe());
         // Every encoding the token alone determines (the authority signature's

@@ -327,7 +327,10 @@ pub(crate) fn scan(proto: &schema::Biscuit, limits: &Limits) -> Result<Scan, Den
             .ok_or(DenyReason::Malformed("malformed subject binding"))?;
             root = Some((id, issued_at, subject));
             // The issuer's rules and checks: not screened, but estimated.
-            for r in &block.rules {
+            let rules = block.rules.iter().map(|r| (r, Kind::AuthorityRule));
+            let queries =
+                (block.checks.iter().flat_map(|c| &c.queries)).map(|q| (q, Kind::AuthorityQuery));
+            for (r, kind) in rules.chain(queries) {
                 bodies.push(Body {
                     view: 0,
                     preds: r.body.iter().map(pred).collect(),
@@ -335,18 +338,7 @@ pub(crate) fn scan(proto: &schema::Biscuit, limits: &Limits) -> Result<Scan, Den
                         .expressions
                         .iter()
                         .fold(1u64, |n, e| n.saturating_add(op_count(&e.ops))),
-                    kind: Kind::AuthorityRule,
-                });
-            }
-            for q in block.checks.iter().flat_map(|c| &c.queries) {
-                bodies.push(Body {
-                    view: 0,
-                    preds: q.body.iter().map(pred).collect(),
-                    weight: q
-                        .expressions
-                        .iter()
-                        .fold(1u64, |n, e| n.saturating_add(op_count(&e.ops))),
-                    kind: Kind::AuthorityQuery,
+                    kind,
                 });
             }
             continue;

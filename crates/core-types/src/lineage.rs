@@ -212,14 +212,14 @@ pub trait LineageIndex: Send + Sync {
 }
 
 /// An in-memory revocation list and lineage index together, for a
-/// single-process verifier or a test: [`MemoryStores::context`] is the cold
+/// single-process verifier or a test: [`MemoryStores::cold`] is the cold
 /// verification context over both.
 #[derive(Debug, Default)]
 pub struct MemoryStores {
     /// Revoked lineage hashes.
-    pub revocations: MemoryRevocationList,
+    pub revoked: MemoryRevocationList,
     /// Lineage index rows.
-    pub lineage: MemoryLineageIndex,
+    pub index: MemoryLineageIndex,
 }
 
 impl MemoryStores {
@@ -229,10 +229,10 @@ impl MemoryStores {
         Self::default()
     }
 
-    /// A verification context over these stores (no ancestors, no discharges).
+    /// A context for cold verification over these stores (no ancestors, no discharges).
     #[must_use]
-    pub fn context(&self) -> VerifyContext<'_> {
-        VerifyContext::new(&self.revocations, &self.lineage)
+    pub fn cold(&self) -> VerifyContext<'_> {
+        VerifyContext::new(&self.revoked, &self.index)
     }
 }
 

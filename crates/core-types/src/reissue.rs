@@ -57,15 +57,12 @@ pub trait Reissuer: Send + Sync {
     /// Why it does not authenticate or decode.
     fn open(&self, token: &Token) -> Result<Capability, DenyReason>;
 
-    /// The caller-facing error for a token [`Self::open`] refused (an issuer
-    /// re-issuing or indexing it), naming the unknown key id where it can.
-    fn open_error(&self, token: &Token, reason: DenyReason) -> Error {
+    /// The caller-facing error for a token [`Self::open`] refused as signed by
+    /// an unknown key: [`Error::UnknownKey`] naming the key the token names,
+    /// where the format lets one read it.
+    fn unknown_key_error(&self, token: &Token) -> Error {
         let _ = token;
-        match reason {
-            DenyReason::BadSignature => Error::BadSignature,
-            DenyReason::Malformed(m) => Error::Malformed(m),
-            _ => Error::Malformed("token does not authenticate"),
-        }
+        Error::Malformed("token names no key this provider holds")
     }
 
     /// Decodes a token of this format without authenticating it, for inspection.
@@ -108,6 +105,17 @@ pub trait Reissuer: Send + Sync {
     /// The ancestors this verifier has already authenticated. One cache per
     /// provider (and so per keyring): never share one between providers.
     fn row_cache(&self) -> &RowCache;
+}
+
+/// The caller-facing error (for an issuer re-issuing or indexing) for a token
+/// [`Reissuer::open`] refused.
+fn open_error<R: Reissuer + ?Sized>(r: &R, token: &Token, reason: DenyReason) -> Error {
+    match reason {
+        DenyReason::UnknownKey => r.unknown_key_error(token),
+        DenyReason::BadSignature => Error::BadSignature,
+        DenyReason::Malformed(m) => Error::Malformed(m),
+        _ => Error::Malformed("token does not authenticate"),
+    }
 }
 
 /// What authenticating an ancestor established: its id and its own parent.
@@ -274,7 +282,7 @@ impl<R: Reissuer> TokenProvider for R {
         check_format(parent, Reissuer::format(self))?;
         let parent_cap = self
             .open(parent)
-            .map_err(|reason| self.open_error(parent, reason))?;
+            .map_err(|reason| open_error(self, parent, reason))?;
         // Re-issuing from a bound parent would launder its binding.
         if parent_cap.subject.is_bound() {
             return Err(ModelError::HolderBindingUnsupported.into());
@@ -324,7 +332,7 @@ impl<R: Reissuer> TokenProvider for R {
         check_format(token, Reissuer::format(self))?;
         let cap = self
             .open(token)
-            .map_err(|reason| self.open_error(token, reason))?;
+            .map_err(|reason| open_error(self, token, reason))?;
         // A bound credential is never an ancestor of a re-issued chain (see
         // `attenuate`), so the index never vouches for one.
         if cap.subject.is_bound() {

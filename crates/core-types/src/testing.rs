@@ -8,11 +8,8 @@ use crate::attenuation::Attenuation;
 use crate::capability::{Capability, Grant, KeyId, Subject, TokenId, ToolRef};
 use crate::constraint::{Constraint, Value};
 use crate::error::StoreError;
-use crate::lineage::{
-    LineageEntry, LineageHash, LineageIndex, MemoryLineageIndex, MemoryRevocationList,
-    RevocationList,
-};
-use crate::provider::{Denied, DenyReason, Token, TokenProvider, Verified, VerifyContext};
+use crate::lineage::{LineageEntry, LineageHash, LineageIndex, RevocationList};
+use crate::provider::{Denied, DenyReason, Token, TokenProvider, Verified};
 use crate::request::{FixedClock, Request};
 
 pub mod conformance;
@@ -155,29 +152,9 @@ pub mod workload {
     }
 }
 
-/// A revocation list and a lineage index for one test, and the cold
-/// verification context over them.
-#[derive(Debug, Default)]
-pub struct Stores {
-    /// Revoked lineage hashes.
-    pub revoked: MemoryRevocationList,
-    /// Lineage index rows.
-    pub index: MemoryLineageIndex,
-}
-
-impl Stores {
-    /// Empty stores.
-    #[must_use]
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// A context for cold verification over these stores.
-    #[must_use]
-    pub fn cold(&self) -> VerifyContext<'_> {
-        VerifyContext::new(&self.revoked, &self.index)
-    }
-}
+/// A revocation list and a lineage index for one test: the public
+/// [`MemoryStores`](crate::MemoryStores), under the name the suites use.
+pub use crate::lineage::MemoryStores as Stores;
 
 /// The ancestors of the last token of a root-first chain, parent first, as
 /// [`VerifyContext::with_ancestors`] takes them.

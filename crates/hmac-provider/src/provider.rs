@@ -101,15 +101,10 @@ impl Reissuer for HmacProvider {
         wire::decode(&framed).map_err(|e| DenyReason::Malformed(e.describe()))
     }
 
-    fn open_error(&self, token: &Token, reason: DenyReason) -> Error {
-        match reason {
-            DenyReason::UnknownKey => match wire::frame(token.as_bytes()) {
-                Ok(framed) => Error::UnknownKey(framed.key_id),
-                Err(e) => wire_error(e),
-            },
-            DenyReason::BadSignature => Error::BadSignature,
-            DenyReason::Malformed(m) => Error::Malformed(m),
-            _ => Error::Malformed("token does not authenticate"),
+    fn unknown_key_error(&self, token: &Token) -> Error {
+        match wire::frame(token.as_bytes()) {
+            Ok(framed) => Error::UnknownKey(framed.key_id),
+            Err(e) => wire_error(e),
         }
     }
 

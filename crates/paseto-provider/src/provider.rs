@@ -270,15 +270,10 @@ impl<P: Purpose> Reissuer for PasetoProvider<P> {
         Ok(cap)
     }
 
-    fn open_error(&self, token: &Token, reason: DenyReason) -> Error {
-        match reason {
-            DenyReason::UnknownKey => match frame::<P>(token.as_bytes()) {
-                Ok(framed) => unknown_paserk_id(&framed.kid),
-                Err(m) => Error::Malformed(m),
-            },
-            DenyReason::BadSignature => Error::BadSignature,
-            DenyReason::Malformed(m) => Error::Malformed(m),
-            _ => Error::Malformed("token does not authenticate"),
+    fn unknown_key_error(&self, token: &Token) -> Error {
+        match frame::<P>(token.as_bytes()) {
+            Ok(framed) => unknown_paserk_id(&framed.kid),
+            Err(m) => Error::Malformed(m),
         }
     }
 
