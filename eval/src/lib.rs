@@ -65,6 +65,11 @@ macro_rules! mount_suites {
             fn path() {
                 check(Suite::Path);
             }
+
+            #[test]
+            fn possession() {
+                check(Suite::Possession);
+            }
         }
     };
 }

@@ -4,15 +4,16 @@
 //! that its case count is configurable, its result reproducible, and a failure
 //! comes back shrunk to a minimal counterexample.
 
-use captoken_core_types::reference::authorize;
+use captoken_core_types::possession::{MemoryNonceStore, Possession, PossessionSettings, Proof};
+use captoken_core_types::reference::{authorize, authorize_chain};
 use captoken_core_types::testing::{
     self, RequestSeed, StepSeed, generate, hostile_step, narrowing_step, request_for, request_seed,
     step_seed,
 };
 use captoken_core_types::{
-    Attenuation, AttenuationMode, Capability, Constraint, DenyReason, Grant, LineageHash,
-    LineageIndex, MemoryLineageIndex, MemoryRevocationList, Request, RevocationList, Token,
-    TokenProvider, ToolRef, Value, VerifyContext,
+    Attenuation, AttenuationMode, Capability, Constraint, Denied, DenyReason, Error, Grant,
+    HolderSigningKey, LineageHash, LineageIndex, MemoryLineageIndex, MemoryRevocationList, Request,
+    RevocationList, Subject, Token, TokenProvider, ToolRef, Value, Verified, VerifyContext,
 };
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestError, TestRng, TestRunner};
@@ -33,11 +34,21 @@ pub enum Suite {
     /// `Path` constraints along random chains: verdicts equal the reference,
     /// and no path that leaves a granted directory is ever allowed.
     Path,
+    /// Holder-bound chains (DESIGN.md §8): without the holder's key a token is
+    /// useless; every wrong proof and every replay denies; a thief cannot
+    /// re-delegate; verdicts equal the reference.
+    Possession,
 }
 
 impl Suite {
     /// Every suite, in report order.
-    pub const ALL: [Self; 4] = [Self::Binding, Self::Attenuation, Self::Lineage, Self::Path];
+    pub const ALL: [Self; 5] = [
+        Self::Binding,
+        Self::Attenuation,
+        Self::Lineage,
+        Self::Path,
+        Self::Possession,
+    ];
 
     /// Lower-case name.
     #[must_use]
@@ -47,6 +58,7 @@ impl Suite {
             Self::Attenuation => "attenuation",
             Self::Lineage => "lineage",
             Self::Path => "path",
+            Self::Possession => "possession",
         }
     }
 }
@@ -107,6 +119,15 @@ pub fn run<C: Candidate>(suite: Suite, cases: u32) -> Outcome {
             |(root, dir, ops, step_dirs, rs, value)| {
                 path::<C>(&root, dir, &ops, &step_dirs, &rs, value)
             },
+        )),
+        Suite::Possession => describe(runner.run(
+            &(
+                testing::capability(),
+                chain_ops(),
+                request_seed(),
+                any::<bool>(),
+            ),
+            |(root, ops, rs, signed)| possession::<C>(&root, &ops, &rs, signed),
         )),
     };
     Outcome {
@@ -234,12 +255,19 @@ fn build_chain<P: TokenProvider>(
             Op::Repeat(_) => continue,
         };
         let strict = current.attenuate(&step);
+        // An unsigned delegation away from a key-bound holder is refused by
+        // every format (DESIGN.md §8).
+        let unsigned = step.check_unsigned_from(&current.subject).is_err();
         let parent = chain.tokens.last().ok_or_else(|| fail("empty chain"))?;
         match p.attenuate(parent, &step) {
             Ok(token) => {
                 prop_assert!(
                     !(reissue && strict.is_err()),
                     "a re-issuing provider accepted a step strict re-issuance refuses: {step:?}"
+                );
+                prop_assert!(
+                    !unsigned,
+                    "accepted an unsigned delegation away from a key-bound holder: {step:?}"
                 );
                 stores.record(p, &token)?;
                 chain.tokens.push(token);
@@ -263,7 +291,7 @@ fn build_chain<P: TokenProvider>(
             }
             Err(e) => {
                 prop_assert!(
-                    strict.is_err() || exhausts_depth(root, &chain.steps, &step),
+                    strict.is_err() || exhausts_depth(root, &chain.steps, &step) || unsigned,
                     "refused a step strict re-issuance accepts: {e}: {step:?}"
                 );
             }
@@ -676,6 +704,163 @@ fn resolves_under(value: &str, dir: &str) -> bool {
         return false;
     };
     v.len() > d.len() && v.starts_with(&d)
+}
+
+/// The verdict of `verify` against the reference's: for an offline format the
+/// same verdict and reason; for a re-issued token (a capability of its own,
+/// whose reasons are those of the flattened capability) the same verdict.
+fn same_verdict(
+    reissue: bool,
+    got: &Result<Verified, Denied>,
+    want: &Result<(), DenyReason>,
+) -> bool {
+    let got = got.as_ref().map(|_| ()).map_err(|d| d.reason().clone());
+    if reissue {
+        got.is_ok() == want.is_ok()
+    } else {
+        got == *want
+    }
+}
+
+fn possession<C: Candidate>(
+    root: &Capability,
+    ops: &[Op],
+    rs: &RequestSeed,
+    signed: bool,
+) -> Result<(), TestCaseError> {
+    let p = C::provider(0);
+    let reissue = p.properties().attenuation == AttenuationMode::Reissue;
+    let stores = Stores::new();
+    let holder = HolderSigningKey::from_seed(&[0x11; 32]);
+    let sub = HolderSigningKey::from_seed(&[0x22; 32]);
+    let thief = HolderSigningKey::from_seed(&[0x33; 32]);
+    let mut root = root.clone();
+    root.subject = Subject::bound_to_key(root.subject.principal.clone(), holder.public().clone());
+    let mut chain = build_chain(&p, &stores, &root, ops)?;
+    let mut key = &holder;
+    let last = chain
+        .tokens
+        .last()
+        .ok_or_else(|| fail("empty chain"))?
+        .clone();
+    // A thief holding the token but not the key cannot re-delegate it.
+    let to_thief = Attenuation::new().delegate(Subject::new("agent:thief"));
+    prop_assert!(
+        p.attenuate(&last, &to_thief).is_err(),
+        "unsigned re-delegation"
+    );
+    prop_assert!(
+        p.attenuate_signed(&last, &to_thief, &thief).is_err(),
+        "re-delegation signed by a thief"
+    );
+    if signed {
+        // The holder hands the chain on to a sub-agent bound to its own key.
+        let step =
+            Attenuation::new().delegate(Subject::bound_to_key("agent:sub", sub.public().clone()));
+        match p.attenuate_signed(&last, &step, &holder) {
+            Ok(token) => {
+                stores.record(&p, &token)?;
+                chain.tokens.push(token);
+                let mut read = step;
+                read.signed_by = Some(holder.public().clone());
+                chain.steps.push(read);
+                key = &sub;
+            }
+            // Strict re-issuance at depth 0, or a format that cannot sign a step.
+            Err(Error::Attenuation(_) | Error::Unsupported(_)) => {}
+            Err(e) => return Err(fail(format!("signed delegation refused: {e}"))),
+        }
+    }
+    let token = chain.tokens.last().ok_or_else(|| fail("empty chain"))?;
+    let req = request_for(&root, &chain.steps, rs);
+    let bearer = authorize(&root, &chain.steps, &req).map(|_| ());
+    let settings = PossessionSettings::default();
+    let with_proof = authorize_chain(&root, &chain.steps, &req).and_then(|_| {
+        // A proof dated `now` so late that its nonce could never expire.
+        req.now
+            .checked_add(settings.ttl + settings.skew)
+            .map(|_| ())
+            .ok_or(DenyReason::ProofFutureDated)
+    });
+    // Without a proof: a stolen token is useless.
+    let got = p.verify(token, &req, &stores.cold());
+    prop_assert!(
+        same_verdict(reissue, &got, &bearer),
+        "without a proof: {:?}, reference {:?}",
+        got,
+        bearer
+    );
+    let hash = p.lineage_hash(token).map_err(fail)?;
+    let nonces = MemoryNonceStore::default();
+    let check = |proof: &Proof| {
+        let ctx = stores
+            .cold()
+            .with_possession(Possession::new(&nonces).with_proof(proof));
+        p.verify(token, &req, &ctx)
+    };
+    let sign = |nonce: u8, token: LineageHash, req: &Request, at: u64, key: &HolderSigningKey| {
+        Proof::sign(token, req, [nonce; 16], at, key).map_err(fail)
+    };
+    let good = sign(0, hash, &req, req.now, key)?;
+    let got = check(&good);
+    prop_assert!(
+        same_verdict(reissue, &got, &with_proof),
+        "with the holder's proof: {:?}, reference {:?}",
+        got,
+        with_proof
+    );
+    if with_proof.is_err() {
+        return Ok(());
+    }
+    let deny = |got: Result<Verified, Denied>| got.err().map(|d| d.reason().clone());
+    prop_assert_eq!(deny(check(&good)), Some(DenyReason::ProofReplay));
+    let mut other_tool = req.clone();
+    other_tool.tool.push('x');
+    let mut other_arg = req.clone();
+    other_arg.args.insert("x-extra".into(), Value::Int(1));
+    // Each wrong proof uses its own nonce (1, 2, …) in the holder's scope.
+    let mut wrong = vec![
+        (
+            sign(1, hash, &req, req.now, &thief)?,
+            DenyReason::ProofSender,
+        ),
+        (
+            sign(2, LineageHash([0; 32]), &req, req.now, key)?,
+            DenyReason::ProofBinding,
+        ),
+        (
+            sign(3, hash, &other_tool, req.now, key)?,
+            DenyReason::ProofBinding,
+        ),
+        (
+            sign(4, hash, &other_arg, req.now, key)?,
+            DenyReason::ProofBinding,
+        ),
+        (
+            sign(5, hash, &req, req.now + settings.skew + 1, key)?,
+            DenyReason::ProofFutureDated,
+        ),
+    ];
+    if let Some(stale) = req.now.checked_sub(settings.ttl + 1) {
+        wrong.push((sign(6, hash, &req, stale, key)?, DenyReason::ProofStale));
+    }
+    // A proof for another token of the same chain.
+    if let Some(parent) = chain.tokens.iter().rev().nth(1) {
+        let parent_hash = p.lineage_hash(parent).map_err(fail)?;
+        wrong.push((
+            sign(7, parent_hash, &req, req.now, key)?,
+            DenyReason::ProofBinding,
+        ));
+    }
+    for (proof, reason) in &wrong {
+        prop_assert_eq!(deny(check(proof)), Some(reason.clone()), "{:?}", proof);
+    }
+    // None of them consumed its nonce: a right proof with it passes, once.
+    for nonce in 1..=7 {
+        let right = sign(nonce, hash, &req, req.now, key)?;
+        prop_assert!(check(&right).is_ok(), "nonce {} was consumed", nonce);
+    }
+    Ok(())
 }
 
 #[cfg(test)]

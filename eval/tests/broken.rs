@@ -1,11 +1,13 @@
 //! The suites catch broken providers: each wrapper below breaks one rule, and a suite must fail with a shrunk counterexample; the shared conformance suite must fail on them too.
 #![allow(clippy::expect_used, clippy::panic, reason = "tests fail by panicking")]
 
+use captoken_core_types::StoreError;
+use captoken_core_types::possession::{NonceStore, Possession, Reservation};
 use captoken_core_types::testing::conformance::{self, Setup};
 use captoken_core_types::{
-    Attenuation, Capability, Constraint, Denied, Error, Format, Inspection, LineageEntry,
-    LineageHash, MemoryRevocationList, Properties, Request, Token, TokenProvider, Verified,
-    VerifyContext,
+    Attenuation, Capability, Constraint, Denied, Error, Format, HolderKey, HolderSigningKey,
+    Inspection, LineageEntry, LineageHash, MemoryRevocationList, Properties, Request, Token,
+    TokenProvider, Verified, VerifyContext,
 };
 use captoken_eval::candidate::{Candidate, Hmac};
 use captoken_eval::suites::{Suite, run};
@@ -19,6 +21,24 @@ trait Fault {
     }
     /// Whether verification consults the revocation list.
     const CHECKS_REVOCATION: bool = true;
+    /// Whether verification keeps the nonces of accepted proofs (Chio's first
+    /// nonce cache, which evicted live nonces under load, is the anti-model).
+    const KEEPS_NONCES: bool = true;
+}
+
+/// A nonce store that forgets every nonce: every proof looks fresh.
+struct Forgetful;
+
+impl NonceStore for Forgetful {
+    fn reserve(
+        &self,
+        _scope: &HolderKey,
+        _nonce: &[u8; 16],
+        _keep_until: u64,
+        _now: u64,
+    ) -> Result<Reservation, StoreError> {
+        Ok(Reservation::Reserved)
+    }
 }
 
 /// An HMAC provider with one fault.
@@ -40,18 +60,38 @@ impl<F: Fault> TokenProvider for Broken<F> {
     fn attenuate(&self, parent: &Token, step: &Attenuation) -> Result<Token, Error> {
         self.inner.attenuate(parent, step)
     }
+    fn attenuate_signed(
+        &self,
+        parent: &Token,
+        step: &Attenuation,
+        holder: &HolderSigningKey,
+    ) -> Result<Token, Error> {
+        self.inner.attenuate_signed(parent, step, holder)
+    }
     fn verify(
         &self,
         token: &Token,
         request: &Request,
         ctx: &VerifyContext<'_>,
     ) -> Result<Verified, Denied> {
-        if F::CHECKS_REVOCATION {
+        if !F::KEEPS_NONCES
+            && let Some(checking) = ctx.possession
+        {
+            let mut forgetful = Possession::new(&Forgetful).with_settings(checking.settings);
+            if let Some(proof) = checking.proof {
+                forgetful = forgetful.with_proof(proof);
+            }
+            self.inner
+                .verify(token, request, &ctx.with_possession(forgetful))
+        } else if F::CHECKS_REVOCATION {
             self.inner.verify(token, request, ctx)
         } else {
             let nothing_revoked = MemoryRevocationList::new();
-            let blind =
+            let mut blind =
                 VerifyContext::new(&nothing_revoked, ctx.lineage).with_ancestors(ctx.ancestors);
+            if let Some(possession) = ctx.possession {
+                blind = blind.with_possession(possession);
+            }
             self.inner.verify(token, request, &blind)
         }
     }
@@ -126,6 +166,13 @@ impl Fault for IgnoresRevocation {
     const CHECKS_REVOCATION: bool = false;
 }
 
+/// Accepts a replayed proof of possession.
+struct ForgetsNonces;
+
+impl Fault for ForgetsNonces {
+    const KEEPS_NONCES: bool = false;
+}
+
 fn expect_failure<C: Candidate>(suite: Suite) -> String {
     let outcome = run::<C>(suite, 1024);
     let failure = outcome
@@ -146,6 +193,12 @@ fn binding_catches_an_ignored_constraint() {
 fn lineage_catches_ignored_revocation() {
     let failure = expect_failure::<Broken<IgnoresRevocation>>(Suite::Lineage);
     assert!(failure.contains("revoked"), "{failure}");
+}
+
+#[test]
+fn possession_catches_a_forgetful_nonce_store() {
+    let failure = expect_failure::<Broken<ForgetsNonces>>(Suite::Possession);
+    assert!(failure.contains("ProofReplay"), "{failure}");
 }
 
 #[test]
@@ -207,6 +260,12 @@ fn the_conformance_suite_catches_the_same_faults() {
         revocation[0].1.contains("is below revoked token"),
         "{}",
         revocation[0].1
+    );
+    // A replayed proof is accepted: the possession check catches it.
+    let replay = failing(&conformance_setup::<ForgetsNonces>());
+    assert_eq!(
+        replay.iter().map(|(name, _)| *name).collect::<Vec<_>>(),
+        ["holder_binding_needs_possession"],
     );
     // The sound provider passes every check.
     let sound = Setup {

@@ -2,7 +2,7 @@
 
 use captoken_core_types::{
     Attenuation, AttenuationError, AttenuationMode, Capability, Error, LineageIndex,
-    MemoryLineageIndex, ParentRef, Token,
+    MemoryLineageIndex, ModelError, ParentRef, Token, reference,
 };
 
 use crate::input::remaining_depth;
@@ -34,8 +34,8 @@ impl Chain {
         let token = match p.issue(root) {
             Ok(t) => t,
             Err(Error::Unsupported(_)) => return None,
-            // Beyond the size bounds, or bound to a holder (refused until proof
-            // of possession is enforced): refused by every format alike.
+            // Beyond the size bounds, or bound to a key set (no holder-key
+            // directory yet): refused by every format alike.
             Err(Error::Model(e)) if root.check_issuable() == Err(e.clone()) => return None,
             Err(e) => panic!("{name}: issue refused a root capability: {e}"),
         };
@@ -107,7 +107,8 @@ impl Chain {
     ///   it computes, under a fresh id, recording the parent's id and lineage hash;
     /// - offline formats refuse only a step taken when the depth is exhausted (or
     ///   a token past their size limits), and otherwise append the step as given,
-    ///   declaring the parent's lineage hash.
+    ///   declaring the parent's lineage hash;
+    /// - every format refuses an unsigned delegation away from a key-bound holder.
     ///
     /// Returns false when the provider refused the step (the chain is unchanged).
     pub fn attenuate(&mut self, p: &dyn Fuzzable, step: &Attenuation) -> bool {
@@ -131,6 +132,26 @@ impl Chain {
                     return false;
                 }
                 got => panic!("{name}: {want} not refused: {:?}", got.map(|_| "a token")),
+            }
+        }
+        // An unsigned delegation away from a key-bound holder is refused by
+        // every format (a re-issuer may refuse a widening step first).
+        if let Ok(i) = p.inspect(&parent)
+            && step
+                .check_unsigned_from(reference::current_holder(&i.capability, &i.steps))
+                .is_err()
+        {
+            match got {
+                Err(Error::Model(ModelError::DelegationUnsigned)) => return false,
+                Err(Error::Attenuation(_))
+                    if p.properties().attenuation == AttenuationMode::Reissue =>
+                {
+                    return false;
+                }
+                got => panic!(
+                    "{name}: unsigned delegation from a key-bound holder not refused: {:?}",
+                    got.map(|_| "a token")
+                ),
             }
         }
         match p.properties().attenuation {

@@ -71,8 +71,22 @@
 //!
 //! A check can only reject, so a step narrows whatever it says: asking for a
 //! later expiry or a looser constraint adds a check the authority's already
-//! implies. A step is refused only when the chain's depth is exhausted, or
-//! (until proof of possession exists) when it delegates to a bound subject.
+//! implies. A step is refused only when the chain's depth is exhausted, when
+//! it delegates to a subject bound to a key set (which needs the holder-key
+//! directory of DESIGN.md §9), or when it delegates away from a holder bound
+//! to a key without that key's signature.
+//!
+//! **Signed delegation** (DESIGN.md §8).
+//! [`TokenProvider::attenuate_signed`](captoken_core_types::TokenProvider::attenuate_signed)
+//! appends the same block as a Biscuit *third-party block* signed with the
+//! current holder's Ed25519 key: biscuit-auth's external signature (signature
+//! version 1) covers the block and the previous block's signature, so it
+//! cannot be moved onto another token, and the lineage hash covers the
+//! external key and signature ([`wire`]). Third-party blocks are used for
+//! nothing else (no third-party caveats or discharges). A third-party block
+//! has its own symbol table, and biscuit-auth evaluates it in the same default
+//! scope as any block (the authority, the block itself and the authorizer),
+//! so its checks see the ambient facts and narrow as above.
 //! A holder writing raw Datalog constrains paths the same way, with
 //! `path_arg`: its block sees the ambient facts, and facts it declares itself
 //! are visible to its own checks only.
@@ -105,13 +119,20 @@
 //! `check if chain($n), $n <= max_depth + 1`, and a step that lowers the depth
 //! to `d` at block `j` adds `check if chain($n), $n <= j + 1 + d`.
 //!
-//! **Holder binding.** Proof of possession is not implemented yet, so a chain
-//! whose root subject or any delegate is bound (declared binding facts, read
-//! in Rust) is denied with `DenyReason::PossessionRequired` after
-//! authentication, through `captoken_core_types::reference::check_unbound`.
-//! The verdict keeps the reference authorizer's order of reasons: request
-//! bounds (before anything else), depth, possession, subject, window, grants,
-//! steps.
+//! **Holder binding.** The bindings are declared facts, read in Rust with
+//! each block's external key (if any), after authentication. Walking the
+//! chain's delegations, one away from a holder bound to a key must be in a
+//! third-party block signed by exactly that key, or the chain is denied with
+//! `DenyReason::UnsignedDelegation`
+//! (`captoken_core_types::reference::check_handovers`); a subject bound to a
+//! key set denies with `DenyReason::PossessionRequired`
+//! (`captoken_core_types::reference::check_key_sets`). The verdict keeps the
+//! reference authorizer's order of reasons: request bounds (before anything
+//! else), depth, hand-overs, key sets, subject, window, grants, steps. A
+//! verdict that allows is then held to proof of possession when the
+//! effective holder is bound to a key
+//! (`captoken_core_types::possession::enforce`, `DenyReason::PossessionRequired`
+//! without a proof).
 //!
 //! # Lineage and revocation
 //!
@@ -129,21 +150,24 @@
 //! Only the canonical protobuf encoding (what biscuit-auth writes) is
 //! accepted: protobuf decoding would otherwise accept, for instance, an
 //! overlong varint in the unsigned `root_key_id`, so a token with a flipped bit
-//! there would still verify. Third-party blocks are refused.
+//! there would still verify. A third-party block is accepted only as a block
+//! after the authority, with an Ed25519 external key.
 //!
 //! **One encoding per signature.** The lineage hash covers every block's
-//! signature, next key and signature version as written, so each admits one
-//! encoding, or a holder could give a revoked credential an unrevoked twin
-//! without any key: ECDSA P-256 signatures (a P-256 root, or a P-256 next key
-//! chosen by whoever appended) only low-S in strict DER, since `(r, n − s)`
-//! verifies too; Ed25519 signatures only with a reduced `S` (biscuit-auth's
-//! `verify_strict` refuses the others too, unless ed25519-dalek's
-//! `legacy_compatibility` feature is on in the build; the check here does not
-//! depend on it); P-256 next keys only in the compressed form biscuit-auth
-//! signs; and signature version 1 only: a legacy version 0 block signature
-//! does not cover the previous block's signature, so a version 0 block would
-//! move onto a twin of its parent. The seal of a sealed token is held to the
-//! same rules. Issuing writes version 1 even where biscuit-auth alone would
+//! signature, next key and signature version (and a third-party block's
+//! external key and signature) as written, so each admits one encoding, or a
+//! holder could give a revoked credential an unrevoked twin without any key:
+//! ECDSA P-256 signatures (a P-256 root, or a P-256 next key chosen by
+//! whoever appended) only low-S in strict DER, since `(r, n − s)` verifies
+//! too; Ed25519 signatures, external ones included, only with a reduced `S`
+//! (biscuit-auth's `verify_strict` refuses the others too, unless
+//! ed25519-dalek's `legacy_compatibility` feature is on in the build; the
+//! check here does not depend on it); P-256 next keys only in the compressed
+//! form biscuit-auth signs; external keys only Ed25519 of 32 bytes; and
+//! signature version 1 only: a legacy version 0 block signature does not
+//! cover the previous block's signature, so a version 0 block would move onto
+//! a twin of its parent. The seal of a sealed token is held to the same
+//! rules. Issuing writes version 1 even where biscuit-auth alone would
 //! write version 0 (an authority without Datalog 3.3 features under an
 //! Ed25519 key: the provider signs it again), and issuing or attenuating with
 //! a P-256 key writes low-S (ecdsa 0.16 does not normalise P-256 signatures).

@@ -1,16 +1,16 @@
-//! The Biscuit `TokenProvider`: issue, attenuate offline, verify (signatures, lineage, revocation, Datalog), inspect.
+//! The Biscuit `TokenProvider`: issue, attenuate offline (a holder-signed delegation as a third-party block), verify (signatures, lineage, revocation, hand-overs, Datalog, possession), inspect.
 
 use base64ct::{Base64Url, Encoding};
-use biscuit_auth::builder::{AuthorizerBuilder, Fact, Policy};
+use biscuit_auth::builder::{AuthorizerBuilder, BlockBuilder, Fact, Policy};
 use biscuit_auth::error::{FailedCheck, Format as BiscuitFormat, Logic, Token as BiscuitError};
 use biscuit_auth::format::schema;
 use biscuit_auth::format::schema::public_key::Algorithm;
-use biscuit_auth::{Biscuit, PublicKey, UnverifiedBiscuit};
-use captoken_core_types::reference::check_unbound;
+use biscuit_auth::{Biscuit, PrivateKey, PublicKey, UnverifiedBiscuit};
+use captoken_core_types::reference::{check_handovers, check_key_sets};
 use captoken_core_types::{
     Attenuation, AttenuationError, AttenuationMode, Capability, Denied, DenyReason, Error, Format,
-    Inspection, KeyId, LineageEntry, LineageHash, Properties, Request, Token, TokenProvider,
-    Verified, VerifyContext, check_format,
+    HolderKey, HolderSigningKey, Inspection, KeyId, LineageEntry, LineageHash, ModelError,
+    Properties, Request, Token, TokenProvider, Verified, VerifyContext, check_format, possession,
 };
 
 use crate::datalog::{self as dl, CheckClass};
@@ -170,6 +170,71 @@ impl BiscuitProvider {
         Ok(())
     }
 
+    /// Appends `step` to `parent` as its current holder: the one path of
+    /// `attenuate` (`signer` = `None`: a first-party block under a fresh key,
+    /// refused when it delegates away from a key-bound holder) and
+    /// `attenuate_signed` (a third-party block signed with the holder's key,
+    /// refused when the holder is bound to another key).
+    fn append_step(
+        &self,
+        parent: &Token,
+        step: &Attenuation,
+        signer: Option<&HolderSigningKey>,
+    ) -> Result<Token, Error> {
+        // Size bounds and the key-set refusal, before any format work.
+        step.check_appendable()?;
+        let proto = self.container(parent)?;
+        // Also refuses a parent of another captoken schema version.
+        let blocks = wire::blocks(&proto).map_err(wire_error)?;
+        // The current holder as the verifier reads it: the last declared
+        // delegate of any block (a holder's raw block included), else the
+        // root subject.
+        let scan = screen::scan(&proto, &self.limits).map_err(|d| match d {
+            DenyReason::Malformed(m) => Error::Malformed(m),
+            _ => Error::Malformed("a block is outside what the verifier accepts"),
+        })?;
+        let holder = scan.holder();
+        match signer {
+            None => step.check_unsigned_from(holder)?,
+            Some(key) => {
+                if holder.holder_key().is_some_and(|k| k != key.public()) {
+                    return Err(ModelError::DelegationSignature.into());
+                }
+            }
+        }
+        let count = proto.blocks.len() + 1;
+        if count >= self.limits.max_blocks() {
+            return Err(Error::Unsupported(
+                "chain longer than the provider's block limit",
+            ));
+        }
+        // The tightest `check if chain($n), $n <= C` of the chain bounds its length.
+        let bound = blocks
+            .depth_bound()
+            .ok_or(Error::Malformed("no delegation depth bound"))?;
+        if bound <= i64::try_from(count).unwrap_or(i64::MAX) {
+            return Err(AttenuationError::DepthExhausted.into());
+        }
+        let parent_hash = wire::lineage_hashes(&proto)
+            .last()
+            .copied()
+            .ok_or(Error::Malformed("no authority block"))?;
+        let block = dl::step(step, count, &parent_hash)?;
+        let bytes = UnverifiedBiscuit::from(parent.as_bytes())
+            .and_then(|u| match signer {
+                None => u.append(block),
+                Some(key) => append_signed(&u, block, key),
+            })
+            .and_then(|child| child.to_vec())
+            // Low-S when a holder left a P-256 next key to sign with.
+            .and_then(signature::finish_appended)
+            .map_err(library)?;
+        if bytes.len() > self.limits.max_token_len() {
+            return Err(Error::Unsupported("attenuated token too large"));
+        }
+        Ok(Token::new(FORMAT, bytes))
+    }
+
     /// Runs Biscuit's authorizer over the request's ambient facts and the
     /// one allow policy.
     fn authorize(
@@ -196,10 +261,61 @@ impl BiscuitProvider {
     }
 }
 
+/// Appends `block` to `token` as a third-party block signed with the
+/// holder's Ed25519 key (biscuit-auth's third-party request and block: the
+/// external signature, of signature version 1, covers the block and the
+/// previous block's signature, so the block cannot move to another token).
+fn append_signed(
+    token: &UnverifiedBiscuit,
+    block: BlockBuilder,
+    holder: &HolderSigningKey,
+) -> Result<UnverifiedBiscuit, BiscuitError> {
+    // Zeroized when dropped.
+    let key = PrivateKey::from_bytes(holder.seed(), biscuit_auth::Algorithm::Ed25519)?;
+    let signed = token.third_party_request()?.create_block(&key, block)?;
+    token.append_third_party(&signed.serialize()?)
+}
+
+/// The capability and steps of a decoded token, as `inspect` reports them: a
+/// step read from a third-party block is `signed_by` its external key.
+fn decode(proto: &schema::Biscuit, blocks: &Blocks) -> Result<Inspection, Error> {
+    let capability = blocks
+        .content(0)
+        .as_ref()
+        .and_then(dl::decode_authority)
+        .ok_or(Error::Malformed(
+            "authority block is not a captoken capability",
+        ))?;
+    let mut steps = Vec::with_capacity(blocks.blocks.len().saturating_sub(1));
+    let mut declared_parents = Vec::with_capacity(steps.capacity());
+    for (i, signed) in proto.blocks.iter().enumerate() {
+        let index = i + 1;
+        let (mut step, parent) = blocks
+            .content(index)
+            .and_then(|c| dl::decode_step(&c, index))
+            .ok_or(Error::Malformed("block is not a captoken attenuation step"))?;
+        // The external key as the token writes it; the container admits
+        // only 32-byte Ed25519 keys.
+        step.signed_by = signed
+            .external_signature
+            .as_ref()
+            .map(|e| {
+                <[u8; 32]>::try_from(e.public_key.key.as_slice())
+                    .map(HolderKey::Ed25519)
+                    .map_err(|_| Error::Malformed(WireError::ThirdParty.describe()))
+            })
+            .transpose()?;
+        steps.push(step);
+        declared_parents.push(parent);
+    }
+    declared_parents.reverse();
+    Ok(Inspection::new(FORMAT, capability, steps, declared_parents))
+}
+
 /// The structured reason for a failed evaluation, in the reference
 /// authorizer's order: depth, subject, validity window, root grant, then the
-/// first failing step check. (Proof of possession, which the reference
-/// checks between depth and subject, is decided in Rust: see `verify`.)
+/// first failing step check. (Hand-overs and key sets, which the reference
+/// checks between depth and subject, are decided in Rust: see `verify`.)
 fn deny_reason(e: BiscuitError, blocks: &Blocks) -> DenyReason {
     let (checks, matched) = match e {
         BiscuitError::FailedLogic(Logic::Unauthorized { checks, .. }) => (checks, true),
@@ -254,7 +370,9 @@ impl TokenProvider for BiscuitProvider {
             public_key_verification: true,
             // Every block is signed with a fresh random key.
             deterministic_encoding: false,
-            // Biscuit has third-party blocks; this provider does not use them.
+            // Biscuit has third-party blocks; this provider uses them only for
+            // a delegation signed by the holder's key (DESIGN.md §8), not for
+            // caveats discharged by a third party.
             third_party_caveats: false,
             revocation: "lineage-hash revocation list; every ancestor's hash is recomputed from the token itself (one per block, one to one with Biscuit's revocation ids)",
         }
@@ -286,40 +404,31 @@ impl TokenProvider for BiscuitProvider {
         Ok(Token::new(FORMAT, bytes))
     }
 
+    /// Appends the step as a first-party block under a fresh key (no key of
+    /// the holder's is needed). Refused when it delegates away from a holder
+    /// bound to a key ([`ModelError::DelegationUnsigned`]): that needs
+    /// [`TokenProvider::attenuate_signed`].
     fn attenuate(&self, parent: &Token, step: &Attenuation) -> Result<Token, Error> {
-        // Size bounds and the interim holder-binding refusal, before any format work.
-        step.check_appendable()?;
-        let proto = self.container(parent)?;
-        let count = proto.blocks.len() + 1;
-        if count >= self.limits.max_blocks() {
-            return Err(Error::Unsupported(
-                "chain longer than the provider's block limit",
-            ));
-        }
-        // Also refuses a parent of another captoken schema version.
-        let blocks = wire::blocks(&proto).map_err(wire_error)?;
-        // The tightest `check if chain($n), $n <= C` of the chain bounds its length.
-        let bound = blocks
-            .depth_bound()
-            .ok_or(Error::Malformed("no delegation depth bound"))?;
-        if bound <= i64::try_from(count).unwrap_or(i64::MAX) {
-            return Err(AttenuationError::DepthExhausted.into());
-        }
-        let parent_hash = wire::lineage_hashes(&proto)
-            .last()
-            .copied()
-            .ok_or(Error::Malformed("no authority block"))?;
-        let block = dl::step(step, count, &parent_hash)?;
-        let bytes = UnverifiedBiscuit::from(parent.as_bytes())
-            .and_then(|u| u.append(block))
-            .and_then(|child| child.to_vec())
-            // Low-S when a holder left a P-256 next key to sign with.
-            .and_then(signature::finish_appended)
-            .map_err(library)?;
-        if bytes.len() > self.limits.max_token_len() {
-            return Err(Error::Unsupported("attenuated token too large"));
-        }
-        Ok(Token::new(FORMAT, bytes))
+        self.append_step(parent, step, None)
+    }
+
+    /// Appends the step as a Biscuit third-party block signed with the
+    /// holder's Ed25519 key (DESIGN.md §8): the block is the one `attenuate`
+    /// writes, and its external signature covers the previous block's
+    /// signature, so it cannot be moved onto another token. Verification
+    /// accepts a delegation away from a key-bound holder only in such a block,
+    /// signed by exactly that key.
+    ///
+    /// # Errors
+    /// As [`TokenProvider::attenuate`], and [`ModelError::DelegationSignature`]
+    /// when the parent's current holder is bound to another key.
+    fn attenuate_signed(
+        &self,
+        parent: &Token,
+        step: &Attenuation,
+        holder: &HolderSigningKey,
+    ) -> Result<Token, Error> {
+        self.append_step(parent, step, Some(holder))
     }
 
     /// Verifies in this order: request bounds; format, framing, the one
@@ -327,9 +436,12 @@ impl TokenProvider for BiscuitProvider {
     /// and every signature; the captoken schema version and the static screen
     /// (declarations, block shapes, work estimate); lineage, supplied
     /// ancestors and revocation; then the verdict, in the reference
-    /// authorizer's order: depth (Datalog), possession (any bound subject
-    /// denies, decided in Rust with `reference::check_unbound`), then subject,
-    /// window, grants and steps (Datalog).
+    /// authorizer's order: depth (Datalog), hand-overs (a delegation away
+    /// from a key-bound holder must be a third-party block signed by that key,
+    /// `reference::check_handovers`) and key sets
+    /// (`reference::check_key_sets`), decided in Rust, then subject, window,
+    /// grants and steps (Datalog); and last, proof of possession for a holder
+    /// bound to a key (`possession::enforce`).
     fn verify(
         &self,
         token: &Token,
@@ -376,16 +488,20 @@ impl TokenProvider for BiscuitProvider {
         let holder = scan.holder();
         let ambient = dl::ambient(request, &holder.principal, proto.blocks.len() + 1);
         let verdict = self.authorize(&biscuit, &proto, ambient);
-        // The reference's order: depth, then possession, then the rest.
-        match (verdict, check_unbound(scan.subjects())) {
+        // The reference's order: depth, then hand-overs and key sets, then the rest.
+        let bindings = check_handovers(&scan.root, scan.handovers())
+            .and_then(|()| check_key_sets(scan.subjects()));
+        match (verdict, bindings) {
             (Err(DenyReason::DepthExceeded), _) => Err(DenyReason::DepthExceeded),
             (_, Err(possession)) => Err(possession),
             (verdict, Ok(())) => verdict,
         }?;
+        let holder = holder.clone();
         let lineage_hash = hashes
             .last()
             .copied()
             .ok_or(DenyReason::Malformed("empty chain"))?;
+        possession::enforce(ctx.possession.as_ref(), &holder, &lineage_hash, request)?;
         Ok(Verified::new(
             FORMAT,
             scan.token_id,
@@ -393,7 +509,7 @@ impl TokenProvider for BiscuitProvider {
             scan.issued_at,
             lineage_hash,
             hashes.len().saturating_sub(1),
-            holder.clone(),
+            holder,
         ))
     }
 
@@ -410,28 +526,12 @@ impl TokenProvider for BiscuitProvider {
         Ok(None)
     }
 
+    /// The capability and steps as written; a step read from a third-party
+    /// block reports the key that signed it in `signed_by`.
     fn inspect(&self, token: &Token) -> Result<Inspection, Error> {
         let proto = self.container(token)?;
         let blocks = wire::blocks(&proto).map_err(wire_error)?;
-        let capability = blocks
-            .content(0)
-            .as_ref()
-            .and_then(dl::decode_authority)
-            .ok_or(Error::Malformed(
-                "authority block is not a captoken capability",
-            ))?;
-        let mut steps = Vec::with_capacity(blocks.blocks.len().saturating_sub(1));
-        let mut declared_parents = Vec::with_capacity(steps.capacity());
-        for i in 1..blocks.blocks.len() {
-            let (step, parent) = blocks
-                .content(i)
-                .and_then(|c| dl::decode_step(&c, i))
-                .ok_or(Error::Malformed("block is not a captoken attenuation step"))?;
-            steps.push(step);
-            declared_parents.push(parent);
-        }
-        declared_parents.reverse();
-        Ok(Inspection::new(FORMAT, capability, steps, declared_parents))
+        decode(&proto, &blocks)
     }
 
     fn parse_bytes(&self, bytes: &[u8]) -> Result<Token, Error> {

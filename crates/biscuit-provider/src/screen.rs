@@ -7,6 +7,14 @@
 //! operations evaluated over the request's ambient facts, charged to
 //! [`Limits::max_work`] (attenuation blocks) and [`Limits::max_authority_work`]
 //! (the authority and the policy, which covers root tokens).
+//!
+//! A third-party block (a step signed by a holder key, DESIGN.md §8) is
+//! screened as any attenuation block: biscuit-auth evaluates it in the same
+//! default scope (the authority, the block itself and the authorizer), so it
+//! sees the same facts. Its names are read in its own symbol table, and
+//! predicate names are compared across blocks by their text, since the same
+//! name has different symbol ids in the token's table and in a third-party
+//! block's. The key that signed it is recorded with the block's delegation.
 
 use std::collections::{HashMap, HashSet};
 
@@ -42,11 +50,12 @@ impl View {
 
     /// The facts one block declares and its rules may derive: a rule with a
     /// ground head derives one fact at most (facts form a set), any other up
-    /// to the fact table's bound.
-    fn of(block: &schema::Block, limits: &Limits) -> Self {
+    /// to the fact table's bound. `name` maps the block's symbol ids to the
+    /// token-wide ids of [`Names`].
+    fn of(block: &schema::Block, limits: &Limits, name: impl Fn(u64) -> u64) -> Self {
         let mut view = Self::default();
         for f in &block.facts {
-            view.add(f.predicate.name, 1);
+            view.add(name(f.predicate.name), 1);
         }
         for r in &block.rules {
             let ground = r
@@ -54,7 +63,10 @@ impl View {
                 .terms
                 .iter()
                 .all(|t| !matches!(t.content, Some(TermContent::Variable(_))));
-            view.add(r.head.name, if ground { 1 } else { limits.run().max_facts });
+            view.add(
+                name(r.head.name),
+                if ground { 1 } else { limits.run().max_facts },
+            );
         }
         view
     }
@@ -118,8 +130,10 @@ pub(crate) struct Scan {
     pub(crate) issued_at: u64,
     /// The root subject, with the binding the authority declares.
     pub(crate) root: Subject,
-    /// Each attenuation block's declared `delegate`, with its binding, in order.
-    pub(crate) delegates: Vec<Subject>,
+    /// Each attenuation block's declared `delegate`, with its binding, in
+    /// order, and the holder key that signed the block when it is a
+    /// third-party block (its external key).
+    pub(crate) delegates: Vec<(Subject, Option<HolderKey>)>,
     /// The `parent` hash each attenuation block declares, block 1 first.
     pub(crate) parents: Vec<LineageHash>,
     /// `views[0]` is what the authority and the policy see; `views[i]` what
@@ -237,33 +251,19 @@ fn bytes_term(t: &schema::Term) -> Option<&[u8]> {
 /// attenuation block outside the bounds.
 pub(crate) fn scan(proto: &schema::Biscuit, limits: &Limits) -> Result<Scan, DenyReason> {
     let malformed = |_| DenyReason::Malformed("a block does not decode");
-    let decoded = std::iter::once(&proto.authority)
+    let signed: Vec<&schema::SignedBlock> = std::iter::once(&proto.authority)
         .chain(&proto.blocks)
+        .collect();
+    let decoded = signed
+        .iter()
         .map(|s| schema::Block::decode(s.block.as_slice()).map_err(malformed))
         .collect::<Result<Vec<_>, _>>()?;
-    let custom: Vec<String> = decoded
-        .iter()
-        .flat_map(|b| b.symbols.iter().cloned())
-        .collect();
-    let symbols = SymbolTable::from(custom).map_err(|_| DenyReason::Malformed("symbol table"))?;
-    let symbol = |i: u64| symbols.get_symbol(i);
-    let string = |t: &schema::Term| match t.content {
-        Some(TermContent::String(i)) => symbol(i).map(str::to_owned),
-        _ => None,
-    };
+    let names = Names::new(&signed, &decoded)?;
     let ambient_of = |name: &str| match name {
         dl::name::ARG => Ambient::Args,
         dl::name::PATH_ARG => Ambient::Paths,
         n if dl::AMBIENT_SINGLES.contains(&n) => Ambient::One,
         _ => Ambient::No,
-    };
-    let pred = |p: &schema::Predicate| Pred {
-        name: Some(p.name),
-        ambient: symbol(p.name).map_or(Ambient::No, ambient_of),
-        keyed: p
-            .terms
-            .first()
-            .is_some_and(|t| !matches!(t.content, Some(TermContent::Variable(_)))),
     };
     let mut parents = Vec::with_capacity(proto.blocks.len());
     let mut delegates = Vec::new();
@@ -273,11 +273,34 @@ pub(crate) fn scan(proto: &schema::Biscuit, limits: &Limits) -> Result<Scan, Den
     let mut scoped = Vec::with_capacity(decoded.len());
     let mut bodies = Vec::new();
     let mut heads = HashSet::new();
+    let mut read = Vec::new();
     for (i, block) in decoded.iter().enumerate() {
+        // Names in the block's own symbol table, and as token-wide ids.
+        let symbols = names.table(i);
+        let symbol = |n: u64| symbols.get_symbol(n);
+        let id = |n: u64| names.id(symbols, n);
+        let string = |t: &schema::Term| match t.content {
+            Some(TermContent::String(n)) => symbol(n).map(str::to_owned),
+            _ => None,
+        };
+        let pred = |p: &schema::Predicate| Pred {
+            name: Some(id(p.name)),
+            ambient: symbol(p.name).map_or(Ambient::No, ambient_of),
+            keyed: p
+                .terms
+                .first()
+                .is_some_and(|t| !matches!(t.content, Some(TermContent::Variable(_)))),
+        };
         declared = declared.saturating_add(block.facts.len());
-        own_views.push(View::of(block, limits));
+        own_views.push(View::of(block, limits, id));
         scoped.push(is_scoped(block));
-        heads.extend(block.rules.iter().map(|r| r.head.name));
+        heads.extend(block.rules.iter().map(|r| id(r.head.name)));
+        read.extend(
+            block
+                .rules
+                .iter()
+                .flat_map(|r| r.body.iter().map(|p| id(p.name))),
+        );
         let named = |n: &str| {
             block
                 .facts
@@ -361,7 +384,16 @@ pub(crate) fn scan(proto: &schema::Biscuit, limits: &Limits) -> Result<Scan, Den
                 let principal = string(d).ok_or(DenyReason::Malformed("malformed delegate"))?;
                 let to = bound(principal, &key, &set, &string)
                     .ok_or(DenyReason::Malformed("malformed delegate"))?;
-                delegates.push(to);
+                let signer = signed
+                    .get(i)
+                    .and_then(|s| s.external_signature.as_ref())
+                    .map(|e| {
+                        <[u8; 32]>::try_from(e.public_key.key.as_slice())
+                            .map(HolderKey::Ed25519)
+                            .map_err(|_| DenyReason::Malformed(WireError::ThirdParty.describe()))
+                    })
+                    .transpose()?;
+                delegates.push((to, signer));
             }
             _ => return Err(DenyReason::Malformed("malformed delegate")),
         }
@@ -398,12 +430,12 @@ pub(crate) fn scan(proto: &schema::Biscuit, limits: &Limits) -> Result<Scan, Den
         view: 0,
         preds: vec![
             Pred {
-                name: symbols.get(dl::name::TOOL),
+                name: names.merged.get(dl::name::TOOL),
                 ambient: Ambient::One,
                 keyed: false,
             },
             Pred {
-                name: symbols.get(dl::name::RIGHT),
+                name: names.merged.get(dl::name::RIGHT),
                 ambient: Ambient::No,
                 keyed: false,
             },
@@ -411,12 +443,7 @@ pub(crate) fn scan(proto: &schema::Biscuit, limits: &Limits) -> Result<Scan, Den
         weight: 1,
         kind: Kind::AuthorityQuery,
     });
-    let recursive = decoded.iter().any(|block| {
-        block
-            .rules
-            .iter()
-            .any(|r| r.body.iter().any(|p| heads.contains(&p.name)))
-    });
+    let recursive = read.iter().any(|n| heads.contains(n));
     // What each block's rules and checks see: the authority, the block
     // itself, and (with a scope) everything, since `trusting previous` or a
     // public key may reach any block.
@@ -452,6 +479,66 @@ pub(crate) fn scan(proto: &schema::Biscuit, limits: &Limits) -> Result<Scan, Den
     })
 }
 
+/// The symbol tables of a token's blocks, as biscuit-auth reads them, and one
+/// token-wide numbering of the names they hold.
+struct Names {
+    /// The token's table: the symbols of the first-party blocks.
+    token: SymbolTable,
+    /// Each block's own table when it is a third-party block.
+    own: Vec<Option<SymbolTable>>,
+    /// The token's table extended with every third-party block's symbols:
+    /// its ids number every name of the token, the same in every block.
+    merged: SymbolTable,
+}
+
+impl Names {
+    fn new(signed: &[&schema::SignedBlock], decoded: &[schema::Block]) -> Result<Self, DenyReason> {
+        let table = |symbols: Vec<String>| {
+            SymbolTable::from(symbols).map_err(|_| DenyReason::Malformed("symbol table"))
+        };
+        let third = |i: usize| {
+            signed
+                .get(i)
+                .is_some_and(|s| s.external_signature.is_some())
+        };
+        let token = table(
+            decoded
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| !third(*i))
+                .flat_map(|(_, b)| b.symbols.iter().cloned())
+                .collect(),
+        )?;
+        let own = decoded
+            .iter()
+            .enumerate()
+            .map(|(i, b)| third(i).then(|| table(b.symbols.clone())).transpose())
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut merged = token.clone();
+        for symbol in own.iter().flatten().flat_map(SymbolTable::strings) {
+            merged.insert(&symbol);
+        }
+        Ok(Self { token, own, merged })
+    }
+
+    /// The table block `i` is written in.
+    fn table(&self, i: usize) -> &SymbolTable {
+        self.own
+            .get(i)
+            .and_then(Option::as_ref)
+            .unwrap_or(&self.token)
+    }
+
+    /// The token-wide id of symbol `i` of `table`; every symbol the table
+    /// lacks gets one and the same id (it can only over-estimate).
+    fn id(&self, table: &SymbolTable, i: u64) -> u64 {
+        table
+            .get_symbol(i)
+            .and_then(|s| self.merged.get(s))
+            .unwrap_or(u64::MAX)
+    }
+}
+
 /// The subject `principal` bound as its `key` facts (one 32-byte key) or
 /// `set` facts (one string repeating the principal) say: at most one of them,
 /// once. `None` when malformed.
@@ -475,12 +562,20 @@ fn bound(
 impl Scan {
     /// The effective holder: the last delegate, else the root subject.
     pub(crate) fn holder(&self) -> &Subject {
-        self.delegates.last().unwrap_or(&self.root)
+        self.delegates.last().map_or(&self.root, |(to, _)| to)
     }
 
     /// Every subject of the chain: the root, then each delegate.
     pub(crate) fn subjects(&self) -> impl Iterator<Item = &Subject> {
-        std::iter::once(&self.root).chain(&self.delegates)
+        std::iter::once(&self.root).chain(self.delegates.iter().map(|(to, _)| to))
+    }
+
+    /// Every hand-over of the chain, in order: the delegate and the holder
+    /// key that signed its block, if any (for `reference::check_handovers`).
+    pub(crate) fn handovers(&self) -> impl Iterator<Item = (&Subject, Option<&HolderKey>)> {
+        self.delegates
+            .iter()
+            .map(|(to, signer)| (to, signer.as_ref()))
     }
 
     /// The static work estimate (see [`Limits::max_work`] and

@@ -35,6 +35,17 @@
 //!   version 1 in every block and re-signs an authority that biscuit-auth
 //!   signed with version 0 ([`finish_issued`]), so every block appended after
 //!   it is version 1 too.
+//! - **External signatures** (third-party blocks, which captoken writes only
+//!   for a holder-signed delegation, DESIGN.md §8): the authority never has
+//!   one; the external key must be an Ed25519 key of 32 bytes (the holder
+//!   keys captoken binds), and the external signature 64 bytes with `S < ℓ`,
+//!   as for block signatures. biscuit-auth signs and verifies the external
+//!   signature with the block's signature version, and version 1 (required
+//!   above) makes it cover the previous block's signature, so a third-party
+//!   block cannot move onto another token. The external key is not covered by
+//!   the block signature (only the external signature is), but its 32 bytes
+//!   are hashed into `k = H(R ‖ A ‖ M)` as written, so no other encoding of
+//!   it verifies; the lineage hash covers both ([`crate::wire`]).
 
 use std::iter;
 
@@ -103,17 +114,36 @@ fn canonical_key(key: &schema::PublicKey) -> Result<Algorithm, WireError> {
     }
 }
 
+/// Is a third-party block's external signature in the one form accepted: an
+/// Ed25519 key of 32 bytes, and a 64-byte signature with `S < ℓ`?
+fn external_canonical(external: &schema::ExternalSignature) -> Result<(), WireError> {
+    let key = &external.public_key;
+    if key.algorithm != Algorithm::Ed25519 as i32 || key.key.len() != 32 {
+        return Err(WireError::ThirdParty);
+    }
+    if !ed25519_canonical(&external.signature) {
+        return Err(WireError::NonCanonicalSignature);
+    }
+    Ok(())
+}
+
 /// Checks that every block is signed with [`SIGNATURE_VERSION`], and that
-/// every signature (the proof's seal included) and every next key is in its
-/// one accepted encoding. Needs no key: each signature's algorithm is its
-/// predecessor's next key's, and the authority's is `root` (the algorithm of
-/// the root key the token's root key id selects, when known).
+/// every signature (the proof's seal and the external signatures of
+/// third-party blocks included) and every next key is in its one accepted
+/// encoding. Needs no key: each signature's algorithm is its predecessor's
+/// next key's, and the authority's is `root` (the algorithm of the root key
+/// the token's root key id selects, when known).
 ///
 /// # Errors
 /// [`WireError::SignatureVersion`], [`WireError::NonCanonicalSignature`],
-/// [`WireError::NonCanonicalKey`], or [`WireError::Container`] for a next key
-/// of an unknown algorithm.
+/// [`WireError::NonCanonicalKey`], [`WireError::ThirdParty`] for an authority
+/// with an external signature or an external key that is not an Ed25519 key
+/// of 32 bytes, or [`WireError::Container`] for a next key of an unknown
+/// algorithm.
 pub(crate) fn check(proto: &schema::Biscuit, root: Option<Algorithm>) -> Result<(), WireError> {
+    if proto.authority.external_signature.is_some() {
+        return Err(WireError::ThirdParty);
+    }
     let signed = iter::once(&proto.authority).chain(&proto.blocks);
     if signed.clone().any(|s| s.version != Some(SIGNATURE_VERSION)) {
         return Err(WireError::SignatureVersion);
@@ -122,6 +152,9 @@ pub(crate) fn check(proto: &schema::Biscuit, root: Option<Algorithm>) -> Result<
     for s in signed {
         if !canonical(&s.signature, signer) {
             return Err(WireError::NonCanonicalSignature);
+        }
+        if let Some(external) = &s.external_signature {
+            external_canonical(external)?;
         }
         signer = Some(canonical_key(&s.next_key)?);
     }
@@ -210,7 +243,9 @@ pub(crate) fn finish_issued(bytes: &[u8], root: &KeyPair) -> Result<Vec<u8>, Bis
 /// Makes the signature of the block biscuit-auth just appended low-S when
 /// the key that signed it (the previous block's next key) is a P-256 key,
 /// which happens only when a holder chose a P-256 next key. Its version
-/// needs no care: biscuit-auth signs with version 1 after a version 1 block.
+/// needs no care: biscuit-auth signs with version 1 after a version 1 block,
+/// and always for a third-party block (whose external signature, made with
+/// the holder's Ed25519 key, is canonical as made).
 ///
 /// # Errors
 /// When the bytes do not decode (never for biscuit-auth's own output).

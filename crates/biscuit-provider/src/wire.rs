@@ -18,25 +18,52 @@
 //! u32be(version)                               signature version (absent = 0; only 1 is accepted)
 //! ```
 //!
-//! and `lineage_hash(prefix k) = LineageHash::compute(FORMAT, bytes)` with
+//! A third-party block (one with an external signature: captoken writes them
+//! only for a delegation signed by the holder's key, DESIGN.md §8) is preceded
+//! by its external signature:
+//!
+//! ```text
+//! u32be(0xffff_ffff)                           marker: no block is 2^32 − 1 bytes long
+//! i32be(external_key.alg)                      0 = Ed25519 (the only one accepted)
+//! u32be(len(external_key)) || external_key     the holder key that signed the block
+//! u32be(len(external_sig)) || external_sig     its signature over the block and the previous signature
+//! ```
+//!
+//! and then by the five fields above. The marker takes the place of a block
+//! length, which is bounded by the token length (at most
+//! [`Limits::max_token_len`]), so an ordinary block's part never begins with
+//! it and the encoding of a block with and without an external signature
+//! cannot be confused; the bytes of a chain without third-party blocks are
+//! unchanged by it.
+//!
+//! `lineage_hash(prefix k) = LineageHash::compute(FORMAT, bytes)` with
 //! [`FORMAT`] = `biscuit-v3.cap2`. The encoding is prefix-free per block, so
 //! distinct prefixes give distinct bytes. It leaves out the proof (the next
 //! private key or the seal, which changes when a holder seals or appends) and
-//! the root key id (a hint no signature covers). Third-party blocks are not
-//! supported and make a token malformed. Everything in it is read straight
-//! from the protobuf fields, so anyone can recompute every ancestor's hash
-//! from a descendant without any key.
+//! the root key id (a hint no signature covers). Everything in it is read
+//! straight from the protobuf fields, so anyone can recompute every
+//! ancestor's hash from a descendant without any key.
 //!
 //! # One encoding per credential
 //!
 //! Since the bytes are read as written, every field in them must have exactly
 //! one accepted encoding, or a holder could give a credential a second hash
-//! (one that is not revoked) without any key. [`container`] accepts only the
+//! (one that is not revoked) without any key. `container` accepts only the
 //! canonical protobuf encoding, and the private `signature` module one
 //! encoding per signature and next key: low-S strict-DER ECDSA, reduced
-//! Ed25519, compressed P-256 keys, and signature version 1 only (the version
-//! whose block signatures cover the previous signature; the legacy version 0
-//! is refused, [`WireError::SignatureVersion`]).
+//! Ed25519 (external signatures included), compressed P-256 keys, external
+//! keys only Ed25519 of 32 bytes, no external signature on the authority, and
+//! signature version 1 only (the version whose block signatures, and external
+//! signatures, cover the previous signature; the legacy version 0 is refused,
+//! [`WireError::SignatureVersion`]).
+//!
+//! # Third-party blocks
+//!
+//! biscuit-auth gives a third-party block its own symbol table (the default
+//! symbols and the block's own, and its own public-key table) and leaves the
+//! token's table without its symbols, so the blocks after it continue the
+//! table of the first-party blocks. The verifier reads each block in its table
+//! the same way, and converts it (for inspection) in that table.
 //!
 //! # The captoken schema version
 //!
@@ -69,7 +96,9 @@ pub enum WireError {
     Container,
     /// More blocks than [`Limits::max_blocks`].
     TooManyBlocks,
-    /// A third-party block (external signature), which captoken does not use.
+    /// A third-party block captoken does not accept: an authority with an
+    /// external signature, or an external key that is not an Ed25519 key of
+    /// 32 bytes (captoken's holder keys).
     ThirdParty,
     /// A block does not decode as Biscuit Datalog.
     Block,
@@ -102,7 +131,7 @@ impl WireError {
             Self::TooLong => "token too long",
             Self::Container => "not a Biscuit token",
             Self::TooManyBlocks => "too many blocks",
-            Self::ThirdParty => "third-party blocks are not supported",
+            Self::ThirdParty => "third-party authority block, or external key other than Ed25519",
             Self::Block => "a block does not decode",
             Self::NonCanonical => "non-canonical encoding",
             Self::UnsupportedVersion => "unsupported captoken schema version",
@@ -116,8 +145,9 @@ impl WireError {
 }
 
 /// Decodes the container, checking its length, that it is in canonical form,
-/// its block count, that no block is third-party, and that every signature
-/// version, signature and next key is in its one accepted encoding.
+/// its block count, and that every signature version, signature, next key and
+/// external signature is in its one accepted encoding (the authority never
+/// third-party).
 ///
 /// Protobuf decoding is lenient: an overlong varint in the unsigned
 /// `root_key_id` decodes to the same value, and unknown fields are skipped,
@@ -147,13 +177,13 @@ pub(crate) fn container(
     if proto.proof.content.is_none() {
         return Err(WireError::Container);
     }
-    let signed = std::iter::once(&proto.authority).chain(&proto.blocks);
-    if signed.clone().any(|s| s.external_signature.is_some()) {
-        return Err(WireError::ThirdParty);
-    }
     signature::check(&proto, root(proto.root_key_id))?;
     Ok(proto)
 }
+
+/// The marker that begins a third-party block's part of the canonical bytes,
+/// where an ordinary block's length is.
+const EXTERNAL_MARKER: u32 = u32::MAX;
 
 fn put(out: &mut Vec<u8>, bytes: &[u8]) {
     // Every field is shorter than the token, itself bounded well below 4 GiB.
@@ -166,6 +196,12 @@ pub(crate) fn canonical(proto: &schema::Biscuit) -> (Vec<u8>, Vec<usize>) {
     let mut out = Vec::new();
     let mut ends = Vec::with_capacity(proto.blocks.len() + 1);
     for s in std::iter::once(&proto.authority).chain(&proto.blocks) {
+        if let Some(external) = &s.external_signature {
+            out.extend_from_slice(&EXTERNAL_MARKER.to_be_bytes());
+            out.extend_from_slice(&external.public_key.algorithm.to_be_bytes());
+            put(&mut out, &external.public_key.key);
+            put(&mut out, &external.signature);
+        }
         put(&mut out, &s.block);
         out.extend_from_slice(&s.next_key.algorithm.to_be_bytes());
         put(&mut out, &s.next_key.key);
@@ -195,15 +231,23 @@ pub(crate) fn lineage_hashes(proto: &schema::Biscuit) -> Vec<LineageHash> {
         .collect()
 }
 
-/// One block in Biscuit's Datalog representation; symbols index [`Blocks::symbols`].
+/// One block in Biscuit's Datalog representation; symbols index
+/// [`Blocks::symbols`], or the block's own table for a third-party block.
 #[derive(Debug)]
 pub(crate) struct Block {
     pub(crate) facts: Vec<datalog::Fact>,
     pub(crate) rules: Vec<datalog::Rule>,
     pub(crate) checks: Vec<datalog::Check>,
+    /// Does the block declare a block-level scope (`trusting ..`)? A captoken
+    /// block never does.
+    pub(crate) scoped: bool,
+    /// A third-party block's own symbol and public-key table; `None` for a
+    /// first-party block, written in the token's table.
+    pub(crate) own_symbols: Option<SymbolTable>,
 }
 
-/// Every block of a token, and the token's symbol table.
+/// Every block of a token, and the token's symbol table (the first-party
+/// blocks' symbols).
 #[derive(Debug)]
 pub(crate) struct Blocks {
     pub(crate) symbols: SymbolTable,
@@ -211,21 +255,39 @@ pub(crate) struct Blocks {
 }
 
 /// Decodes every block with biscuit-auth's own conversion (which also checks
-/// each block's schema version against the features it uses), and checks
-/// that the authority declares captoken's schema version.
+/// each block's schema version against the features it uses, and that a
+/// third-party block is of Datalog 3.2 or later), each in its symbol table,
+/// and checks that the authority declares captoken's schema version.
 pub(crate) fn blocks(proto: &schema::Biscuit) -> Result<Blocks, WireError> {
     let mut symbols = SymbolTable::new();
     let mut blocks = Vec::with_capacity(proto.blocks.len() + 1);
     for s in std::iter::once(&proto.authority).chain(&proto.blocks) {
         let pb = schema::Block::decode(s.block.as_slice()).map_err(|_| WireError::Block)?;
-        let block = convert::proto_block_to_token_block(&pb, None).map_err(|_| WireError::Block)?;
-        symbols
-            .extend(&block.symbols)
-            .map_err(|_| WireError::Block)?;
+        let external = s
+            .external_signature
+            .as_ref()
+            .map(|e| biscuit_auth::PublicKey::from_proto(&e.public_key))
+            .transpose()
+            .map_err(|_| WireError::ThirdParty)?;
+        let block =
+            convert::proto_block_to_token_block(&pb, external).map_err(|_| WireError::Block)?;
+        // As biscuit-auth reads a token: a third-party block keeps its own
+        // table, and only first-party blocks extend the token's.
+        let own_symbols = match external {
+            Some(_) => Some(block.symbols),
+            None => {
+                symbols
+                    .extend(&block.symbols)
+                    .map_err(|_| WireError::Block)?;
+                None
+            }
+        };
         blocks.push(Block {
             facts: block.facts,
             rules: block.rules,
             checks: block.checks,
+            scoped: !block.scopes.is_empty(),
+            own_symbols,
         });
     }
     let blocks = Blocks { symbols, blocks };
@@ -237,26 +299,35 @@ pub(crate) fn blocks(proto: &schema::Biscuit) -> Result<Blocks, WireError> {
 }
 
 impl Blocks {
-    /// Block `i` as builder values.
-    pub(crate) fn content(&self, i: usize) -> Option<Content> {
+    /// The symbol table block `i` is written in.
+    fn symbols_of(&self, i: usize) -> Option<&SymbolTable> {
         let block = self.blocks.get(i)?;
+        Some(block.own_symbols.as_ref().unwrap_or(&self.symbols))
+    }
+
+    /// Block `i` as builder values, converted in its own symbol table; `None`
+    /// when it does not convert or declares a block-level scope, which no
+    /// captoken block does (the rules' and checks' scopes are in the content).
+    pub(crate) fn content(&self, i: usize) -> Option<Content> {
+        let block = self.blocks.get(i).filter(|b| !b.scoped)?;
+        let symbols = self.symbols_of(i)?;
         Some(Content {
             facts: block
                 .facts
                 .iter()
-                .map(|f| b::Fact::convert_from(f, &self.symbols))
+                .map(|f| b::Fact::convert_from(f, symbols))
                 .collect::<Result<_, _>>()
                 .ok()?,
             rules: block
                 .rules
                 .iter()
-                .map(|r| b::Rule::convert_from(r, &self.symbols))
+                .map(|r| b::Rule::convert_from(r, symbols))
                 .collect::<Result<_, _>>()
                 .ok()?,
             checks: block
                 .checks
                 .iter()
-                .map(|c| b::Check::convert_from(c, &self.symbols))
+                .map(|c| b::Check::convert_from(c, symbols))
                 .collect::<Result<_, _>>()
                 .ok()?,
         })
@@ -265,7 +336,7 @@ impl Blocks {
     /// Check `j` of block `i` as a builder value.
     pub(crate) fn check(&self, i: usize, j: usize) -> Option<b::Check> {
         let c = self.blocks.get(i)?.checks.get(j)?;
-        b::Check::convert_from(c, &self.symbols).ok()
+        b::Check::convert_from(c, self.symbols_of(i)?).ok()
     }
 
     /// The smallest depth bound `C` (`check if chain($n), $n <= C`) any block declares.
@@ -336,6 +407,51 @@ mod tests {
         assert_eq!(incremental.len(), ends.len());
         for (h, end) in incremental.iter().zip(&ends) {
             assert_eq!(*h, LineageHash::compute(FORMAT, &bytes[..*end]));
+        }
+    }
+
+    #[test]
+    fn a_third_party_block_is_marked_and_covers_its_external_signature() {
+        let mut third = signed(b"C", b"M", b"U", Some(1));
+        third.external_signature = Some(schema::ExternalSignature {
+            signature: b"XY".to_vec(),
+            public_key: schema::PublicKey {
+                algorithm: 0,
+                key: b"Z".to_vec(),
+            },
+        });
+        let proto = schema::Biscuit {
+            root_key_id: None,
+            authority: signed(b"A", b"K", b"S", Some(1)),
+            blocks: vec![third.clone()],
+            proof: schema::Proof {
+                content: Some(schema::proof::Content::NextSecret(vec![9; 32])),
+            },
+        };
+        let (bytes, ends) = canonical(&proto);
+        let first = ends[0];
+        let mut want = bytes[..first].to_vec();
+        want.extend_from_slice(&[0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0, 0, 0, 0, 1, b'Z']);
+        want.extend_from_slice(&[0, 0, 0, 2, b'X', b'Y']);
+        want.extend_from_slice(&[0, 0, 0, 1, b'C', 0, 0, 0, 0, 0, 0, 0, 1, b'M']);
+        want.extend_from_slice(&[0, 0, 0, 1, b'U', 0, 0, 0, 1]);
+        assert_eq!(bytes, want);
+        // Without the external signature, the block's part is the plain one.
+        let mut plain = proto.clone();
+        plain.blocks[0].external_signature = None;
+        let (plain_bytes, _) = canonical(&plain);
+        assert_eq!(plain_bytes[first..], want[first + 4 + 4 + 5 + 6..]);
+        assert_ne!(lineage_hashes(&plain)[1], lineage_hashes(&proto)[1]);
+        // Another key or signature gives another hash.
+        for change in [0, 1] {
+            let mut other = proto.clone();
+            let e = other.blocks[0].external_signature.as_mut().unwrap();
+            if change == 0 {
+                e.public_key.key = b"W".to_vec();
+            } else {
+                e.signature = b"XZ".to_vec();
+            }
+            assert_ne!(lineage_hashes(&other)[1], lineage_hashes(&proto)[1]);
         }
     }
 

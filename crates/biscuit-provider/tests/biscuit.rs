@@ -11,12 +11,13 @@ mod common;
 
 use biscuit_auth::{Biscuit, UnverifiedBiscuit};
 use captoken_biscuit_provider::{BiscuitKeyring, BiscuitProvider, FORMAT, root_key_id};
-use captoken_core_types::reference::authorize;
+use captoken_core_types::reference::{authorize, authorize_chain};
 use captoken_core_types::testing::{self, FailingStore as Broken, ancestors_of, workload};
 use captoken_core_types::{
     Attenuation, AttenuationError, AttenuationMode, Capability, Constraint, DenyReason, Error,
-    Format, MemoryLineageIndex, Request, Subject, Token, TokenId, TokenProvider, ToolRef,
-    VerifyContext,
+    Format, HolderKey, HolderSigningKey, MemoryLineageIndex, MemoryNonceStore, ModelError,
+    Possession, Proof, Request, Subject, Token, TokenId, TokenProvider, ToolRef, VerifyContext,
+    possession,
 };
 use common::*;
 use proptest::prelude::*;
@@ -199,46 +200,120 @@ fn schema_1_tokens_are_refused() {
     );
 }
 
+/// The reference's verdict on a token as inspected, followed by the
+/// possession check `verify` makes after authorization (with `possession`).
+fn reference_verdict(
+    p: &BiscuitProvider,
+    token: &Token,
+    req: &Request,
+    possession: Option<&Possession<'_>>,
+) -> Result<(), DenyReason> {
+    let inspected = p.inspect(token).unwrap();
+    let hash = p.lineage_hash(token).unwrap();
+    let chain = authorize_chain(&inspected.capability, &inspected.steps, req)
+        .and_then(|holder| possession::enforce(possession, &holder, &hash, req));
+    if possession.is_none() {
+        // The reference for a verifier given no proof says the same.
+        assert_eq!(
+            authorize(&inspected.capability, &inspected.steps, req).map(|_| ()),
+            chain
+        );
+    }
+    chain
+}
+
 #[test]
 fn bound_tokens_forged_in_the_wire_format_need_possession() {
     let p = provider();
     let stores = Stores::new();
-    let key = "hex:0909090909090909090909090909090909090909090909090909090909090909";
+    // The holder key the forged bindings name: seed 9.
+    let holder = HolderSigningKey::from_seed(&[9; 32]);
+    let HolderKey::Ed25519(public) = holder.public().clone() else {
+        panic!("an Ed25519 holder key")
+    };
+    let key = format!("hex:{}", captoken_core_types::hex::encode(&public));
     let subject = "subject(\"agent:planner-7\");\n";
-    for binding in [
-        format!("subject_key({key});\n"),
-        "subject_key_set(\"agent:planner-7\");\n".to_owned(),
-    ] {
-        let forged = forge_root(&AUTHORITY_SOURCE.replace(subject, &format!("{subject}{binding}")));
-        // The binding is read and reported by inspection...
-        let cap = p.inspect(&forged).unwrap().capability;
-        assert!(cap.subject.is_bound(), "{binding}");
-        // ...and verification denies it after authentication, in the
-        // reference's order: after request bounds and depth, before subject,
-        // window and grants.
-        let steps: &[Attenuation] = &[];
-        for req in [
-            workload::request(0),
-            Request {
-                subject: "agent:other".into(),
-                ..workload::request(0)
-            },
-            at(workload::NOT_BEFORE - 1),
-            Request {
-                tool: "write_file".into(),
-                ..workload::request(0)
-            },
-        ] {
+    let other_subject = Request {
+        subject: "agent:other".into(),
+        ..workload::request(0)
+    };
+    let write = Request {
+        tool: "write_file".into(),
+        ..workload::request(0)
+    };
+    let early = at(workload::NOT_BEFORE - 1);
+    let requests = [
+        workload::request(0),
+        other_subject.clone(),
+        early.clone(),
+        write.clone(),
+    ];
+    // Bound to a key: issuable, and verified only with the holder's proof.
+    let mut cap = workload::capability(kid("k1"));
+    cap.subject = Subject::bound_to_key(workload::SUBJECT, holder.public().clone());
+    let issued = p.issue(&cap).unwrap();
+    let forged =
+        forge_root(&AUTHORITY_SOURCE.replace(subject, &format!("{subject}subject_key({key});\n")));
+    assert_eq!(p.inspect(&forged).unwrap().capability, cap);
+    assert_eq!(p.inspect(&issued).unwrap().capability, cap);
+    for token in [&forged, &issued] {
+        // Authorization first, in the reference's order; possession only
+        // decides a request it allows.
+        for (req, want) in requests.iter().zip([
+            DenyReason::PossessionRequired,
+            DenyReason::WrongSubject,
+            DenyReason::NotYetValid,
+            DenyReason::NoMatchingGrant,
+        ]) {
             assert_eq!(
-                authorize(&cap, steps, &req),
-                Err(DenyReason::PossessionRequired)
+                reason(p.verify(token, req, &stores.cold())),
+                want,
+                "{req:?}"
             );
-            assert_eq!(
-                reason(p.verify(&forged, &req, &stores.cold())),
-                DenyReason::PossessionRequired,
-                "{binding} {req:?}"
-            );
+            assert_eq!(reference_verdict(&p, token, req, None), Err(want));
         }
+        let nonces = MemoryNonceStore::default();
+        let req = workload::request(0);
+        let hash = p.lineage_hash(token).unwrap();
+        let proof = Proof::sign(hash, &req, [1; 16], req.now, &holder).unwrap();
+        let with_proof = stores
+            .cold()
+            .with_possession(Possession::new(&nonces).with_proof(&proof));
+        let verified = p.verify(token, &req, &with_proof).unwrap();
+        assert_eq!(verified.holder, cap.subject);
+        // A proof by another key, or for another token, is no proof.
+        let other = HolderSigningKey::from_seed(&[10; 32]);
+        let stolen = Proof::sign(hash, &req, [2; 16], req.now, &other).unwrap();
+        let ctx = stores
+            .cold()
+            .with_possession(Possession::new(&nonces).with_proof(&stolen));
+        assert_eq!(reason(p.verify(token, &req, &ctx)), DenyReason::ProofSender);
+    }
+    // Bound to a key set: refused at issue, denied at verification (after
+    // request bounds and depth, before subject, window and grants).
+    let mut set_cap = workload::capability(kid("k1"));
+    set_cap.subject = Subject::bound_to_key_set(workload::SUBJECT);
+    assert!(matches!(
+        p.issue(&set_cap),
+        Err(Error::Model(ModelError::HolderBindingUnsupported))
+    ));
+    let set_binding = "subject_key_set(\"agent:planner-7\");\n";
+    let forged = forge_root(&AUTHORITY_SOURCE.replace(subject, &format!("{subject}{set_binding}")));
+    assert!(p.inspect(&forged).unwrap().capability.subject.is_bound());
+    for req in &requests {
+        assert_eq!(
+            reason(p.verify(&forged, req, &stores.cold())),
+            DenyReason::PossessionRequired,
+            "{req:?}"
+        );
+        assert_eq!(
+            reference_verdict(&p, &forged, req, None),
+            Err(DenyReason::PossessionRequired)
+        );
+    }
+    for binding in [format!("subject_key({key});\n"), set_binding.to_owned()] {
+        let bound = AUTHORITY_SOURCE.replace(subject, &format!("{subject}{binding}"));
+        let forged = forge_root(&bound);
         let mut huge = workload::request(0);
         for i in 0..=captoken_core_types::bounds::MAX_REQUEST_ARGS {
             huge = huge.with_arg(format!("x{i}"), 1);
@@ -257,38 +332,75 @@ fn bound_tokens_forged_in_the_wire_format_need_possession() {
             DenyReason::BadSignature
         );
         // Depth comes first: a hand-appended block past the depth is denied as such.
-        let mut shallow = AUTHORITY_SOURCE.replace(subject, &format!("{subject}{binding}"));
-        shallow = shallow.replace("$n <= 17", "$n <= 1");
+        let shallow = bound.replace("$n <= 17", "$n <= 1");
         let over = append_hostile(&p, &forge_root(&shallow), "check if true;");
         assert_eq!(
             reason(p.verify(&over, &workload::request(0), &stores.cold())),
             DenyReason::DepthExceeded
         );
     }
-    // A delegate bound to a key or a key set, appended by hand (attenuate refuses it).
+    // An unsigned delegate block from the key-bound holder, appended by hand
+    // (attenuate refuses it): the chain is denied, for everyone.
+    let forged =
+        forge_root(&AUTHORITY_SOURCE.replace(subject, &format!("{subject}subject_key({key});\n")));
+    assert!(matches!(
+        p.attenuate(
+            &forged,
+            &Attenuation::new().delegate(Subject::new("agent:b"))
+        ),
+        Err(Error::Model(ModelError::DelegationUnsigned))
+    ));
+    let by_b = Request {
+        subject: "agent:b".into(),
+        ..workload::request(0)
+    };
+    let stolen = append_hostile(&p, &forged, r#"delegate("agent:b");"#);
+    for req in [&by_b, &workload::request(0), &other_subject, &early, &write] {
+        assert_eq!(
+            reason(p.verify(&stolen, req, &stores.cold())),
+            DenyReason::UnsignedDelegation,
+            "{req:?}"
+        );
+        assert_eq!(
+            reference_verdict(&p, &stolen, req, None),
+            Err(DenyReason::UnsignedDelegation)
+        );
+    }
+    // From a bearer root, a delegate bound to a key or a key set, appended by
+    // hand: the key-bound delegate needs its proof, the key set is denied.
     let root = root_token(&p);
-    for binding in [
-        format!("delegate_key({key});"),
-        r#"delegate_key_set("agent:b");"#.to_owned(),
+    for (binding, needs) in [
+        (format!("delegate_key({key});"), Some(&holder)),
+        (r#"delegate_key_set("agent:b");"#.to_owned(), None),
     ] {
         let child = append_hostile(&p, &root, &format!("delegate(\"agent:b\"); {binding}"));
         let inspected = p.inspect(&child).unwrap();
         let to = inspected.steps[0].delegate.clone().unwrap();
         assert!(to.is_bound() && to.principal == "agent:b");
-        let by_b = Request {
-            subject: "agent:b".into(),
-            ..workload::request(0)
+        let original = if needs.is_some() {
+            DenyReason::WrongSubject
+        } else {
+            DenyReason::PossessionRequired
         };
-        for req in [by_b, workload::request(0)] {
+        for (req, want) in [
+            (&by_b, DenyReason::PossessionRequired),
+            (&workload::request(0), original),
+        ] {
             assert_eq!(
-                authorize(&workload::capability(kid("k1")), &inspected.steps, &req),
-                Err(DenyReason::PossessionRequired)
-            );
-            assert_eq!(
-                reason(p.verify(&child, &req, &stores.cold())),
-                DenyReason::PossessionRequired,
+                reason(p.verify(&child, req, &stores.cold())),
+                want,
                 "{binding}"
             );
+            assert_eq!(reference_verdict(&p, &child, req, None), Err(want));
+        }
+        if let Some(key) = needs {
+            let nonces = MemoryNonceStore::default();
+            let hash = p.lineage_hash(&child).unwrap();
+            let proof = Proof::sign(hash, &by_b, [4; 16], by_b.now, key).unwrap();
+            let ctx = stores
+                .cold()
+                .with_possession(Possession::new(&nonces).with_proof(&proof));
+            assert_eq!(p.verify(&child, &by_b, &ctx).unwrap().holder, to);
         }
     }
     // Malformed bindings are malformed, not bearer tokens.

@@ -12,7 +12,7 @@ mod common;
 use std::time::Duration;
 
 use biscuit_auth::builder::BlockBuilder;
-use biscuit_auth::{Biscuit, KeyPair, UnverifiedBiscuit};
+use biscuit_auth::{KeyPair, UnverifiedBiscuit};
 use captoken_biscuit_provider::{BiscuitProvider, FORMAT, Limits, LimitsBuilder, LimitsError};
 use captoken_core_types::reference::authorize;
 use captoken_core_types::testing::{self, workload};
@@ -349,31 +349,81 @@ fn captoken_steps_continue_after_a_hostile_block() {
     );
 }
 
+/// A third-party block, signed by any key, is a holder's block like any
+/// other: screened by the same bounds, its facts invisible to the authority
+/// and the policy, its checks only narrowing. Only an Ed25519 external key is
+/// accepted.
 #[test]
-fn third_party_blocks_are_refused() {
+fn third_party_blocks_are_held_to_the_rules_of_holder_blocks() {
     let p = provider();
     let stores = Stores::new();
     let parent = parent(&p);
-    let public = signing("k1", 1).public();
-    let biscuit = Biscuit::from(parent.as_bytes(), |_| {
-        biscuit_auth::PublicKey::from_bytes(&public.to_bytes(), biscuit_auth::Algorithm::Ed25519)
-    })
-    .unwrap();
-    let third = KeyPair::new();
-    let block = biscuit
-        .third_party_request()
-        .unwrap()
-        .create_block(
-            &third.private(),
-            BlockBuilder::new().code("check if true;").unwrap(),
-        )
-        .unwrap();
-    let child = biscuit.append_third_party(third.public(), block).unwrap();
-    let child = Token::new(FORMAT, child.to_vec().unwrap());
+    let hash = p.lineage_hash(&parent).unwrap();
+    let key = KeyPair::new().private();
+    let signed = |code: &str| append_third_party_raw(&parent, hash, code, &key);
+    // Facts claiming rights, holders and ambient values change nothing.
+    let facts = signed(
+        r#"parent({parent});
+        right("fs.internal", "write_file");
+        holder("agent:evil");
+        requester("agent:evil");
+        tool("fs.internal", "write_file");
+        path_arg("path", "/srv/data/p1/../../../etc/passwd");
+        subject_key(hex:0909090909090909090909090909090909090909090909090909090909090909);"#,
+    );
+    assert_never_widens(&p, &parent, &facts, true, "third-party facts");
+    for code in [
+        r#"right($s, $t) <- tool($s, $t);"#,
+        r#"right($s, $t) <- tool($s, $t) trusting previous;"#,
+        "check if true;",
+    ] {
+        let child = signed(&format!("parent({{parent}});\n{code}"));
+        assert_never_widens(&p, &parent, &child, true, code);
+        // Not a captoken step: inspection says so rather than guessing.
+        assert!(p.inspect(&child).is_err(), "{code}");
+    }
+    // Its checks see the ambient facts, and narrow.
+    let narrowing = signed(r#"parent({parent}); check if tool($s, "list_dir");"#);
+    assert_never_widens(&p, &parent, &narrowing, false, "third-party check");
+    assert!(
+        p.verify(&narrowing, &workload::request(1), &stores.cold())
+            .is_err()
+    );
+    let list = Request {
+        tool: "list_dir".into(),
+        ..workload::request(1)
+    };
+    assert!(p.verify(&narrowing, &list, &stores.cold()).is_ok());
+    // The static screen holds: operations outside the subset, too many facts.
+    let many_facts: String = (0..65).map(|i| format!("f({i});\n")).collect();
+    for code in [
+        r#"check if arg("path", $p), $p.matches("^/srv/.*$");"#,
+        &many_facts,
+    ] {
+        let child = signed(&format!("parent({{parent}});\n{code}"));
+        assert_eq!(
+            reason(p.verify(&child, &workload::request(1), &stores.cold())),
+            DenyReason::UnknownCaveat,
+            "{code:.40}"
+        );
+    }
+    // Lineage is declared as in any block.
+    let orphan = signed("check if true;");
+    assert_eq!(
+        reason(p.verify(&orphan, &workload::request(1), &stores.cold())),
+        DenyReason::LineageMismatch
+    );
+    // A P-256 external key is refused before any signature check.
+    let p256 = KeyPair::new_with_algorithm(biscuit_auth::Algorithm::Secp256r1).private();
+    let child = append_third_party_raw(&parent, hash, "parent({parent});", &p256);
+    let refused =
+        DenyReason::Malformed(captoken_biscuit_provider::wire::WireError::ThirdParty.describe());
     assert_eq!(
         reason(p.verify(&child, &workload::request(1), &stores.cold())),
-        DenyReason::Malformed("third-party blocks are not supported")
+        refused
     );
+    assert!(p.inspect(&child).is_err());
+    assert!(p.lineage(&child).is_err());
 }
 
 #[test]

@@ -24,7 +24,8 @@ use captoken_biscuit_provider::wire::WireError;
 use captoken_biscuit_provider::{BiscuitProvider, FORMAT};
 use captoken_core_types::testing::workload;
 use captoken_core_types::{
-    Capability, Constraint, DenyReason, Grant, LineageHash, RevocationList, Token, TokenProvider,
+    Attenuation, Capability, Constraint, DenyReason, Grant, HolderSigningKey, LineageHash,
+    RevocationList, Subject, Token, TokenProvider,
 };
 use common::*;
 use p256::ecdsa::Signature as Ecdsa;
@@ -93,6 +94,13 @@ fn adr_hash(proto: &schema::Biscuit, k: usize) -> LineageHash {
         .chain(&proto.blocks)
         .take(k + 1)
     {
+        // A third-party block: the marker, the external key, its signature.
+        if let Some(e) = &s.external_signature {
+            bytes.extend_from_slice(&u32::MAX.to_be_bytes());
+            bytes.extend_from_slice(&e.public_key.algorithm.to_be_bytes());
+            put(&mut bytes, &e.public_key.key);
+            put(&mut bytes, &e.signature);
+        }
         put(&mut bytes, &s.block);
         bytes.extend_from_slice(&s.next_key.algorithm.to_be_bytes());
         put(&mut bytes, &s.next_key.key);
@@ -420,6 +428,107 @@ fn signature_versions_other_than_1_are_refused() {
             );
             assert!(p.lineage(&token).is_err());
         }
+    }
+}
+
+/// A key-bound root and its delegation signed by the holder (a third-party block).
+fn signed_delegation(p: &BiscuitProvider) -> (Token, Token) {
+    let holder = HolderSigningKey::from_seed(&[7; 32]);
+    let mut cap = workload::capability(kid("k1"));
+    cap.subject = Subject::bound_to_key(workload::SUBJECT, holder.public().clone());
+    let root = p.issue(&cap).unwrap();
+    let step = Attenuation::new().delegate(Subject::new("agent:sub"));
+    let child = p.attenuate_signed(&root, &step, &holder).unwrap();
+    (root, child)
+}
+
+fn by_sub() -> captoken_core_types::Request {
+    captoken_core_types::Request {
+        subject: "agent:sub".into(),
+        ..workload::request(0)
+    }
+}
+
+#[test]
+fn the_lineage_hash_covers_the_external_signature_and_key() {
+    let p = provider();
+    let (root, child) = signed_delegation(&p);
+    let proto = decode(&child);
+    let lineage = p.lineage(&child).unwrap();
+    assert_eq!(lineage, vec![adr_hash(&proto, 0), adr_hash(&proto, 1)]);
+    assert_eq!(lineage[0], p.lineage_hash(&root).unwrap());
+    // The same block without the marker and the external fields hashes
+    // otherwise (the provider reads it, though its signature no longer verifies).
+    let mut stripped = proto.clone();
+    stripped.blocks[0].external_signature = None;
+    let stripped = encode(&stripped);
+    assert_ne!(p.lineage(&stripped).unwrap()[1], lineage[1]);
+    let stores = Stores::new();
+    assert_eq!(
+        reason(p.verify(&stripped, &by_sub(), &stores.cold())),
+        DenyReason::BadSignature
+    );
+}
+
+#[test]
+fn external_signature_unreduced_s_is_refused() {
+    let p = provider();
+    let stores = Stores::new();
+    let (_, genuine) = signed_delegation(&p);
+    assert!(p.verify(&genuine, &by_sub(), &stores.cold()).is_ok());
+    let proto = decode(&genuine);
+    let mut twin = proto.clone();
+    let external = twin.blocks[0].external_signature.as_mut().unwrap();
+    external.signature = ed25519_twin(&external.signature);
+    assert_ne!(adr_hash(&twin, 1), adr_hash(&proto, 1));
+    let twin = encode(&twin);
+    assert!(Biscuit::from(twin.as_bytes(), k1_public()).is_err());
+    assert_eq!(
+        reason(p.verify(&twin, &by_sub(), &stores.cold())),
+        malformed(WireError::NonCanonicalSignature)
+    );
+    assert!(p.lineage(&twin).is_err());
+    assert!(p.parse_bytes(twin.as_bytes()).is_err());
+    assert!(p.inspect(&twin).is_err());
+}
+
+#[test]
+fn external_keys_other_than_ed25519_and_a_third_party_authority_are_refused() {
+    let p = provider();
+    let stores = Stores::new();
+    let (_, genuine) = signed_delegation(&p);
+    let proto = decode(&genuine);
+    let external = proto.blocks[0].external_signature.clone().unwrap();
+    let refused = malformed(WireError::ThirdParty);
+    let mut on_authority = proto.clone();
+    on_authority.authority.external_signature = Some(external.clone());
+    let mut p256 = proto.clone();
+    p256.blocks[0]
+        .external_signature
+        .as_mut()
+        .unwrap()
+        .public_key
+        .algorithm = Algorithm::Secp256r1 as i32;
+    let mut long = proto.clone();
+    long.blocks[0]
+        .external_signature
+        .as_mut()
+        .unwrap()
+        .public_key
+        .key
+        .push(0);
+    let mut unknown = proto.clone();
+    unknown.blocks[0]
+        .external_signature
+        .as_mut()
+        .unwrap()
+        .public_key
+        .algorithm = 7;
+    for twin in [on_authority, p256, long, unknown] {
+        let twin = encode(&twin);
+        assert_eq!(reason(p.verify(&twin, &by_sub(), &stores.cold())), refused);
+        assert!(p.lineage(&twin).is_err());
+        assert!(p.inspect(&twin).is_err());
     }
 }
 

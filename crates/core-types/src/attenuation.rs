@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
-use crate::capability::{Capability, Subject, ToolRef};
+use crate::capability::{Capability, HolderKey, Subject, ToolRef};
 use crate::constraint::Constraint;
 use crate::error::AttenuationError;
 
@@ -40,6 +40,12 @@ pub struct Attenuation {
     pub max_depth: Option<u32>,
     /// Hand the remaining authority to another subject.
     pub delegate: Option<Subject>,
+    /// The holder key whose signature over this step the format authenticated
+    /// (DESIGN.md §8), as a provider reads it back (`inspect`). Never set by
+    /// hand: `attenuate` refuses a step with it set, and `attenuate_signed`
+    /// signs the step instead.
+    #[serde(default)]
+    pub signed_by: Option<HolderKey>,
 }
 
 impl Attenuation {

@@ -28,12 +28,23 @@ pub enum ModelError {
     /// A size bound of `bounds` is exceeded.
     #[error("too large: {0}")]
     TooLarge(&'static str),
-    /// The capability binds a holder key or key set, and proof of possession is
-    /// not implemented yet: a bound capability would verify as a bearer token.
+    /// The capability binds its subject to the principal's key set, which needs
+    /// the holder-key directory of DESIGN.md §9 that this version does not have.
     #[error(
-        "holder-bound capabilities need proof of possession, which this version does not enforce"
+        "key-set holder bindings need a holder-key directory, which this version does not have"
     )]
     HolderBindingUnsupported,
+    /// A step delegates away from a key-bound holder without that holder's
+    /// signature (DESIGN.md §8): use `attenuate_signed` with the holder's key.
+    #[error("delegating away from a key-bound holder needs the holder's signature")]
+    DelegationUnsigned,
+    /// A holder signature on a delegation is not the current holder's, does not
+    /// cover this parent and step, or does not verify.
+    #[error("the delegation is not signed by the current holder's key")]
+    DelegationSignature,
+    /// A step's `signed_by` is set by signing it, never by hand.
+    #[error("a step's signer is set by signing the step, not by hand")]
+    SignerSetByHand,
 }
 
 /// Why a re-issuing issuer refuses an attenuation step.

@@ -9,6 +9,7 @@ mod attenuation;
 pub mod bounds;
 mod capability;
 mod constraint;
+pub mod delegation;
 mod error;
 pub mod hex;
 pub mod keyring;
@@ -28,12 +29,16 @@ pub use capability::{
     TokenId, ToolRef,
 };
 pub use constraint::{Constraint, Value};
+pub use delegation::{DelegationRequest, HolderSignature};
 pub use error::KeyError;
 pub use error::{AttenuationError, Error, ModelError, StoreError};
 pub use keyring::{KeyMaterial, KeyState, Keyring, SharedSecret};
 pub use lineage::{
     LINEAGE_DOMAIN, LineageEntry, LineageHash, LineageHasher, LineageIndex, MemoryLineageIndex,
     MemoryRevocationList, MemoryStores, ROW_DOMAIN, RevocationList,
+};
+pub use possession::{
+    HolderSigningKey, MemoryNonceStore, NonceStore, Possession, PossessionSettings, Proof,
 };
 pub use provider::{
     AttenuationMode, Denied, DenyReason, Format, Inspection, Properties, Token, TokenProvider,

@@ -234,6 +234,22 @@ impl MemoryStores {
     pub fn cold(&self) -> VerifyContext<'_> {
         VerifyContext::new(&self.revoked, &self.index)
     }
+
+    /// Records `token`'s lineage-index row, when its format has one, as an
+    /// issuer does for every token it mints.
+    ///
+    /// # Errors
+    /// When the provider cannot make the row or the index refuses it.
+    pub fn record_index(
+        &self,
+        provider: &dyn crate::TokenProvider,
+        token: &crate::Token,
+    ) -> Result<(), crate::Error> {
+        if let Some(entry) = provider.index_entry(token)? {
+            self.index.record(entry)?;
+        }
+        Ok(())
+    }
 }
 
 /// An in-memory [`RevocationList`].

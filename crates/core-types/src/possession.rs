@@ -116,10 +116,29 @@ impl HolderSigningKey {
         &self.public
     }
 
-    fn sign(&self, message: &[u8]) -> [u8; 64] {
+    /// The secret seed, for handing to a format library that signs with it
+    /// (the Biscuit provider's third-party blocks). Never log or store it.
+    #[must_use]
+    pub fn seed(&self) -> &[u8; 32] {
+        &self.seed
+    }
+
+    pub(crate) fn sign(&self, message: &[u8]) -> [u8; 64] {
         let pair = KeyPair::from_seed(Seed::new(*self.seed));
         *pair.sk.sign(message, None)
     }
+}
+
+/// Does `signature` by `key` verify over `message`? A small-order key is
+/// refused before the equation; ed25519-compact refuses a non-canonical `S`.
+pub(crate) fn verify_holder_signature(
+    key: &HolderKey,
+    message: &[u8],
+    signature: &[u8; 64],
+) -> bool {
+    let HolderKey::Ed25519(pk) = key;
+    let public = PublicKey::new(*pk);
+    public.validate().is_ok() && public.verify(message, &Signature::new(*signature)).is_ok()
 }
 
 impl fmt::Debug for HolderSigningKey {
@@ -584,13 +603,10 @@ pub fn check_proof(
     if request.now > fresh_until {
         return Err(DenyReason::ProofStale);
     }
-    // 5. Signature (a small-order key is refused before the equation).
-    let HolderKey::Ed25519(pk) = &proof.signer;
-    let public = PublicKey::new(*pk);
-    public.validate().map_err(|_| DenyReason::ProofSignature)?;
-    public
-        .verify(proof.signed_message(), &Signature::new(proof.signature))
-        .map_err(|_| DenyReason::ProofSignature)?;
+    // 5. Signature.
+    if !verify_holder_signature(&proof.signer, &proof.signed_message(), &proof.signature) {
+        return Err(DenyReason::ProofSignature);
+    }
     // 6. Nonce: kept until no clock within the skew can call the proof fresh.
     let keep_until = fresh_until
         .checked_add(settings.skew)
@@ -603,6 +619,36 @@ pub fn check_proof(
         Ok(Reservation::Replayed) => Err(DenyReason::ProofReplay),
         Ok(Reservation::Full) => Err(DenyReason::NonceStoreFull),
         Err(_) => Err(DenyReason::Store),
+    }
+}
+
+/// The one possession rule every provider's `verify` runs last, after it has
+/// authenticated the token, authorized the request and walked its lineage:
+/// an unbound holder is a bearer and needs nothing; a holder bound to a key
+/// needs a proof that passes [`check_proof`] against `token` (the lineage hash
+/// of the token presented). A context without possession checking denies a
+/// bound holder ([`DenyReason::PossessionRequired`]), so no caller can skip
+/// the check by forgetting it. A proof presented with a bearer token is not
+/// checked and consumes no nonce.
+///
+/// # Errors
+/// [`DenyReason::PossessionRequired`] or the failing check's reason.
+pub fn enforce(
+    possession: Option<&Possession<'_>>,
+    holder: &Subject,
+    token: &LineageHash,
+    request: &Request,
+) -> Result<(), DenyReason> {
+    match &holder.binding {
+        None => Ok(()),
+        Some(HolderBinding::Key(_)) => check_proof(
+            possession.ok_or(DenyReason::PossessionRequired)?,
+            holder,
+            token,
+            request,
+        ),
+        // A key set needs the holder-key directory of DESIGN.md §9.
+        Some(HolderBinding::KeySet) => Err(DenyReason::PossessionRequired),
     }
 }
 
@@ -923,5 +969,42 @@ mod tests {
                 .count();
             assert_eq!(reserved, 1, "round {round}");
         }
+    }
+
+    #[test]
+    fn enforce_asks_a_proof_of_key_bound_holders_only() {
+        let store = MemoryNonceStore::default();
+        let holder = key(1);
+        let request = Request::new("agent:a", "fs", "read", &FixedClock(NOW));
+        let bearer = Subject::new("agent:a");
+        let bound = Subject::bound_to_key("agent:a", holder.public().clone());
+        // A bearer needs nothing; a proof presented with it is ignored and consumes nothing.
+        assert_eq!(enforce(None, &bearer, &token(), &request), Ok(()));
+        let proof = Proof::sign(token(), &request, [1; 16], NOW, &holder).unwrap();
+        let checking = Possession::new(&store).with_proof(&proof);
+        assert_eq!(
+            enforce(Some(&checking), &bearer, &token(), &request),
+            Ok(())
+        );
+        // A key-bound holder: no context, no proof, then the proof (once).
+        assert_eq!(
+            enforce(None, &bound, &token(), &request),
+            Err(DenyReason::PossessionRequired)
+        );
+        assert_eq!(
+            enforce(Some(&Possession::new(&store)), &bound, &token(), &request),
+            Err(DenyReason::PossessionRequired)
+        );
+        assert_eq!(enforce(Some(&checking), &bound, &token(), &request), Ok(()));
+        assert_eq!(
+            enforce(Some(&checking), &bound, &token(), &request),
+            Err(DenyReason::ProofReplay)
+        );
+        // A key set needs the holder-key directory of DESIGN.md §9.
+        let set = Subject::bound_to_key_set("agent:a");
+        assert_eq!(
+            enforce(Some(&checking), &set, &token(), &request),
+            Err(DenyReason::PossessionRequired)
+        );
     }
 }

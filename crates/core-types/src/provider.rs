@@ -9,6 +9,7 @@ use crate::attenuation::Attenuation;
 use crate::capability::{Capability, KeyId, Subject, TokenId};
 use crate::error::{Error, ModelError};
 use crate::lineage::{LineageEntry, LineageHash, LineageIndex, RevocationList};
+use crate::possession::{HolderSigningKey, Possession};
 use crate::request::Request;
 
 /// A token format, named by a short tag that also separates lineage hashes of
@@ -230,6 +231,10 @@ pub struct VerifyContext<'a> {
     pub ancestors: &'a [Token],
     /// Discharge tokens for third-party caveats, in formats that have them.
     pub discharges: &'a [Token],
+    /// Proof-of-possession checking (DESIGN.md §8): the proof presented, the
+    /// nonce store and the settings. Without it, a capability bound to a holder
+    /// key is denied ([`DenyReason::PossessionRequired`]).
+    pub possession: Option<Possession<'a>>,
 }
 
 impl<'a> VerifyContext<'a> {
@@ -241,6 +246,7 @@ impl<'a> VerifyContext<'a> {
             lineage,
             ancestors: &[],
             discharges: &[],
+            possession: None,
         }
     }
 
@@ -257,6 +263,13 @@ impl<'a> VerifyContext<'a> {
         self.discharges = discharges;
         self
     }
+
+    /// Checks proofs of possession with this proof (if any), nonce store and settings.
+    #[must_use]
+    pub fn with_possession(mut self, possession: Possession<'a>) -> Self {
+        self.possession = Some(possession);
+        self
+    }
 }
 
 impl fmt::Debug for VerifyContext<'_> {
@@ -264,6 +277,7 @@ impl fmt::Debug for VerifyContext<'_> {
         f.debug_struct("VerifyContext")
             .field("ancestors", &self.ancestors.len())
             .field("discharges", &self.discharges.len())
+            .field("possession", &self.possession)
             .finish_non_exhaustive()
     }
 }
@@ -394,6 +408,10 @@ pub enum DenyReason {
     /// The nonce store is full of live nonces: new proofs are refused.
     #[error("nonce store full")]
     NonceStoreFull,
+    /// A step delegates away from a key-bound holder without a valid signature
+    /// of that holder's key (DESIGN.md §8): a thief's re-delegation.
+    #[error("delegation not signed by the key-bound holder")]
+    UnsignedDelegation,
     /// The request exceeds the size bounds of [`crate::bounds`].
     #[error("request too large")]
     RequestTooLarge,
@@ -493,6 +511,22 @@ pub trait TokenProvider {
     /// [`Error::Attenuation`] when the step would widen (re-issuance formats) or
     /// the depth is exhausted, [`Error::Malformed`] for a bad parent.
     fn attenuate(&self, parent: &Token, step: &Attenuation) -> Result<Token, Error>;
+
+    /// Takes `step` from `parent` as its current holder, signing the step with
+    /// the holder's key (DESIGN.md §8): the only way to delegate away from a
+    /// holder bound to a key. Offline formats append the signed step (a caveat
+    /// or a third-party block); re-issuing formats check a
+    /// [`crate::DelegationRequest`] signed with `holder` and re-issue.
+    ///
+    /// # Errors
+    /// As [`TokenProvider::attenuate`], and [`crate::ModelError::DelegationSignature`]
+    /// when `holder` is not the key the parent's current holder is bound to.
+    fn attenuate_signed(
+        &self,
+        parent: &Token,
+        step: &Attenuation,
+        holder: &HolderSigningKey,
+    ) -> Result<Token, Error>;
 
     /// Verifies `token` for `request`: signature or MAC chain, time window,
     /// subject, grants, every caveat, revocation of the token and every ancestor,

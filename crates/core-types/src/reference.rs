@@ -5,21 +5,45 @@
 //! add tools, loosen constraints or extend expiry) constrains and never widens.
 
 use crate::attenuation::Attenuation;
-use crate::capability::{Capability, Grant, Subject};
+use crate::capability::{Capability, Grant, HolderBinding, HolderKey, Subject};
 use crate::error::ModelError;
 use crate::provider::DenyReason;
 use crate::request::Request;
 
+/// The verdict of a verifier given no proof of possession: [`authorize_chain`],
+/// then a holder bound to a key is denied with
+/// [`DenyReason::PossessionRequired`] (DESIGN.md §8). This is the oracle the
+/// suites hold every provider's `verify` to; with a valid proof, the verdict is
+/// [`authorize_chain`]'s.
+///
+/// # Errors
+/// The first [`DenyReason`] found.
+pub fn authorize(
+    root: &Capability,
+    steps: &[Attenuation],
+    request: &Request,
+) -> Result<Subject, DenyReason> {
+    let holder = authorize_chain(root, steps, request)?;
+    if holder.holder_key().is_some() {
+        return Err(DenyReason::PossessionRequired);
+    }
+    Ok(holder)
+}
+
 /// Is `request` authorized by `root` attenuated by `steps`, in order? When it
-/// is, returns the effective holder: the last delegate, or the root's subject.
+/// is, returns the effective holder: the last delegate, or the root's subject,
+/// with its binding. Proof of possession is not this rule set's to check: a
+/// provider runs [`crate::possession::enforce`] for the holder it returns.
 ///
 /// Allowed exactly when:
 /// - the request is inside the size bounds of [`crate::bounds`];
 /// - every step was taken while the remaining depth was above zero (each step
 ///   consumes one level and may lower it further);
-/// - no subject of the chain (root or delegate) is bound to a holder key or key
-///   set: proof of possession is not enforced yet, so a bound capability never
-///   verifies ([`DenyReason::PossessionRequired`]);
+/// - every step that delegates away from a holder bound to a key is signed by
+///   that key ([`Attenuation::signed_by`]; otherwise
+///   [`DenyReason::UnsignedDelegation`]): a thief cannot re-delegate;
+/// - no subject of the chain is bound to a principal's key set, which needs the
+///   holder-key directory of DESIGN.md §9 ([`DenyReason::PossessionRequired`]);
 /// - the request's subject is the effective holder's principal;
 /// - `now` is inside the root's window and inside every step's bounds;
 /// - some root grant is for the request's tool and every argument it constrains
@@ -29,7 +53,7 @@ use crate::request::Request;
 ///
 /// # Errors
 /// The first [`DenyReason`] found, in the order above.
-pub fn authorize(
+pub fn authorize_chain(
     root: &Capability,
     steps: &[Attenuation],
     request: &Request,
@@ -47,7 +71,13 @@ pub fn authorize(
         not_before = step.not_before.map_or(not_before, |t| t.max(not_before));
         expires_at = step.expires_at.map_or(expires_at, |t| t.min(expires_at));
     }
-    check_unbound(
+    check_handovers(
+        &root.subject,
+        steps
+            .iter()
+            .filter_map(|s| s.delegate.as_ref().map(|to| (to, s.signed_by.as_ref()))),
+    )?;
+    check_key_sets(
         std::iter::once(&root.subject).chain(steps.iter().filter_map(|s| s.delegate.as_ref())),
     )?;
     if request.subject != subject.principal {
@@ -80,15 +110,45 @@ pub fn authorize(
     Ok(subject.clone())
 }
 
-/// The interim holder-binding rule: until proof of possession is enforced, a
-/// chain in which any subject is bound to a holder key or key set is denied.
+/// The current holder of a chain: the subject of its last delegation, or the root's.
+#[must_use]
+pub fn current_holder<'a>(root: &'a Capability, steps: &'a [Attenuation]) -> &'a Subject {
+    steps
+        .iter()
+        .rev()
+        .find_map(|s| s.delegate.as_ref())
+        .unwrap_or(&root.subject)
+}
+
+/// The signed-delegation rule of DESIGN.md §8: walking the chain's hand-overs
+/// (each a new subject and the key that signed its step, if any) from `root`,
+/// every hand-over away from a holder bound to a key is signed by that key.
 ///
 /// # Errors
-/// [`DenyReason::PossessionRequired`] when some subject is bound.
-pub fn check_unbound<'a>(
+/// [`DenyReason::UnsignedDelegation`] at the first that is not.
+pub fn check_handovers<'a>(
+    root: &'a Subject,
+    handovers: impl IntoIterator<Item = (&'a Subject, Option<&'a HolderKey>)>,
+) -> Result<(), DenyReason> {
+    let mut holder = root;
+    for (to, signer) in handovers {
+        if holder.holder_key().is_some_and(|k| signer != Some(k)) {
+            return Err(DenyReason::UnsignedDelegation);
+        }
+        holder = to;
+    }
+    Ok(())
+}
+
+/// Key-set bindings need the holder-key directory of DESIGN.md §9, which this
+/// version does not have: a chain with a subject bound to a key set denies.
+///
+/// # Errors
+/// [`DenyReason::PossessionRequired`] when some subject is bound to a key set.
+pub fn check_key_sets<'a>(
     mut subjects: impl Iterator<Item = &'a Subject>,
 ) -> Result<(), DenyReason> {
-    if subjects.any(Subject::is_bound) {
+    if subjects.any(|s| s.binding == Some(HolderBinding::KeySet)) {
         Err(DenyReason::PossessionRequired)
     } else {
         Ok(())
@@ -96,8 +156,9 @@ pub fn check_unbound<'a>(
 }
 
 impl Capability {
-    /// Does this capability, on its own, authorize `request`? The same as
-    /// [`authorize`] with no steps; returns the subject.
+    /// Does this capability, on its own, authorize `request` for a verifier
+    /// given no proof of possession? The same as [`authorize`] with no steps;
+    /// returns the subject.
     ///
     /// # Errors
     /// The first [`DenyReason`] found.
@@ -106,13 +167,13 @@ impl Capability {
     }
 
     /// Can an issuer sign this capability? It must be inside the size bounds,
-    /// and (until proof of possession is enforced) unbound.
+    /// and not bound to a key set (no holder-key directory yet, DESIGN.md §9).
     ///
     /// # Errors
     /// [`ModelError::TooLarge`] or [`ModelError::HolderBindingUnsupported`].
     pub fn check_issuable(&self) -> Result<(), ModelError> {
         self.check_bounds()?;
-        if self.subject.is_bound() {
+        if self.subject.binding == Some(HolderBinding::KeySet) {
             return Err(ModelError::HolderBindingUnsupported);
         }
         Ok(())
@@ -120,15 +181,37 @@ impl Capability {
 }
 
 impl Attenuation {
-    /// Can a holder append this step? It must be inside the size bounds, and
-    /// (until proof of possession is enforced) delegate to no bound subject.
+    /// Can a holder append this step? It must be inside the size bounds,
+    /// delegate to no key-set-bound subject (DESIGN.md §9), and leave
+    /// `signed_by` to signing.
     ///
     /// # Errors
-    /// [`ModelError::TooLarge`] or [`ModelError::HolderBindingUnsupported`].
+    /// [`ModelError::TooLarge`], [`ModelError::HolderBindingUnsupported`] or
+    /// [`ModelError::SignerSetByHand`].
     pub fn check_appendable(&self) -> Result<(), ModelError> {
         self.check_bounds()?;
-        if self.delegate.as_ref().is_some_and(Subject::is_bound) {
+        if self
+            .delegate
+            .as_ref()
+            .is_some_and(|s| s.binding == Some(HolderBinding::KeySet))
+        {
             return Err(ModelError::HolderBindingUnsupported);
+        }
+        if self.signed_by.is_some() {
+            return Err(ModelError::SignerSetByHand);
+        }
+        Ok(())
+    }
+
+    /// May a step be taken from a credential whose current holder is `holder`
+    /// without the holder's signature? Not when it delegates away from a holder
+    /// bound to a key ([`check_handovers`]).
+    ///
+    /// # Errors
+    /// [`ModelError::DelegationUnsigned`].
+    pub fn check_unsigned_from(&self, holder: &Subject) -> Result<(), ModelError> {
+        if self.delegate.is_some() && holder.holder_key().is_some() {
+            return Err(ModelError::DelegationUnsigned);
         }
         Ok(())
     }
@@ -302,10 +385,22 @@ mod tests {
     }
 
     #[test]
-    fn bound_subjects_need_possession_and_are_refused_at_issue() {
+    fn key_bindings_are_authorized_and_key_sets_refused() {
         let key = crate::capability::HolderKey::Ed25519([7; 32]);
         let mut bound = root();
         bound.subject = Subject::bound_to_key("agent:a", key.clone());
+        // The holder is reported with its binding: possession is the verifier's
+        // last check (`possession::enforce`), not the rule set's.
+        assert_eq!(
+            authorize_chain(&bound, &[], &read(150)),
+            Ok(bound.subject.clone())
+        );
+        assert_eq!(
+            authorize(&bound, &[], &read(150)),
+            Err(DenyReason::PossessionRequired)
+        );
+        assert_eq!(bound.check_issuable(), Ok(()));
+        bound.subject = Subject::bound_to_key_set("agent:a");
         assert_eq!(
             authorize(&bound, &[], &read(150)),
             Err(DenyReason::PossessionRequired)
@@ -314,23 +409,70 @@ mod tests {
             bound.check_issuable(),
             Err(ModelError::HolderBindingUnsupported)
         );
-        bound.subject = Subject::bound_to_key_set("agent:a");
+        let to_set = Attenuation::new().delegate(Subject::bound_to_key_set("agent:b"));
         assert_eq!(
-            authorize(&bound, &[], &read(150)),
-            Err(DenyReason::PossessionRequired)
-        );
-        let step = Attenuation::new().delegate(Subject::bound_to_key("agent:b", key));
-        assert_eq!(
-            step.check_appendable(),
+            to_set.check_appendable(),
             Err(ModelError::HolderBindingUnsupported)
         );
+        let step = Attenuation::new().delegate(Subject::bound_to_key("agent:b", key));
+        assert_eq!(step.check_appendable(), Ok(()));
         let mut by_b = read(150);
         by_b.subject = "agent:b".into();
         assert_eq!(
-            authorize(&root(), &[step], &by_b),
-            Err(DenyReason::PossessionRequired)
+            authorize_chain(&root(), std::slice::from_ref(&step), &by_b),
+            Ok(step.delegate.clone().unwrap())
         );
-        assert_eq!(root().check_issuable(), Ok(()));
+        let mut signed = step;
+        signed.signed_by = Some(crate::capability::HolderKey::Ed25519([1; 32]));
+        assert_eq!(signed.check_appendable(), Err(ModelError::SignerSetByHand));
+    }
+
+    #[test]
+    fn a_delegation_away_from_a_key_bound_holder_must_be_signed_by_its_key() {
+        use crate::capability::HolderKey;
+        let (h, t) = (HolderKey::Ed25519([7; 32]), HolderKey::Ed25519([8; 32]));
+        let mut bound = root();
+        bound.subject = Subject::bound_to_key("agent:a", h.clone());
+        let mut by_b = read(150);
+        by_b.subject = "agent:b".into();
+        let away = |signer: Option<&HolderKey>| {
+            let mut s = Attenuation::new().delegate(Subject::new("agent:b"));
+            s.signed_by = signer.cloned();
+            s
+        };
+        for signer in [None, Some(&t)] {
+            assert_eq!(
+                authorize(&bound, &[away(signer)], &by_b),
+                Err(DenyReason::UnsignedDelegation)
+            );
+        }
+        assert!(authorize(&bound, &[away(Some(&h))], &by_b).is_ok());
+        // A narrowing step needs no signature; the hand-over after it still does.
+        assert_eq!(
+            authorize(&bound, &[Attenuation::new(), away(None)], &by_b),
+            Err(DenyReason::UnsignedDelegation)
+        );
+        // From an unbound holder nothing needs a signature, to a bound one or not.
+        let mut to_bound = Attenuation::new().delegate(Subject::bound_to_key("agent:b", t.clone()));
+        assert!(authorize_chain(&root(), &[to_bound.clone()], &by_b).is_ok());
+        // ... but from there on, the new holder's key signs.
+        to_bound.signed_by = None;
+        let mut by_c = read(150);
+        by_c.subject = "agent:c".into();
+        let mut onward = Attenuation::new().delegate(Subject::new("agent:c"));
+        assert_eq!(
+            authorize(&root(), &[to_bound.clone(), onward.clone()], &by_c),
+            Err(DenyReason::UnsignedDelegation)
+        );
+        onward.signed_by = Some(t);
+        assert!(authorize(&root(), &[to_bound, onward], &by_c).is_ok());
+        // Depth is judged first.
+        let mut shallow = bound.clone();
+        shallow.max_depth = 0;
+        assert_eq!(
+            authorize(&shallow, &[away(None)], &by_b),
+            Err(DenyReason::DepthExceeded)
+        );
     }
 
     #[test]

@@ -23,9 +23,11 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use crate::attenuation::Attenuation;
-use crate::capability::{Capability, ParentRef, TokenId};
+use crate::capability::{Capability, HolderBinding, ParentRef, TokenId};
+use crate::delegation::DelegationRequest;
 use crate::error::{Error, ModelError};
 use crate::lineage::{LineageEntry, LineageHash};
+use crate::possession::{self, HolderSigningKey};
 use crate::provider::{
     Denied, DenyReason, Format, Inspection, Properties, Token, TokenProvider, Verified,
     VerifyContext, check_format,
@@ -105,6 +107,22 @@ pub trait Reissuer: Send + Sync {
     /// The ancestors this verifier has already authenticated. One cache per
     /// provider (and so per keyring): never share one between providers.
     fn row_cache(&self) -> &RowCache;
+
+    /// Re-issues `parent` narrowed by the holder's signed `request` (DESIGN.md
+    /// §8): the issuer's side of a delegation away from a key-bound holder.
+    /// The request must name this parent's lineage hash and be signed by the
+    /// key the parent's holder is bound to.
+    ///
+    /// # Errors
+    /// As [`TokenProvider::attenuate`], and [`ModelError::DelegationSignature`]
+    /// when the request is for another parent or step, or not the holder's.
+    fn attenuate_requested(
+        &self,
+        parent: &Token,
+        request: &DelegationRequest,
+    ) -> Result<Token, Error> {
+        reissue(self, parent, &request.step, Some(request))
+    }
 }
 
 /// The caller-facing error (for an issuer re-issuing or indexing) for a token
@@ -185,11 +203,6 @@ fn authenticate<R: Reissuer + ?Sized>(
     if cap.id != declared.id {
         return Err(DenyReason::LineageMismatch);
     }
-    // A bound ancestor cannot be re-issued from (see `attenuate`): one in a
-    // chain was not made by this core.
-    if cap.subject.is_bound() {
-        return Err(DenyReason::PossessionRequired);
-    }
     r.row_cache().insert(declared.hash, (cap.id, cap.parent));
     Ok(cap.parent)
 }
@@ -263,6 +276,51 @@ fn walk_lineage<R: Reissuer + ?Sized>(
     Ok(walked)
 }
 
+/// Re-issues `parent` narrowed by `step` (strictly: a widening step is
+/// refused), as a child whose parent is `parent`. A step that delegates away
+/// from a key-bound holder needs that holder's `signed` request for exactly
+/// this parent and step (DESIGN.md §8).
+fn reissue<R: Reissuer + ?Sized>(
+    r: &R,
+    parent: &Token,
+    step: &Attenuation,
+    signed: Option<&DelegationRequest>,
+) -> Result<Token, Error> {
+    step.check_appendable()?;
+    check_format(parent, r.format())?;
+    let parent_cap = r
+        .open(parent)
+        .map_err(|reason| open_error(r, parent, reason))?;
+    // A key-set holder (no holder-key directory yet, DESIGN.md §9) can sign
+    // nothing this issuer could check: re-issuing would launder the binding.
+    if parent_cap.subject.binding == Some(HolderBinding::KeySet) {
+        return Err(ModelError::HolderBindingUnsupported.into());
+    }
+    let parent_hash = LineageHash::compute(r.format(), parent.as_bytes());
+    match signed {
+        None => step.check_unsigned_from(&parent_cap.subject)?,
+        Some(request) => {
+            if request.parent != parent_hash || request.step != *step {
+                return Err(ModelError::DelegationSignature.into());
+            }
+            // An unbound holder needs no signature, but a request that does
+            // not verify is refused rather than ignored.
+            let signer = parent_cap
+                .subject
+                .holder_key()
+                .unwrap_or(&request.signature.signer);
+            request
+                .signature
+                .check(signer, r.format(), &parent_hash, step)?;
+        }
+    }
+    let mut child = parent_cap.attenuate(step)?;
+    child.id = TokenId::random()?;
+    child.parent = Some(ParentRef::new(r.format(), parent_cap.id, parent_hash));
+    child.check_issuable()?;
+    r.seal(&child)
+}
+
 impl<R: Reissuer> TokenProvider for R {
     fn format(&self) -> Format {
         Reissuer::format(self)
@@ -278,23 +336,18 @@ impl<R: Reissuer> TokenProvider for R {
     }
 
     fn attenuate(&self, parent: &Token, step: &Attenuation) -> Result<Token, Error> {
-        step.check_appendable()?;
-        check_format(parent, Reissuer::format(self))?;
-        let parent_cap = self
-            .open(parent)
-            .map_err(|reason| open_error(self, parent, reason))?;
-        // Re-issuing from a bound parent would launder its binding.
-        if parent_cap.subject.is_bound() {
-            return Err(ModelError::HolderBindingUnsupported.into());
-        }
-        let mut child = parent_cap.attenuate(step)?;
-        child.id = TokenId::random()?;
-        child.parent = Some(ParentRef::new(
-            Reissuer::format(self),
-            parent_cap.id,
-            LineageHash::compute(Reissuer::format(self), parent.as_bytes()),
-        ));
-        self.issue(&child)
+        reissue(self, parent, step, None)
+    }
+
+    fn attenuate_signed(
+        &self,
+        parent: &Token,
+        step: &Attenuation,
+        holder: &HolderSigningKey,
+    ) -> Result<Token, Error> {
+        let parent_hash = TokenProvider::lineage_hash(self, parent)?;
+        let request = DelegationRequest::sign(Reissuer::format(self), parent_hash, step, holder)?;
+        self.attenuate_requested(parent, &request)
     }
 
     fn verify(
@@ -305,9 +358,10 @@ impl<R: Reissuer> TokenProvider for R {
     ) -> Result<Verified, Denied> {
         request.check_bounds()?;
         let cap = self.open(token)?;
-        let holder = cap.authorizes(request)?;
+        let holder = crate::reference::authorize_chain(&cap, &[], request)?;
         let lineage_hash = LineageHash::compute(Reissuer::format(self), token.as_bytes());
         let chain_len = walk_lineage(self, &lineage_hash, cap.parent, ctx)?;
+        possession::enforce(ctx.possession.as_ref(), &holder, &lineage_hash, request)?;
         Ok(Verified::new(
             Reissuer::format(self),
             cap.id,
@@ -333,11 +387,6 @@ impl<R: Reissuer> TokenProvider for R {
         let cap = self
             .open(token)
             .map_err(|reason| open_error(self, token, reason))?;
-        // A bound credential is never an ancestor of a re-issued chain (see
-        // `attenuate`), so the index never vouches for one.
-        if cap.subject.is_bound() {
-            return Err(ModelError::HolderBindingUnsupported.into());
-        }
         let mut row = LineageEntry::new(
             cap.id,
             LineageHash::compute(Reissuer::format(self), token.as_bytes()),

@@ -124,9 +124,7 @@ pub mod workload {
             tokens.push(child);
         }
         for t in &tokens {
-            if let Some(entry) = p.index_entry(t).expect("index entry") {
-                stores.index.record(entry).expect("record the index row");
-            }
+            stores.record_index(p, t).expect("record the index row");
         }
         tokens
     }

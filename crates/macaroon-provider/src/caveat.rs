@@ -34,6 +34,7 @@
 //! | `ct2 keep <tool>, <tool> …` | step: only these tools (empty: none) |
 //! | `ct2 arg <tool> <name><constraint>` | step: on that tool, the argument must be present and satisfy it |
 //! | `ct2 delegate <subject>` | step: hand the remaining authority to this subject (and its binding) |
+//! | `ct2 holder-sig ed25519:<64 hex> <128 hex>` | step, last first-party caveat: the current holder's Ed25519 signature over the step (`captoken_core_types::delegation`) |
 //!
 //! ```text
 //! subject    = name [ " " binding ]
@@ -99,8 +100,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
 use captoken_core_types::{
-    ArgConstraint, Constraint, Grant, HolderBinding, HolderKey, KeyId, LineageHash, Subject,
-    TokenId, ToolRef, Value,
+    ArgConstraint, Constraint, Grant, HolderBinding, HolderKey, HolderSignature, KeyId,
+    LineageHash, Subject, TokenId, ToolRef, Value,
 };
 
 /// The prefix of every caveat and identifier of this language version.
@@ -141,6 +142,9 @@ pub enum Claim {
     Arg(ArgConstraint),
     /// `ct2 delegate`: a new subject.
     Delegate(Subject),
+    /// `ct2 holder-sig`: the current holder's signature over the step
+    /// (DESIGN.md §8); the last first-party caveat of its step.
+    HolderSig(HolderSignature),
 }
 
 /// Why bytes are not a `ct2` caveat or identifier.
@@ -369,6 +373,14 @@ impl Claim {
                 out.push_str("delegate ");
                 put_subject(&mut out, s);
             }
+            Self::HolderSig(sig) => {
+                let _ = write!(
+                    out,
+                    "holder-sig {} {}",
+                    sig.signer,
+                    captoken_core_types::hex::encode(&sig.signature)
+                );
+            }
         }
         out
     }
@@ -415,6 +427,13 @@ impl Claim {
                 })
             }
             "delegate" => Self::Delegate(p.subject()?),
+            "holder-sig" => {
+                let signer = HolderKey::parse(p.word()?)
+                    .map_err(|_| CaveatError::Syntax("bad holder key"))?;
+                let signature = captoken_core_types::hex::decode(p.word()?)
+                    .map_err(|_| CaveatError::Syntax("bad holder signature"))?;
+                Self::HolderSig(HolderSignature { signer, signature })
+            }
             _ => return Err(CaveatError::Unknown),
         };
         p.end()?;

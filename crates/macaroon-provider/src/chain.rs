@@ -10,8 +10,9 @@
 //!                                 the caveat that completes the six.
 //! step*                           ct2 step <parent lineage hash> <n>
 //!                                 then exactly n caveats: keep, nbf, exp, depth, delegate
-//!                                 (each at most once), arg (any number), and
-//!                                 third-party caveats
+//!                                 (each at most once), arg (any number), third-party
+//!                                 caveats, and at most one holder-sig, after every
+//!                                 other first-party caveat of the step
 //! ```
 //!
 //! Anything else is refused: a root claim given twice (a second `grants` caveat
@@ -25,6 +26,12 @@
 //! boundary: the ancestors whose lineage hashes the verifier recomputes and
 //! checks for revocation.
 //!
+//! A `holder-sig` caveat is the signature of the step's signer over the step
+//! and its parent's lineage hash (`captoken_core_types::delegation`); it is
+//! checked here, and a step that carries a valid one reads with
+//! [`Attenuation::signed_by`] set. A signature that does not verify refuses
+//! the token.
+//!
 //! # Meaning
 //!
 //! Every caveat is a conjunct, so a step narrows and never widens. The root
@@ -36,7 +43,9 @@
 
 use std::collections::BTreeSet;
 
-use captoken_core_types::{Attenuation, Capability, Grant, LineageHash, Subject};
+use captoken_core_types::{Attenuation, Capability, Grant, HolderSignature, LineageHash, Subject};
+
+use crate::provider::FORMAT;
 
 use crate::caveat::{CaveatError, Claim, Identifier};
 use crate::wire::{Caveat, Macaroon};
@@ -109,7 +118,11 @@ pub(crate) fn read(identifier: Identifier, caveats: &[Caveat]) -> Result<Structu
             Claim::NotBefore(t) => set_once(&mut nbf, t, "root nbf given twice")?,
             Claim::ExpiresAt(t) => set_once(&mut exp, t, "root exp given twice")?,
             Claim::Depth(d) => set_once(&mut depth, d, "root depth given twice")?,
-            Claim::Step { .. } | Claim::Keep(_) | Claim::Arg(_) | Claim::Delegate(_) => {
+            Claim::Step { .. }
+            | Claim::Keep(_)
+            | Claim::Arg(_)
+            | Claim::Delegate(_)
+            | Claim::HolderSig(_) => {
                 return Err("step caveat before the root claims are complete");
             }
         }
@@ -151,6 +164,7 @@ pub(crate) fn read(identifier: Identifier, caveats: &[Caveat]) -> Result<Structu
             return Err("caveat after a complete step is not a step boundary");
         };
         let mut step = Attenuation::new();
+        let mut signature: Option<HolderSignature> = None;
         for _ in 0..count {
             let (_, c) = caveats
                 .next()
@@ -158,7 +172,12 @@ pub(crate) fn read(identifier: Identifier, caveats: &[Caveat]) -> Result<Structu
             if c.is_third_party() {
                 continue;
             }
-            match claim(c)? {
+            let claim = claim(c)?;
+            if signature.is_some() {
+                return Err("holder signature is not the last first-party caveat of its step");
+            }
+            match claim {
+                Claim::HolderSig(sig) => signature = Some(sig),
                 Claim::Keep(k) => set_once(&mut step.keep, k, "keep given twice in a step")?,
                 Claim::Arg(a) => step.constraints.push(a),
                 Claim::NotBefore(t) => {
@@ -178,6 +197,13 @@ pub(crate) fn read(identifier: Identifier, caveats: &[Caveat]) -> Result<Structu
         }
         step.check_bounds()
             .map_err(|_| "step beyond the size bounds")?;
+        if let Some(sig) = signature {
+            // Key-less: the signer's key is in the caveat; whether it is the
+            // holder's is the reference rule's to judge.
+            sig.check(&sig.signer, FORMAT, &parent, &step)
+                .map_err(|_| "holder signature does not verify")?;
+            step.signed_by = Some(sig.signer);
+        }
         steps.push(step);
         boundaries.push(Boundary { index, parent });
     }
@@ -189,7 +215,11 @@ pub(crate) fn read(identifier: Identifier, caveats: &[Caveat]) -> Result<Structu
 }
 
 /// The caveats of one step, boundary first, in the order this crate writes them.
-pub(crate) fn step_claims(parent: LineageHash, step: &Attenuation) -> Vec<Claim> {
+pub(crate) fn step_claims(
+    parent: LineageHash,
+    step: &Attenuation,
+    signature: Option<HolderSignature>,
+) -> Vec<Claim> {
     let mut body = Vec::new();
     if let Some(keep) = &step.keep {
         body.push(Claim::Keep(keep.clone()));
@@ -207,6 +237,7 @@ pub(crate) fn step_claims(parent: LineageHash, step: &Attenuation) -> Vec<Claim>
     if let Some(s) = &step.delegate {
         body.push(Claim::Delegate(s.clone()));
     }
+    body.extend(signature.map(Claim::HolderSig));
     let count = u32::try_from(body.len()).unwrap_or(u32::MAX);
     let mut claims = vec![Claim::Step { parent, count }];
     claims.extend(body);

@@ -1,9 +1,9 @@
 //! The macaroon `TokenProvider`: issue with a root key, attenuate offline without one, verify the chain, the lineage and the caveats.
 
 use captoken_core_types::{
-    Attenuation, AttenuationMode, Capability, Denied, DenyReason, Error, Format, Inspection,
-    LineageEntry, LineageHash, Properties, Request, Token, TokenProvider, Verified, VerifyContext,
-    check_format, reference,
+    Attenuation, AttenuationMode, Capability, Denied, DenyReason, Error, Format, HolderSignature,
+    HolderSigningKey, Inspection, LineageEntry, LineageHash, ModelError, Properties, Request,
+    Token, TokenProvider, Verified, VerifyContext, check_format, possession, reference,
 };
 use zeroize::Zeroizing;
 
@@ -139,13 +139,27 @@ impl MacaroonProvider {
         &self,
         parent: &Token,
         step: &Attenuation,
+        signer: Option<&HolderSigningKey>,
         extra: Vec<NewCaveat>,
     ) -> Result<Token, Error> {
         step.check_appendable()?;
         let mut m = decode(parent)?;
-        chain::parse(&m).map_err(Error::Malformed)?;
+        let structure = chain::parse(&m).map_err(Error::Malformed)?;
+        let holder = reference::current_holder(&structure.root, &structure.steps);
         let parent_hash = lineage::lineage_hash(&m);
-        let mut claims = chain::step_claims(parent_hash, step);
+        let signature = match signer {
+            None => {
+                step.check_unsigned_from(holder)?;
+                None
+            }
+            Some(key) => {
+                if holder.holder_key().is_some_and(|k| k != key.public()) {
+                    return Err(ModelError::DelegationSignature.into());
+                }
+                Some(HolderSignature::sign(FORMAT, &parent_hash, step, key)?)
+            }
+        };
+        let mut claims = chain::step_claims(parent_hash, step, signature);
         if let Some(Claim::Step { count, .. }) = claims.first_mut() {
             *count = count.saturating_add(u32::try_from(extra.len()).unwrap_or(u32::MAX));
         }
@@ -349,7 +363,23 @@ impl TokenProvider for MacaroonProvider {
     /// [`Error::Malformed`] when the parent is not a captoken `ct2` macaroon,
     /// [`Error::Unsupported`] when the child would exceed the size limits.
     fn attenuate(&self, parent: &Token, step: &Attenuation) -> Result<Token, Error> {
-        self.attenuate_with(parent, step, Vec::new())
+        self.attenuate_with(parent, step, None, Vec::new())
+    }
+
+    /// Appends the step signed by the current holder's key: a `holder-sig`
+    /// caveat over the step and the parent's lineage hash (which commits to
+    /// the chain's tag), after the step's other caveats.
+    ///
+    /// # Errors
+    /// As [`TokenProvider::attenuate`], and [`ModelError::DelegationSignature`]
+    /// when the parent's holder is bound to another key.
+    fn attenuate_signed(
+        &self,
+        parent: &Token,
+        step: &Attenuation,
+        holder: &HolderSigningKey,
+    ) -> Result<Token, Error> {
+        self.attenuate_with(parent, step, Some(holder), Vec::new())
     }
 
     fn verify(
@@ -371,7 +401,8 @@ impl TokenProvider for MacaroonProvider {
             chain::read(identifier, &m.caveats).map_err(|_| DenyReason::UnknownCaveat)?;
         Self::check_lineage(&structure, &auth, ctx)?;
         Self::check_third_party(&m, &auth, ctx, request.now)?;
-        let holder = reference::authorize(&structure.root, &structure.steps, request)?;
+        let holder = reference::authorize_chain(&structure.root, &structure.steps, request)?;
+        possession::enforce(ctx.possession.as_ref(), &holder, &auth.own, request)?;
         let root = structure.root;
         Ok(Verified::new(
             FORMAT,

@@ -171,6 +171,7 @@ impl MacaroonProvider {
         self.attenuate_with(
             parent,
             step,
+            None,
             caveats.into_iter().map(NewCaveat::Third).collect(),
         )
     }

@@ -13,8 +13,8 @@ use captoken_core_types::reference::authorize;
 use captoken_core_types::testing::{self, workload};
 use captoken_core_types::testing::{Stores, deny_reason as reason};
 use captoken_core_types::{
-    Attenuation, Capability, DenyReason, Error, Format, HolderKey, KeyId, LineageHash, Request,
-    Subject, Token, TokenId, TokenProvider,
+    Attenuation, Capability, DenyReason, Error, Format, HolderSignature, HolderSigningKey, KeyId,
+    LineageHash, ModelError, Request, Subject, Token, TokenId, TokenProvider,
 };
 use captoken_macaroon_provider::caveat::Claim;
 use captoken_macaroon_provider::wire::{Caveat, Macaroon};
@@ -497,84 +497,104 @@ fn workload_root_caveats() -> Vec<String> {
     caveat_texts(&root_token(&provider()))
 }
 
-/// A genuine token (right key, true lineage) whose root subject or a delegate is
-/// bound to a holder key or key set verifies as nothing: proof of possession is
-/// required, and this version has none to check. `issue` and `attenuate`
-/// refuse to write such a token; these are written by hand.
+/// A thief holds a genuine token bound to the holder's key (right root key,
+/// true lineage) but not the holder's private key. Whatever he appends by hand,
+/// he cannot re-delegate it: an unsigned `delegate` step, one signed by his
+/// own key, and the holder's genuine signature moved from another token are
+/// all denied; the bound token itself needs a proof. A key-set binding (no
+/// holder-key directory yet) denies, and `attenuate` refuses to write one.
 #[test]
-fn bound_subjects_forged_in_the_wire_are_denied() {
+fn a_thief_cannot_re_delegate_a_bound_macaroon() {
     let p = provider();
     let stores = Stores::new();
-    let key = HolderKey::Ed25519([0xab; 32]);
+    let holder = HolderSigningKey::from_seed(&[0xab; 32]);
+    let thief = HolderSigningKey::from_seed(&[0xcd; 32]);
     let identifier = format!("ct2 k1 {}", "5a".repeat(16));
-    let mut caveats = workload_root_caveats();
+    let caveats = workload_root_caveats();
     assert_eq!(caveats[0], "ct2 subject agent:planner-7");
     // The same root, hand-minted and unbound, verifies: the forgery below is sound.
     let refs: Vec<&str> = caveats.iter().map(String::as_str).collect();
-    let unbound = mint_raw(&identifier, &refs);
-    assert_eq!(unbound, root_token(&p));
-    for binding in [key.to_string(), "keyset".to_owned()] {
+    assert_eq!(mint_raw(&identifier, &refs), root_token(&p));
+    let as_thief = Request {
+        subject: "agent:thief".into(),
+        ..workload::request(0)
+    };
+    let to_thief = Attenuation::new().delegate(Subject::new("agent:thief"));
+    let bound_root = |binding: &str| {
+        let mut caveats = caveats.clone();
         caveats[0] = format!("ct2 subject agent:planner-7 {binding}");
         let refs: Vec<&str> = caveats.iter().map(String::as_str).collect();
-        let bound = mint_raw(&identifier, &refs);
-        assert_eq!(
-            reason(p.verify(&bound, &workload::request(0), &stores.cold())),
-            DenyReason::PossessionRequired,
-            "{binding}"
-        );
-        let inspected = p.inspect(&bound).unwrap();
-        assert!(inspected.capability.subject.is_bound());
-        // A holder cannot launder the binding away by delegating.
-        let child = MacaroonProvider::holder()
-            .attenuate(
-                &bound,
-                &Attenuation::new().delegate(Subject::new("agent:x")),
-            )
-            .unwrap();
-        let as_x = Request {
-            subject: "agent:x".into(),
-            ..workload::request(0)
-        };
-        assert_eq!(
-            reason(p.verify(&child, &as_x, &stores.cold())),
-            DenyReason::PossessionRequired
-        );
-    }
-    // A delegate step bound to a key, appended by a holder: attenuate refuses
-    // to write it, by hand it is denied.
+        mint_raw(&identifier, &refs)
+    };
+    let append_step = |parent: &Token, step: &Attenuation, sig: Option<HolderSignature>| {
+        let mut claims = vec![Claim::Step {
+            parent: p.lineage_hash(parent).unwrap(),
+            count: 1 + u32::from(sig.is_some()),
+        }];
+        claims.push(Claim::Delegate(step.delegate.clone().unwrap()));
+        claims.extend(sig.map(Claim::HolderSig));
+        let claims: Vec<Caveat> = claims.iter().map(|c| fp(&c.encode())).collect();
+        append_raw(parent, &claims)
+    };
+    let bound = bound_root(&holder.public().to_string());
+    assert_eq!(
+        reason(p.verify(&bound, &workload::request(0), &stores.cold())),
+        DenyReason::PossessionRequired
+    );
+    // Unsigned: refused by attenuate, denied when written by hand.
+    assert!(matches!(
+        MacaroonProvider::holder().attenuate(&bound, &to_thief),
+        Err(Error::Model(ModelError::DelegationUnsigned))
+    ));
+    let unsigned = append_step(&bound, &to_thief, None);
+    assert_eq!(
+        reason(p.verify(&unsigned, &as_thief, &stores.cold())),
+        DenyReason::UnsignedDelegation
+    );
+    // Signed by the thief's own key: refused, and denied by hand.
+    assert!(matches!(
+        MacaroonProvider::holder().attenuate_signed(&bound, &to_thief, &thief),
+        Err(Error::Model(ModelError::DelegationSignature))
+    ));
+    let parent = p.lineage_hash(&bound).unwrap();
+    let by_thief = HolderSignature::sign(FORMAT, &parent, &to_thief, &thief).unwrap();
+    let forged = append_step(&bound, &to_thief, Some(by_thief));
+    assert_eq!(
+        p.inspect(&forged).unwrap().steps[0].signed_by.as_ref(),
+        Some(thief.public())
+    );
+    assert_eq!(
+        reason(p.verify(&forged, &as_thief, &stores.cold())),
+        DenyReason::UnsignedDelegation
+    );
+    // The holder's genuine signature for one parent does not move to another.
+    let genuine = MacaroonProvider::holder()
+        .attenuate_signed(&bound, &to_thief, &holder)
+        .unwrap();
+    assert!(p.verify(&genuine, &as_thief, &stores.cold()).is_ok());
+    let sibling = MacaroonProvider::holder()
+        .attenuate(&bound, &Attenuation::new())
+        .unwrap();
+    let by_holder = HolderSignature::sign(FORMAT, &parent, &to_thief, &holder).unwrap();
+    let moved = append_step(&sibling, &to_thief, Some(by_holder));
+    assert_eq!(
+        reason(p.verify(&moved, &as_thief, &stores.cold())),
+        DenyReason::UnknownCaveat
+    );
+    // A key-set binding denies; attenuate refuses to write one.
+    let keyset = bound_root("keyset");
+    assert_eq!(
+        reason(p.verify(&keyset, &workload::request(0), &stores.cold())),
+        DenyReason::PossessionRequired
+    );
     let root = root_token(&p);
-    for to in [
-        Subject::bound_to_key("agent:sub", key.clone()),
-        Subject::bound_to_key_set("agent:sub"),
-    ] {
-        let step = Attenuation::new().delegate(to);
-        assert!(matches!(
-            MacaroonProvider::holder().attenuate(&root, &step),
-            Err(Error::Model(
-                captoken_core_types::ModelError::HolderBindingUnsupported
-            ))
-        ));
-        let claims: Vec<Caveat> = [
-            Claim::Step {
-                parent: p.lineage_hash(&root).unwrap(),
-                count: 1,
-            },
-            Claim::Delegate(step.delegate.clone().unwrap()),
-        ]
-        .iter()
-        .map(|c| fp(&c.encode()))
-        .collect();
-        let forged = append_raw(&root, &claims);
-        assert_eq!(p.inspect(&forged).unwrap().steps, vec![step]);
-        let as_sub = Request {
-            subject: "agent:sub".into(),
-            ..workload::request(0)
-        };
-        assert_eq!(
-            reason(p.verify(&forged, &as_sub, &stores.cold())),
-            DenyReason::PossessionRequired
-        );
-    }
+    assert!(matches!(
+        MacaroonProvider::holder().attenuate(
+            &root,
+            &Attenuation::new().delegate(Subject::bound_to_key_set("agent:sub"))
+        ),
+        Err(Error::Model(ModelError::HolderBindingUnsupported))
+    ));
 }
 
 /// Tokens of the previous version (`ct1` identifier and caveats, or the old

@@ -6,13 +6,13 @@ use std::collections::HashMap;
 
 use biscuit_auth::builder::{BlockBuilder, Term};
 use biscuit_auth::format::schema::public_key::Algorithm;
-use biscuit_auth::{Biscuit, KeyPair, UnverifiedBiscuit};
+use biscuit_auth::{Biscuit, KeyPair, PrivateKey, UnverifiedBiscuit};
 use captoken_biscuit_provider::{
     BiscuitKeyring, BiscuitProvider, FORMAT, RootSigningKey, root_key_id,
 };
 pub(crate) use captoken_core_types::testing::deny_reason as reason;
 use captoken_core_types::testing::workload;
-use captoken_core_types::{KeyId, LineageHash, Token, TokenProvider};
+use captoken_core_types::{HolderSigningKey, KeyId, LineageHash, Token, TokenProvider};
 
 pub(crate) fn kid(s: &str) -> KeyId {
     KeyId::new(s).unwrap()
@@ -58,6 +58,37 @@ pub(crate) fn append_raw(parent: &Token, parent_hash: LineageHash, code: &str) -
         .append(block)
         .unwrap();
     Token::new(FORMAT, child.to_vec().unwrap())
+}
+
+/// Appends a raw Datalog block as a third-party block signed with `key`,
+/// with biscuit-auth's own API (bypassing every check of the provider's).
+/// `{parent}` in `code` is bound to the parent's lineage hash.
+pub(crate) fn append_third_party_raw(
+    parent: &Token,
+    parent_hash: LineageHash,
+    code: &str,
+    key: &PrivateKey,
+) -> Token {
+    let mut params = HashMap::new();
+    params.insert("parent".to_owned(), Term::Bytes(parent_hash.0.to_vec()));
+    let block = BlockBuilder::new()
+        .code_with_params(code, params, HashMap::new())
+        .unwrap_or_else(|e| panic!("{code}: {e}"));
+    let token = UnverifiedBiscuit::from(parent.as_bytes()).unwrap();
+    let signed = token
+        .third_party_request()
+        .unwrap()
+        .create_block(key, block)
+        .unwrap();
+    let child = token
+        .append_third_party(&signed.serialize().unwrap())
+        .unwrap();
+    Token::new(FORMAT, child.to_vec().unwrap())
+}
+
+/// A holder's signing key as biscuit-auth takes it.
+pub(crate) fn biscuit_key(holder: &HolderSigningKey) -> PrivateKey {
+    PrivateKey::from_bytes(holder.seed(), biscuit_auth::Algorithm::Ed25519).unwrap()
 }
 
 /// Appends a raw block that declares the right parent hash, then `code`.

@@ -14,10 +14,11 @@
 )]
 
 use crate::attenuation::Attenuation;
-use crate::capability::{HolderKey, KeyId, Subject, TokenId, ToolRef};
+use crate::capability::{KeyId, Subject, TokenId, ToolRef};
 use crate::constraint::Constraint;
 use crate::error::{AttenuationError, Error, ModelError};
 use crate::lineage::{LineageEntry, LineageIndex, MemoryLineageIndex, RevocationList};
+use crate::possession::{HolderSigningKey, MemoryNonceStore, Possession, Proof};
 use crate::provider::{AttenuationMode, DenyReason, Format, Token, TokenProvider, VerifyContext};
 use crate::reference::authorize;
 use crate::request::Request;
@@ -740,42 +741,104 @@ pub fn foreign_input_is_denied(s: &Setup) {
     }
 }
 
-/// Until proof of possession is enforced, a capability bound to a holder key
-/// or key set is refused at issue, and a step delegating to a bound subject is
-/// refused at attenuation, with [`ModelError::HolderBindingUnsupported`]: a
-/// "bound" token must never exist as a bearer token. (Each provider's own tests
-/// show that a bound token forged in its wire format is denied at verify.)
-pub fn holder_binding_is_refused(s: &Setup) {
+/// A capability bound to a holder key is issued, and verifies only with a
+/// valid proof of possession (DESIGN.md §8): without a possession context or
+/// without a proof it is denied with [`DenyReason::PossessionRequired`], a
+/// proof by another key or a replayed proof is denied, and the verdict reports
+/// the bound holder. Delegating it on needs the holder's signature: an
+/// unsigned step and a step signed by another key are refused, a step signed
+/// by the holder verifies for the new subject. Key-set bindings, which need
+/// the holder-key directory of DESIGN.md §9, are refused at issue and at
+/// attenuation with [`ModelError::HolderBindingUnsupported`].
+pub fn holder_binding_needs_possession(s: &Setup) {
     let p = &*s.provider;
-    let key = HolderKey::Ed25519([9; 32]);
-    for subject in [
-        Subject::bound_to_key(workload::SUBJECT, key.clone()),
-        Subject::bound_to_key_set(workload::SUBJECT),
-    ] {
-        let mut cap = workload::capability(issuer());
-        cap.subject = subject;
-        assert!(
-            matches!(
-                p.issue(&cap),
-                Err(Error::Model(ModelError::HolderBindingUnsupported))
-            ),
-            "issued a bound capability"
-        );
-    }
+    let holder = HolderSigningKey::from_seed(&[7; 32]);
+    let thief = HolderSigningKey::from_seed(&[8; 32]);
+    let mut cap = workload::capability(issuer());
+    cap.subject = Subject::bound_to_key_set(workload::SUBJECT);
+    assert!(
+        matches!(
+            p.issue(&cap),
+            Err(Error::Model(ModelError::HolderBindingUnsupported))
+        ),
+        "issued a key-set binding"
+    );
+    cap.subject = Subject::bound_to_key(workload::SUBJECT, holder.public().clone());
     let stores = Stores::new();
-    let root = workload::chain(p, &stores, 0).remove(0);
-    for to in [
-        Subject::bound_to_key("agent:other", key.clone()),
-        Subject::bound_to_key_set("agent:other"),
-    ] {
-        let step = Attenuation::new().delegate(to);
-        assert!(
-            matches!(
-                p.attenuate(&root, &step),
-                Err(Error::Model(ModelError::HolderBindingUnsupported))
-            ),
-            "delegated to a bound subject"
-        );
+    let root = workload::chain_from(p, &stores, &cap, 0).remove(0);
+    let req = workload::request(0);
+    let nonces = MemoryNonceStore::default();
+    let checking = Possession::new(&nonces);
+    assert_eq!(
+        reason(p.verify(&root, &req, &stores.cold())),
+        DenyReason::PossessionRequired
+    );
+    let no_proof = stores.cold().with_possession(checking);
+    assert_eq!(
+        reason(p.verify(&root, &req, &no_proof)),
+        DenyReason::PossessionRequired
+    );
+    let hash = p.lineage_hash(&root).unwrap();
+    let proof = Proof::sign(hash, &req, [1; 16], req.now, &holder).unwrap();
+    let with_proof = stores.cold().with_possession(checking.with_proof(&proof));
+    let verified = p.verify(&root, &req, &with_proof).unwrap();
+    assert_eq!(verified.holder, cap.subject);
+    assert_eq!(
+        reason(p.verify(&root, &req, &with_proof)),
+        DenyReason::ProofReplay
+    );
+    let stolen = Proof::sign(hash, &req, [2; 16], req.now, &thief).unwrap();
+    let by_thief = stores.cold().with_possession(checking.with_proof(&stolen));
+    assert_eq!(
+        reason(p.verify(&root, &req, &by_thief)),
+        DenyReason::ProofSender
+    );
+
+    let to_thief = Attenuation::new().delegate(Subject::new("agent:thief"));
+    assert!(
+        matches!(
+            p.attenuate(&root, &to_thief),
+            Err(Error::Model(ModelError::DelegationUnsigned))
+        ),
+        "delegated away from a key-bound holder without its signature"
+    );
+    assert!(
+        matches!(
+            p.attenuate_signed(&root, &to_thief, &thief),
+            Err(Error::Model(ModelError::DelegationSignature))
+        ),
+        "a thief signed a delegation"
+    );
+    let to_set = Attenuation::new().delegate(Subject::bound_to_key_set("agent:other"));
+    assert!(
+        matches!(
+            p.attenuate_signed(&root, &to_set, &holder),
+            Err(Error::Model(ModelError::HolderBindingUnsupported))
+        ),
+        "delegated to a key-set binding"
+    );
+    // A narrowing step needs no signature and keeps the binding.
+    let narrowed = p.attenuate(&root, &Attenuation::new()).unwrap();
+    stores.record_index(p, &narrowed).unwrap();
+    let hash = p.lineage_hash(&narrowed).unwrap();
+    let proof = Proof::sign(hash, &req, [3; 16], req.now, &holder).unwrap();
+    let ctx = stores.cold().with_possession(checking.with_proof(&proof));
+    assert_eq!(p.verify(&narrowed, &req, &ctx).unwrap().holder, cap.subject);
+    // The holder's signed delegation to a sub-agent verifies for it.
+    let sub = Subject::new("agent:sub");
+    match p.attenuate_signed(&root, &Attenuation::new().delegate(sub.clone()), &holder) {
+        Ok(child) => {
+            stores.record_index(p, &child).unwrap();
+            let by_sub = Request {
+                subject: sub.principal.clone(),
+                ..req.clone()
+            };
+            let verified = p.verify(&child, &by_sub, &stores.cold()).unwrap();
+            assert_eq!(verified.holder, sub);
+        }
+        // A format that cannot sign a step says so, and never delegates unsigned.
+        Err(Error::Unsupported(_)) => {}
+        Err(e) => panic!("signed delegation refused: {e}"),
     }
 }
 
@@ -917,7 +980,7 @@ macro_rules! conformance_tests {
             store_failure_fails_closed,
             foreign_input_is_denied,
             a_lying_lineage_index_never_allows,
-            holder_binding_is_refused,
+            holder_binding_needs_possession,
             size_bounds_are_enforced,
             path_traversal_is_denied,
         }

@@ -304,6 +304,7 @@ pub fn hostile_step(c: &mut impl Choices) -> Attenuation {
         expires_at: optional(c, 3, |c| time(c, T0, 19)),
         max_depth: optional(c, 3, |c| u32::try_from(c.below(6)).unwrap_or(0)),
         delegate: optional(c, 2, subject),
+        signed_by: None,
     }
 }
 
