@@ -155,7 +155,7 @@ fn possession(c: &mut Criterion) {
         nonce
     };
     let mut group = c.benchmark_group("possession");
-    group.bench_function("check-proof", |b| {
+    group.bench_function(BenchmarkId::new("check-proof", 0), |b| {
         b.iter_batched(
             || {
                 let n = counter.fetch_add(1, Ordering::Relaxed);
@@ -633,6 +633,106 @@ fn tenuo_peer(c: &mut Criterion) {
     group.finish();
 }
 
+/// Verification with proof of possession (DESIGN.md §8): the workload chain
+/// with its root bound to a holder key, each call presenting a fresh proof
+/// (signed outside the timing: the holder's cost) whose nonce is reserved in
+/// one in-memory store. Beside it, the floor: the same provider's bearer
+/// verify of the unbound workload chain plus one Ed25519 `verify_strict` over
+/// a proof-sized message (the one signature a proof adds).
+fn verify_with_proof<C: Candidate>(c: &mut Criterion) {
+    use captoken_core_types::possession::{HolderSigningKey, MemoryNonceStore, Possession, Proof};
+    use captoken_core_types::{LineageHash, Subject, TokenId};
+    use ed25519_dalek::{Signer as _, SigningKey};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let p = C::provider(0);
+    let holder = HolderSigningKey::from_seed(&[7; 32]);
+    let (revoked, index) = (MemoryRevocationList::new(), MemoryLineageIndex::new());
+    let ctx = VerifyContext::new(&revoked, &index);
+    let bearer = chain(&p, &index);
+    let mut root = workload::capability(key_id());
+    // Another token id than the unbound workload root's: both are in one index.
+    root.id = TokenId([0x6b; 16]);
+    root.subject = Subject::bound_to_key(workload::SUBJECT, holder.public().clone());
+    let mut bound = vec![p.issue(&root).expect("issue a bound root")];
+    for step in workload::steps(16) {
+        let child = p
+            .attenuate(bound.last().expect("a root"), &step)
+            .expect("attenuate");
+        bound.push(child);
+    }
+    for t in &bound {
+        if let Some(entry) = p.index_entry(t).expect("index entry") {
+            index.record(entry).expect("record");
+        }
+    }
+    let nonces = MemoryNonceStore::new(usize::MAX, usize::MAX);
+    let counter = AtomicU64::new(0);
+    let signer = SigningKey::from_bytes(&[9; 32]);
+    // The message a workload proof's signature covers: the domain, then the
+    // proof without its signature.
+    let sample = Proof::sign(
+        LineageHash([0; 32]),
+        &workload::request(16),
+        [0; 16],
+        0,
+        &holder,
+    )
+    .expect("sign")
+    .to_bytes();
+    let body = &sample[..sample.len() - 64];
+    let message = [captoken_core_types::possession::PROOF_DOMAIN, body].concat();
+    let signature = signer.sign(&message);
+    let verifying = signer.verifying_key();
+    let mut group = c.benchmark_group("verify-pop");
+    for depth in workload::DEPTHS {
+        let token = &bound[depth];
+        let request = workload::request(depth);
+        let hash = p.lineage_hash(token).expect("lineage hash");
+        let fresh = || {
+            let n = counter.fetch_add(1, Ordering::Relaxed);
+            let mut nonce = [0u8; 16];
+            nonce[..8].copy_from_slice(&n.to_be_bytes());
+            Proof::sign(hash, &request, nonce, workload::NOW, &holder).expect("sign")
+        };
+        let check = |proof: &Proof| {
+            p.verify(
+                black_box(token),
+                black_box(&request),
+                &ctx.with_possession(Possession::new(&nonces).with_proof(proof)),
+            )
+        };
+        assert!(
+            check(&fresh()).is_ok(),
+            "{} denies the bound workload with a proof at depth {depth}",
+            C::NAME
+        );
+        assert!(
+            p.verify(token, &request, &ctx).is_err(),
+            "bound without a proof"
+        );
+        group.bench_function(BenchmarkId::new(C::NAME, depth), |b| {
+            b.iter_batched(
+                fresh,
+                |proof| check(&proof),
+                criterion::BatchSize::SmallInput,
+            )
+        });
+        let unbound = &bearer[depth];
+        assert!(p.verify(unbound, &request, &ctx).is_ok());
+        group.bench_function(
+            BenchmarkId::new(format!("floor-pop-{}", C::NAME), depth),
+            |b| {
+                b.iter(|| {
+                    let v = p.verify(black_box(unbound), black_box(&request), &ctx);
+                    let s = verifying.verify_strict(black_box(&message), &signature);
+                    (v, s)
+                })
+            },
+        );
+    }
+    group.finish();
+}
+
 fn benches(c: &mut Criterion) {
     possession(c);
     huge_request::<Hmac>(c);
@@ -657,6 +757,11 @@ fn benches(c: &mut Criterion) {
     biscuit_floor(c);
     biscuit_peer(c);
     tenuo_peer(c);
+    verify_with_proof::<Hmac>(c);
+    verify_with_proof::<Macaroon>(c);
+    verify_with_proof::<PasetoPublic>(c);
+    verify_with_proof::<PasetoLocal>(c);
+    verify_with_proof::<Biscuit>(c);
 }
 
 criterion_group!(workload_benches, benches);

@@ -23,7 +23,9 @@ use serde::Deserialize;
 
 use captoken_eval::candidate::{Biscuit, Candidate, Hmac, Macaroon, PasetoLocal, PasetoPublic};
 use captoken_eval::measure::{cross_format, peer_sizes, provider_results, varying_peer_sizes};
-use captoken_eval::report::{COMPARISONS, Generated, fill_markers, report_files, tables};
+use captoken_eval::report::{
+    self as report, COMPARISONS, Generated, fill_markers, report_files, tables,
+};
 use captoken_eval::results::{DependencyCount, Deterministic, ProviderResults, Timing, Timings};
 
 /// captoken's evaluation: measure, collect timings, render (driven by `cargo xtask eval`).
@@ -188,14 +190,17 @@ fn measure(cases: u32, deps: &Path, out: &Path) -> Result<(), String> {
 }
 
 /// Every series the report shows: providers, floors and peers.
-fn series_names() -> Vec<&'static str> {
+fn series_names() -> Vec<String> {
     COMPARISONS
         .iter()
         .flat_map(|c| {
             std::iter::once(c.provider)
                 .chain(c.floors.iter().map(|f| f.0))
                 .chain(c.peers.iter().map(|p| p.0))
+                .map(str::to_owned)
+                .chain(std::iter::once(report::pop_floor(c.provider)))
         })
+        .chain(report::POSSESSION_SERIES.iter().map(|s| (*s).to_owned()))
         .collect()
 }
 
@@ -207,19 +212,19 @@ fn timings(
     out: &Path,
 ) -> Result<(), String> {
     let mut rows = Vec::new();
-    for op in ["verify", "issue", "attenuate"] {
+    for op in ["verify", "issue", "attenuate", "verify-pop", "possession"] {
         for series in series_names() {
             for depth in captoken_core_types::testing::workload::DEPTHS {
                 let file = dir
                     .join(op)
-                    .join(series)
+                    .join(&series)
                     .join(depth.to_string())
                     .join("new")
                     .join("estimates.json");
                 if let Some(median_ns) = median(&file)? {
                     rows.push(Timing {
                         op: op.to_owned(),
-                        series: series.to_owned(),
+                        series: series.clone(),
                         depth,
                         median_ns,
                     });

@@ -100,6 +100,95 @@ pub const COMPARISONS: &[Comparison] = &[
     },
 ];
 
+/// The series of the `possession` benchmark group: the ordered check of one
+/// fresh proof, and the nonce store's `reserve` (the depth parameter is the
+/// number of threads).
+pub const POSSESSION_SERIES: [&str; 2] = ["check-proof", "nonce-reserve-threads"];
+
+/// The floor series of a provider's verification with proof of possession:
+/// its bearer verify plus one Ed25519 verification.
+#[must_use]
+pub fn pop_floor(provider: &str) -> String {
+    format!("floor-pop-{provider}")
+}
+
+/// The head of a table with two leading columns and one column per workload depth.
+fn depth_header(first: &str, second: &str) -> String {
+    let mut t = format!("| {first} | {second} |");
+    for depth in workload::DEPTHS {
+        let _ = write!(t, " depth {depth} |");
+    }
+    t.push_str("\n|---|---|");
+    t.push_str(&"---|".repeat(workload::DEPTHS.len()));
+    t.push('\n');
+    t
+}
+
+fn fmt_ratio2(a: Option<f64>, b: Option<f64>) -> String {
+    match (a, b) {
+        (Some(a), Some(b)) if b > 0.0 => format!("{:.2}×", a / b),
+        _ => "–".to_owned(),
+    }
+}
+
+/// Verification with proof of possession per provider and depth, against its
+/// floor and tenuo; then the possession check and the nonce store alone.
+#[must_use]
+pub fn possession_table(timings: &Timings) -> String {
+    let mut t = depth_header("provider", "series");
+    for c in COMPARISONS {
+        let floor = pop_floor(c.provider);
+        let with_proof = |d| timings.median("verify-pop", c.provider, d);
+        let floor_at = |d| timings.median("verify-pop", &floor, d);
+        let tenuo_at = |d| timings.median("verify", "peer-tenuo", d);
+        let ns = |v: Option<f64>| v.map_or_else(|| "–".to_owned(), fmt_ns);
+        let cells = |d| {
+            [
+                ns(with_proof(d)),
+                ns(floor_at(d)),
+                fmt_ratio2(with_proof(d), floor_at(d)),
+                fmt_ratio2(with_proof(d), tenuo_at(d)),
+            ]
+        };
+        let table: Vec<[String; 4]> = workload::DEPTHS.iter().map(|d| cells(*d)).collect();
+        for (i, name) in [
+            "verify with proof",
+            "floor: bearer verify + one Ed25519 verify",
+            "ratio to the floor",
+            "ratio to tenuo",
+        ]
+        .iter()
+        .enumerate()
+        {
+            let _ = write!(t, "| {} | {name} |", c.provider);
+            for row in &table {
+                let _ = write!(t, " {} |", row.get(i).map_or("–", String::as_str));
+            }
+            t.push('\n');
+        }
+    }
+    let median = |series: &str, d: usize| timings.median("possession", series, d);
+    let ns = |v: Option<f64>| v.map_or_else(|| "–".to_owned(), fmt_ns);
+    let rate = |v: Option<f64>| {
+        v.filter(|v| *v > 0.0)
+            .map_or_else(|| "–".to_owned(), |v| format!("{:.2} M/s", 1_000.0 / v))
+    };
+    let one = median(POSSESSION_SERIES[1], 1);
+    let two = median(POSSESSION_SERIES[1], 2);
+    let _ = write!(
+        t,
+        "\nThe possession check alone (`check_proof`: binding, freshness, one Ed25519 verification, one nonce\n\
+         reservation): {}. The in-memory nonce store's `reserve`, per reservation: {} on one thread ({}), {} with\n\
+         two threads reserving at once ({} together).\n",
+        ns(median(POSSESSION_SERIES[0], 0)),
+        ns(one),
+        rate(one),
+        ns(two),
+        rate(two),
+    );
+    t
+}
+
 /// One generated file: a path relative to the repository root and its contents.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Generated {
@@ -262,13 +351,7 @@ pub fn dependency_table(d: &Deterministic) -> String {
 /// The verify latency table: medians per depth, and each provider's ratio to its floor and peers.
 #[must_use]
 pub fn latency_table(timings: &Timings) -> String {
-    let mut t = String::from("| series | what |");
-    for depth in workload::DEPTHS {
-        let _ = write!(t, " depth {depth} |");
-    }
-    t.push_str("\n|---|---|");
-    t.push_str(&"---|".repeat(workload::DEPTHS.len()));
-    t.push('\n');
+    let mut t = depth_header("series", "what");
     for c in COMPARISONS {
         let rows = std::iter::once((
             c.provider,
@@ -287,13 +370,10 @@ pub fn latency_table(timings: &Timings) -> String {
             t.push('\n');
         }
     }
-    t.push_str("\nRatios of each provider's verify median to its floor and peers at the same depth:\n\n| provider | against |");
-    for depth in workload::DEPTHS {
-        let _ = write!(t, " depth {depth} |");
-    }
-    t.push_str("\n|---|---|");
-    t.push_str(&"---|".repeat(workload::DEPTHS.len()));
-    t.push('\n');
+    t.push_str(
+        "\nRatios of each provider's verify median to its floor and peers at the same depth:\n\n",
+    );
+    t.push_str(&depth_header("provider", "against"));
     for c in COMPARISONS {
         for (other, _) in c.floors.iter().copied().chain(c.peers.iter().copied()) {
             let _ = write!(t, "| {} | {other} |", c.provider);
@@ -501,6 +581,16 @@ pub fn tables(d: &Deterministic, timings: &Timings) -> BTreeMap<&'static str, St
         ),
         ("issue", issue_table(timings)),
         (
+            "possession",
+            format!(
+                "{}\nMeasured {} on {} ({} run).\n",
+                possession_table(timings),
+                timings.date,
+                timings.machine,
+                timings.mode
+            ),
+        ),
+        (
             "summary",
             format!(
                 "{}\nMeasured {} on {} ({} run); sizes and crate counts are deterministic.\n",
@@ -536,7 +626,9 @@ pub fn report(d: &Deterministic, timings: &Timings) -> String {
          ## Invariant suites\n\n\
          Each suite ran {cases} cases per provider with a fixed seed (DESIGN.md §6): binding, attenuation monotonicity\n\
          (random and hostile chains against the reference authorizer), lineage hash domain (ancestors recovered,\n\
-         cold = live, forged parent hash, revocation).\n\n{suites}\n\
+         cold = live, forged parent hash, revocation), path, and possession (DESIGN.md §8: a holder-bound chain without a\n\
+         proof, with the holder's proof, a replay, proofs by another key, for another token, request or time; a thief's\n\
+         re-delegation).\n\n{suites}\n\
          ## Verify latency\n\n\
          Verify = parse + cryptography + authorization + lineage walk, for the workload request, allowed at every depth.\n\
          Peers are measured where they can carry the workload: JWT and PASETO have no attenuation (depth 0 only); the\n\
@@ -549,6 +641,11 @@ pub fn report(d: &Deterministic, timings: &Timings) -> String {
          checks each warrant's signature twice (when decoding, then in a batch in its authorizer), so per delegation step it\n\
          does about twice the signature work of the Biscuit floor.\n\n{latency}\n\
          ![verify time against chain depth](verify.svg)\n\n\
+         ## Proof of possession\n\n\
+         The workload chain with its root bound to a holder key (DESIGN.md §8): every call presents a fresh proof (signed\n\
+         outside the timing, the holder's cost) whose nonce is reserved in one in-memory store. The floor is the same\n\
+         provider's bearer verify of the unbound chain plus one Ed25519 `verify_strict` over a proof-sized message; tenuo\n\
+         verifies its holder's proof of possession on every call too, so the comparison is like for like.\n\n{possession}\n\
          ## Issue and attenuate\n\n{issue}\n\
          ## Token size\n\n{sizes}\n\
          ![token size against chain depth](size.svg)\n\n\
@@ -564,6 +661,7 @@ pub fn report(d: &Deterministic, timings: &Timings) -> String {
         suites = section("suites"),
         latency = section("latency"),
         issue = section("issue"),
+        possession = section("possession"),
         sizes = section("sizes"),
         deps = section("dependencies"),
     )
