@@ -137,7 +137,7 @@ fn examine(p: &dyn Fuzzable, token: &Token) {
 /// signature it cannot have made.
 fn proof(payload: &[u8]) {
     use captoken_core_types::possession::{MemoryNonceStore, Possession, Proof, check_proof};
-    use captoken_core_types::{HolderKey, LineageHash, Subject};
+    use captoken_core_types::{LineageHash, Subject};
     let _ = Proof::from_text(&String::from_utf8_lossy(payload));
     let Ok(proof) = Proof::from_bytes(payload) else {
         return;
@@ -151,9 +151,6 @@ fn proof(payload: &[u8]) {
     let store = MemoryNonceStore::default();
     let holder = Subject::bound_to_key("agent:a", proof.signer().clone());
     let request = workload::request(0);
-    let HolderKey::Ed25519(_) = proof.signer() else {
-        return;
-    };
     let verdict = check_proof(
         &Possession::new(&store).with_proof(&proof),
         &holder,

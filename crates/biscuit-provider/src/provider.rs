@@ -194,14 +194,20 @@ impl BiscuitProvider {
             _ => Error::Malformed("a block is outside what the verifier accepts"),
         })?;
         let holder = scan.holder();
-        match signer {
-            None => step.check_unsigned_from(holder)?,
+        let seed = match signer {
+            None => {
+                step.check_unsigned_from(holder)?;
+                None
+            }
             Some(key) => {
                 if holder.holder_key().is_some_and(|k| k != key.public()) {
                     return Err(ModelError::DelegationSignature.into());
                 }
+                Some(key.ed25519_seed().ok_or(Error::Unsupported(
+                    "Biscuit third-party blocks are signed with Ed25519 holder keys only",
+                ))?)
             }
-        }
+        };
         let count = proto.blocks.len() + 1;
         if count >= self.limits.max_blocks() {
             return Err(Error::Unsupported(
@@ -221,9 +227,9 @@ impl BiscuitProvider {
             .ok_or(Error::Malformed("no authority block"))?;
         let block = dl::step(step, count, &parent_hash)?;
         let bytes = UnverifiedBiscuit::from(parent.as_bytes())
-            .and_then(|u| match signer {
+            .and_then(|u| match seed {
                 None => u.append(block),
-                Some(key) => append_signed(&u, block, key),
+                Some(seed) => append_signed(&u, block, seed),
             })
             .and_then(|child| child.to_vec())
             // Low-S when a holder left a P-256 next key to sign with.
@@ -268,10 +274,10 @@ impl BiscuitProvider {
 fn append_signed(
     token: &UnverifiedBiscuit,
     block: BlockBuilder,
-    holder: &HolderSigningKey,
+    seed: &[u8; 32],
 ) -> Result<UnverifiedBiscuit, BiscuitError> {
     // Zeroized when dropped.
-    let key = PrivateKey::from_bytes(holder.seed(), biscuit_auth::Algorithm::Ed25519)?;
+    let key = PrivateKey::from_bytes(seed, biscuit_auth::Algorithm::Ed25519)?;
     let signed = token.third_party_request()?.create_block(&key, block)?;
     token.append_third_party(&signed.serialize()?)
 }

@@ -106,35 +106,76 @@ impl fmt::Display for KeyId {
 
 /// A holder public key a subject may be bound to (DESIGN.md §8).
 ///
-/// In text and JSON: `ed25519:` followed by the key in lower-case hex.
+/// In text and JSON: `ed25519:` followed by the key in lower-case hex, or (with
+/// the `p256` feature) `p256:` followed by the compressed SEC1 point in
+/// lower-case hex.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[non_exhaustive]
 pub enum HolderKey {
     /// An Ed25519 public key.
     Ed25519([u8; 32]),
+    /// An ECDSA P-256 public key, compressed SEC1 (`02` or `03`, then x); always
+    /// a valid curve point.
+    #[cfg(feature = "p256")]
+    P256([u8; 33]),
 }
 
 impl HolderKey {
-    const ED25519: &'static str = "ed25519:";
+    const ED25519_PREFIX: &'static str = "ed25519:";
+    #[cfg(feature = "p256")]
+    const P256_PREFIX: &'static str = "p256:";
 
-    /// Parses the text form `ed25519:<64 hex digits>`.
+    /// Parses the text form `ed25519:<64 hex digits>` (or, with the `p256`
+    /// feature, `p256:<66 hex digits>` of a valid compressed point).
     ///
     /// # Errors
     /// [`ModelError::InvalidHolderKey`] for anything else.
     pub fn parse(text: &str) -> Result<Self, ModelError> {
-        let hex = text
-            .strip_prefix(Self::ED25519)
-            .ok_or(ModelError::InvalidHolderKey)?;
-        crate::hex::decode(hex)
-            .map(Self::Ed25519)
-            .map_err(|_| ModelError::InvalidHolderKey)
+        if let Some(hex) = text.strip_prefix(Self::ED25519_PREFIX) {
+            return crate::hex::decode(hex)
+                .map(Self::Ed25519)
+                .map_err(|_| ModelError::InvalidHolderKey);
+        }
+        #[cfg(feature = "p256")]
+        if let Some(hex) = text.strip_prefix(Self::P256_PREFIX) {
+            let bytes = crate::hex::decode(hex).map_err(|_| ModelError::InvalidHolderKey)?;
+            return Self::p256(bytes);
+        }
+        Err(ModelError::InvalidHolderKey)
+    }
+
+    /// A P-256 holder key from its compressed SEC1 form.
+    ///
+    /// # Errors
+    /// [`ModelError::InvalidHolderKey`] unless `bytes` is a compressed point on the curve.
+    #[cfg(feature = "p256")]
+    pub fn p256(bytes: [u8; 33]) -> Result<Self, ModelError> {
+        use p256::elliptic_curve::sec1::ToEncodedPoint as _;
+        let point =
+            p256::PublicKey::from_sec1_bytes(&bytes).map_err(|_| ModelError::InvalidHolderKey)?;
+        // Exactly the compressed form: one key, one encoding.
+        if point.to_encoded_point(true).as_bytes() != bytes {
+            return Err(ModelError::InvalidHolderKey);
+        }
+        Ok(Self::P256(bytes))
+    }
+
+    /// The key as it is written in proofs and delegation requests.
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        match self {
+            Self::Ed25519(k) => k,
+            #[cfg(feature = "p256")]
+            Self::P256(k) => k,
+        }
     }
 }
 
 impl fmt::Display for HolderKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Ed25519(k) => write!(f, "{}{}", Self::ED25519, crate::hex::encode(k)),
+            Self::Ed25519(k) => write!(f, "{}{}", Self::ED25519_PREFIX, crate::hex::encode(k)),
+            #[cfg(feature = "p256")]
+            Self::P256(k) => write!(f, "{}{}", Self::P256_PREFIX, crate::hex::encode(k)),
         }
     }
 }
@@ -143,6 +184,9 @@ impl fmt::Display for HolderKey {
 #[derive(Serialize, Deserialize)]
 enum HolderKeyRepr {
     Ed25519([u8; 32]),
+    /// The SEC1 tag byte and x (serde has no 33-byte arrays).
+    #[cfg(feature = "p256")]
+    P256(u8, [u8; 32]),
 }
 
 impl Serialize for HolderKey {
@@ -152,6 +196,11 @@ impl Serialize for HolderKey {
         } else {
             match self {
                 Self::Ed25519(k) => HolderKeyRepr::Ed25519(*k).serialize(s),
+                #[cfg(feature = "p256")]
+                Self::P256(k) => {
+                    let [tag, x @ ..] = *k;
+                    HolderKeyRepr::P256(tag, x).serialize(s)
+                }
             }
         }
     }
@@ -165,6 +214,14 @@ impl<'de> Deserialize<'de> for HolderKey {
         } else {
             match HolderKeyRepr::deserialize(d)? {
                 HolderKeyRepr::Ed25519(k) => Ok(Self::Ed25519(k)),
+                #[cfg(feature = "p256")]
+                HolderKeyRepr::P256(tag, x) => {
+                    let mut k = [tag; 33];
+                    for (to, from) in k.iter_mut().skip(1).zip(x) {
+                        *to = from;
+                    }
+                    Self::p256(k).map_err(serde::de::Error::custom)
+                }
             }
         }
     }

@@ -24,15 +24,18 @@ use crate::attenuation::Attenuation;
 use crate::capability::HolderKey;
 use crate::error::{Error, ModelError};
 use crate::lineage::LineageHash;
-use crate::possession::{HolderSigningKey, verify_holder_signature};
+use crate::possession::{
+    HolderSigningKey, ProofError, key_algorithm, read_key, verify_holder_signature,
+};
 use crate::provider::Format;
 
 /// The domain separator every delegation signature covers.
 pub const DELEGATION_DOMAIN: &[u8] = b"captoken/delegate/v1";
 /// The version byte of a [`DelegationRequest`]'s binary form.
 const REQUEST_VERSION: u8 = 1;
-/// The fixed part of a request: version, parent hash, signer, signature.
-const REQUEST_HEAD: usize = 1 + 32 + 32 + 64;
+/// The smallest fixed part of a request: version, parent hash, algorithm,
+/// an Ed25519 signer, signature.
+const REQUEST_HEAD: usize = 1 + 32 + 1 + 32 + 64;
 
 /// A holder's Ed25519 signature over one delegation step.
 #[derive(Clone, PartialEq, Eq)]
@@ -154,17 +157,19 @@ impl DelegationRequest {
         })
     }
 
-    /// The binary form: version 1, the parent hash, the signer's Ed25519 key,
-    /// the signature, then the step in postcard.
+    /// The binary form: version 1, the parent hash, the signer's algorithm
+    /// byte (as in proofs: 1 = Ed25519, 2 = P-256) and key, the signature,
+    /// then the step in postcard.
     ///
     /// # Errors
     /// [`Error::Malformed`] when the step does not encode.
     pub fn to_bytes(&self) -> Result<Vec<u8>, Error> {
-        let HolderKey::Ed25519(signer) = &self.signature.signer;
+        let signer = &self.signature.signer;
         let mut out = Vec::with_capacity(REQUEST_HEAD + 64);
         out.push(REQUEST_VERSION);
         out.extend_from_slice(&self.parent.0);
-        out.extend_from_slice(signer);
+        out.push(key_algorithm(signer));
+        out.extend_from_slice(signer.as_bytes());
         out.extend_from_slice(&self.signature.signature);
         postcard::to_extend(&self.step, out).map_err(|_| Error::Malformed("step does not encode"))
     }
@@ -176,18 +181,22 @@ impl DelegationRequest {
     /// [`Error::Malformed`] for anything that is not a request of this version
     /// within the bounds, [`Error::Model`] for a step beyond them.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, Error> {
-        if bytes.len() > REQUEST_HEAD + crate::bounds::MAX_STEP_LEN {
+        if bytes.len() > REQUEST_HEAD + 1 + crate::bounds::MAX_STEP_LEN {
             return Err(Error::Malformed("delegation request too long"));
         }
-        let (head, body) = bytes
-            .split_first_chunk::<REQUEST_HEAD>()
-            .ok_or(Error::Malformed("delegation request too short"))?;
-        let (version, rest) = head.split_at(1);
-        if version != [REQUEST_VERSION] {
+        let short = || Error::Malformed("delegation request too short");
+        let (&version, rest) = bytes.split_first().ok_or_else(short)?;
+        if version != REQUEST_VERSION {
             return Err(Error::Malformed("unsupported delegation request version"));
         }
-        let (parent, rest) = rest.split_at(32);
-        let (signer, signature) = rest.split_at(32);
+        let (parent, rest) = rest.split_first_chunk::<32>().ok_or_else(short)?;
+        let (&alg, rest) = rest.split_first().ok_or_else(short)?;
+        let (signer, rest) = read_key(alg, rest).map_err(|e| match e {
+            ProofError::Version => Error::Malformed("unsupported delegation signature algorithm"),
+            ProofError::Key => Error::Malformed("delegation signer is not a valid key"),
+            _ => short(),
+        })?;
+        let (signature, body) = rest.split_first_chunk::<64>().ok_or_else(short)?;
         let (step, rest): (Attenuation, _) = postcard::take_from_bytes(body)
             .map_err(|_| Error::Malformed("delegation request step does not decode"))?;
         if !rest.is_empty() {
@@ -197,13 +206,12 @@ impl DelegationRequest {
             return Err(ModelError::SignerSetByHand.into());
         }
         step.check_bounds()?;
-        let length = |_| Error::Malformed("delegation request field length");
         Ok(Self {
-            parent: LineageHash(parent.try_into().map_err(length)?),
+            parent: LineageHash(*parent),
             step,
             signature: HolderSignature {
-                signer: HolderKey::Ed25519(signer.try_into().map_err(length)?),
-                signature: signature.try_into().map_err(length)?,
+                signer,
+                signature: *signature,
             },
         })
     }
@@ -286,7 +294,7 @@ mod tests {
         let mut trailing = bytes.clone();
         trailing.push(0);
         assert!(DelegationRequest::from_bytes(&trailing).is_err());
-        let huge = vec![1u8; REQUEST_HEAD + crate::bounds::MAX_STEP_LEN + 1];
+        let huge = vec![1u8; REQUEST_HEAD + crate::bounds::MAX_STEP_LEN + 2];
         assert!(DelegationRequest::from_bytes(&huge).is_err());
         let mut signed = step();
         signed.signed_by = Some(holder.public().clone());

@@ -14,7 +14,9 @@ pub enum ModelError {
     #[error("expected lower-case hexadecimal of the right length")]
     InvalidHex,
     /// A holder key is not `ed25519:` followed by 64 lower-case hex digits.
-    #[error("holder key must be ed25519: followed by 64 lower-case hex digits")]
+    #[error(
+        "holder key must be ed25519: followed by 64 lower-case hex digits (or, with the p256 feature, p256: and a compressed point in 66)"
+    )]
     InvalidHolderKey,
     /// A format tag is empty, too long, or not `[a-z0-9.-]`.
     #[error("format tag must be 1 to 32 bytes of [a-z0-9.-]")]

@@ -10,7 +10,7 @@
 //! ```text
 //! offset  size  field
 //! 0       1     version, 0x01
-//! 1       1     signature algorithm, 0x01 = Ed25519
+//! 1       1     signature algorithm, 0x01 = Ed25519, 0x02 = ECDSA P-256 (feature `p256`)
 //! 2       32    lineage hash of the token presented
 //! 34      1     n, length of the tool server id (0..=128)
 //! 35      n     tool server id, UTF-8
@@ -19,8 +19,9 @@
 //! 36+n+m  32    action hash of the request (`Request::action_hash`)
 //! 68+n+m  16    nonce
 //! 84+n+m  8     issued_at, Unix seconds, big-endian
-//! 92+n+m  32    signer's Ed25519 public key
-//! 124+n+m 64    Ed25519 signature over "captoken/pop/v1" || bytes 0..124+n+m
+//! 92+n+m  k     signer's public key: Ed25519, k = 32; P-256 compressed SEC1, k = 33
+//! 92+n+m+k 64   signature over "captoken/pop/v1" || bytes 0..92+n+m+k:
+//!               Ed25519, or ECDSA P-256 / SHA-256 as r || s with s low
 //! ```
 //!
 //! The text form is `ctp1.` followed by the URL-safe base64 (no padding) of
@@ -35,7 +36,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 use std::sync::Mutex;
 
-use ed25519_compact::{KeyPair, PublicKey, Seed, Signature};
+use ed25519_dalek::{Signature, SigningKey, VerifyingKey};
 use zeroize::Zeroizing;
 
 use crate::bounds::MAX_NAME_LEN;
@@ -53,8 +54,10 @@ pub const PROOF_VERSION: u8 = 1;
 pub const PROOF_TEXT_PREFIX: &str = "ctp1.";
 /// Signature algorithm byte: Ed25519.
 const ALG_ED25519: u8 = 1;
-/// The largest proof, in bytes: both names at [`MAX_NAME_LEN`].
-pub const MAX_PROOF_LEN: usize = 188 + 2 * MAX_NAME_LEN;
+/// Signature algorithm byte: ECDSA P-256 with SHA-256 (feature `p256`).
+const ALG_P256: u8 = 2;
+/// The largest proof, in bytes: both names at [`MAX_NAME_LEN`], a P-256 key.
+pub const MAX_PROOF_LEN: usize = 189 + 2 * MAX_NAME_LEN;
 /// The smallest proof, in bytes: both names empty.
 const MIN_PROOF_LEN: usize = 188;
 
@@ -83,14 +86,23 @@ impl fmt::Debug for Proof {
     }
 }
 
-/// A holder's Ed25519 signing key: zeroized on drop, redacted in `Debug`.
+/// A holder's signing key: Ed25519, or (feature `p256`) ECDSA P-256. Zeroized
+/// on drop, redacted in `Debug`.
 pub struct HolderSigningKey {
-    seed: Zeroizing<[u8; 32]>,
+    secret: Secret,
     public: HolderKey,
 }
 
+/// The secret half of a [`HolderSigningKey`].
+enum Secret {
+    Ed25519(Zeroizing<[u8; 32]>),
+    /// Zeroized on drop by the ecdsa crate.
+    #[cfg(feature = "p256")]
+    P256(p256::ecdsa::SigningKey),
+}
+
 impl HolderSigningKey {
-    /// A fresh key from the operating system's random number generator.
+    /// A fresh Ed25519 key from the operating system's random number generator.
     ///
     /// # Errors
     /// [`Error::Random`] when no randomness is available.
@@ -100,14 +112,51 @@ impl HolderSigningKey {
         Ok(Self::from_seed(&seed))
     }
 
-    /// The key derived from a 32-byte seed.
+    /// The Ed25519 key derived from a 32-byte seed.
     #[must_use]
     pub fn from_seed(seed: &[u8; 32]) -> Self {
-        let pair = KeyPair::from_seed(Seed::new(*seed));
+        let public = SigningKey::from_bytes(seed).verifying_key().to_bytes();
         Self {
-            seed: Zeroizing::new(*seed),
-            public: HolderKey::Ed25519(*pair.pk),
+            secret: Secret::Ed25519(Zeroizing::new(*seed)),
+            public: HolderKey::Ed25519(public),
         }
+    }
+
+    /// A fresh ECDSA P-256 key from the operating system's random number generator.
+    ///
+    /// # Errors
+    /// [`Error::Random`] when no randomness is available.
+    #[cfg(feature = "p256")]
+    pub fn generate_p256() -> Result<Self, Error> {
+        loop {
+            let mut secret = Zeroizing::new([0u8; 32]);
+            getrandom::fill(secret.as_mut()).map_err(|e| Error::Random(e.to_string()))?;
+            // A scalar of zero or at least the group order (probability about
+            // 2^-32) is drawn again.
+            if let Ok(key) = Self::from_p256_bytes(&secret) {
+                return Ok(key);
+            }
+        }
+    }
+
+    /// The ECDSA P-256 key with this 32-byte big-endian secret scalar.
+    ///
+    /// # Errors
+    /// [`ModelError::InvalidHolderKey`](crate::ModelError::InvalidHolderKey)
+    /// for zero or a scalar not below the group order.
+    #[cfg(feature = "p256")]
+    pub fn from_p256_bytes(secret: &[u8; 32]) -> Result<Self, Error> {
+        let key = p256::ecdsa::SigningKey::from_bytes(secret.into())
+            .map_err(|_| crate::ModelError::InvalidHolderKey)?;
+        let point = key.verifying_key().to_encoded_point(true);
+        let public: [u8; 33] = point
+            .as_bytes()
+            .try_into()
+            .map_err(|_| crate::ModelError::InvalidHolderKey)?;
+        Ok(Self {
+            secret: Secret::P256(key),
+            public: HolderKey::P256(public),
+        })
     }
 
     /// The public key a capability binds.
@@ -116,36 +165,110 @@ impl HolderSigningKey {
         &self.public
     }
 
-    /// The secret seed, for handing to a format library that signs with it
-    /// (the Biscuit provider's third-party blocks). Never log or store it.
+    /// The secret seed of an Ed25519 key (`None` for another algorithm), for
+    /// handing to a format library that signs with it (the Biscuit provider's
+    /// third-party blocks). Never log or store it.
     #[must_use]
-    pub fn seed(&self) -> &[u8; 32] {
-        &self.seed
+    pub fn ed25519_seed(&self) -> Option<&[u8; 32]> {
+        match &self.secret {
+            Secret::Ed25519(seed) => Some(seed),
+            #[cfg(feature = "p256")]
+            Secret::P256(_) => None,
+        }
     }
 
+    /// Signs `message`: Ed25519, or ECDSA P-256 with SHA-256 as `r || s`, low-S.
     pub(crate) fn sign(&self, message: &[u8]) -> [u8; 64] {
-        let pair = KeyPair::from_seed(Seed::new(*self.seed));
-        *pair.sk.sign(message, None)
+        match &self.secret {
+            Secret::Ed25519(seed) => {
+                use ed25519_dalek::Signer as _;
+                SigningKey::from_bytes(seed).sign(message).to_bytes()
+            }
+            #[cfg(feature = "p256")]
+            Secret::P256(key) => {
+                use p256::ecdsa::signature::Signer as _;
+                let signature: p256::ecdsa::Signature = key.sign(message);
+                // One signature, one encoding: ecdsa does not normalise.
+                signature
+                    .normalize_s()
+                    .unwrap_or(signature)
+                    .to_bytes()
+                    .into()
+            }
+        }
     }
 }
 
-/// Does `signature` by `key` verify over `message`? A small-order key is
-/// refused before the equation; ed25519-compact refuses a non-canonical `S`.
+/// Does `signature` by `key` verify over `message`? Ed25519: `verify_strict`
+/// (ed25519-dalek), which refuses a small-order key or `R`, and a
+/// non-canonical `S`. P-256: only the low-S form of a signature is accepted, so that a
+/// signature has one encoding.
 pub(crate) fn verify_holder_signature(
     key: &HolderKey,
     message: &[u8],
     signature: &[u8; 64],
 ) -> bool {
-    let HolderKey::Ed25519(pk) = key;
-    let public = PublicKey::new(*pk);
-    public.validate().is_ok() && public.verify(message, &Signature::new(*signature)).is_ok()
+    match key {
+        HolderKey::Ed25519(pk) => VerifyingKey::from_bytes(pk).is_ok_and(|public| {
+            public
+                .verify_strict(message, &Signature::from_bytes(signature))
+                .is_ok()
+        }),
+        #[cfg(feature = "p256")]
+        HolderKey::P256(pk) => {
+            use p256::ecdsa::signature::Verifier as _;
+            let (Ok(public), Ok(signature)) = (
+                p256::ecdsa::VerifyingKey::from_sec1_bytes(pk),
+                p256::ecdsa::Signature::from_slice(signature),
+            ) else {
+                return false;
+            };
+            signature.normalize_s().is_none() && public.verify(message, &signature).is_ok()
+        }
+    }
+}
+
+/// The algorithm byte of proofs and delegation requests: 1 = Ed25519, 2 = P-256.
+pub(crate) fn key_algorithm(key: &HolderKey) -> u8 {
+    match key {
+        HolderKey::Ed25519(_) => ALG_ED25519,
+        #[cfg(feature = "p256")]
+        HolderKey::P256(_) => ALG_P256,
+    }
+}
+
+/// Is `alg` an algorithm byte this build reads?
+pub(crate) fn known_algorithm(alg: u8) -> bool {
+    alg == ALG_ED25519 || (cfg!(feature = "p256") && alg == ALG_P256)
+}
+
+/// Reads a holder key of algorithm `alg` from the front of `bytes`; returns it
+/// and the rest.
+///
+/// # Errors
+/// [`ProofError::Size`] when too short, [`ProofError::Version`] for an unknown
+/// algorithm, [`ProofError::Key`] for bytes that are no key.
+pub(crate) fn read_key(alg: u8, bytes: &[u8]) -> Result<(HolderKey, &[u8]), ProofError> {
+    match alg {
+        ALG_ED25519 => {
+            let (k, rest) = bytes.split_first_chunk::<32>().ok_or(ProofError::Size)?;
+            Ok((HolderKey::Ed25519(*k), rest))
+        }
+        #[cfg(feature = "p256")]
+        ALG_P256 => {
+            let (k, rest) = bytes.split_first_chunk::<33>().ok_or(ProofError::Size)?;
+            let key = HolderKey::p256(*k).map_err(|_| ProofError::Key)?;
+            Ok((key, rest))
+        }
+        _ => Err(ProofError::Version),
+    }
 }
 
 impl fmt::Debug for HolderSigningKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("HolderSigningKey")
             .field("public", &self.public)
-            .field("seed", &"<redacted>")
+            .field("secret", &"<redacted>")
             .finish()
     }
 }
@@ -163,6 +286,9 @@ pub enum ProofError {
     Encoding,
     /// Not the text form.
     Text,
+    /// The signer's key is not a key of its algorithm (a P-256 key off the
+    /// curve or not compressed).
+    Key,
 }
 
 impl ProofError {
@@ -174,6 +300,7 @@ impl ProofError {
             Self::Version => "unsupported proof version or algorithm",
             Self::Encoding => "proof names are not UTF-8",
             Self::Text => "not a ctp1. proof",
+            Self::Key => "proof signer is not a valid key",
         }
     }
 }
@@ -182,7 +309,9 @@ impl From<ProofError> for DenyReason {
     fn from(e: ProofError) -> Self {
         match e {
             ProofError::Version => Self::ProofSchema,
-            ProofError::Size | ProofError::Encoding | ProofError::Text => Self::ProofMalformed,
+            ProofError::Size | ProofError::Encoding | ProofError::Text | ProofError::Key => {
+                Self::ProofMalformed
+            }
         }
     }
 }
@@ -231,7 +360,7 @@ impl Proof {
     /// The bytes before the signature.
     fn body(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(MIN_PROOF_LEN + self.server.len() + self.tool.len());
-        out.extend_from_slice(&[PROOF_VERSION, ALG_ED25519]);
+        out.extend_from_slice(&[PROOF_VERSION, key_algorithm(&self.signer)]);
         out.extend_from_slice(&self.token.0);
         for name in [&self.server, &self.tool] {
             // Both at most MAX_NAME_LEN = 128 bytes (checked in `sign` and `from_bytes`).
@@ -241,8 +370,7 @@ impl Proof {
         out.extend_from_slice(&self.action);
         out.extend_from_slice(&self.nonce);
         out.extend_from_slice(&self.issued_at.to_be_bytes());
-        let HolderKey::Ed25519(pk) = &self.signer;
-        out.extend_from_slice(pk);
+        out.extend_from_slice(self.signer.as_bytes());
         out
     }
 
@@ -276,7 +404,7 @@ impl Proof {
         }
         let mut r = Reader(bytes);
         let [version, alg] = r.array::<2>()?;
-        if version != PROOF_VERSION || alg != ALG_ED25519 {
+        if version != PROOF_VERSION || !known_algorithm(alg) {
             return Err(ProofError::Version);
         }
         let token = LineageHash(r.array()?);
@@ -285,7 +413,8 @@ impl Proof {
         let action = r.array()?;
         let nonce = r.array()?;
         let issued_at = u64::from_be_bytes(r.array()?);
-        let signer = HolderKey::Ed25519(r.array()?);
+        let (signer, rest) = read_key(alg, r.0)?;
+        r.0 = rest;
         let signature = r.array()?;
         if !r.0.is_empty() {
             return Err(ProofError::Size);
@@ -820,10 +949,7 @@ mod tests {
         // The same signature over another domain is not a proof: the message
         // a proof signs starts with the domain.
         let p = proof(&k, 12, NOW);
-        let undomained = {
-            let pair = KeyPair::from_seed(Seed::new([1; 32]));
-            *pair.sk.sign(p.body(), None)
-        };
+        let undomained = k.sign(&p.body());
         let mut no_domain = p.clone();
         no_domain.signature = undomained;
         assert_eq!(
@@ -1006,5 +1132,76 @@ mod tests {
             enforce(Some(&checking), &set, &token(), &request),
             Err(DenyReason::PossessionRequired)
         );
+    }
+
+    #[cfg(feature = "p256")]
+    mod p256_keys {
+        use super::*;
+
+        fn p256_key(b: u8) -> HolderSigningKey {
+            HolderSigningKey::from_p256_bytes(&[b; 32]).unwrap()
+        }
+
+        #[test]
+        fn a_p256_proof_round_trips_and_passes_once() {
+            let k = p256_key(3);
+            assert!(matches!(k.public(), HolderKey::P256(_)));
+            assert!(format!("{k:?}").contains("redacted"));
+            let req = request(NOW);
+            let proof = Proof::sign(token(), &req, [1; 16], NOW, &k).unwrap();
+            let bytes = proof.to_bytes();
+            assert_eq!(bytes.get(1), Some(&ALG_P256));
+            assert_eq!(Proof::from_bytes(&bytes).unwrap(), proof);
+            assert_eq!(Proof::from_text(&proof.to_text()).unwrap(), proof);
+            let store = MemoryNonceStore::default();
+            let holder = Subject::bound_to_key("agent:a", k.public().clone());
+            let ctx = Possession::new(&store).with_proof(&proof);
+            assert_eq!(check_proof(&ctx, &holder, &token(), &req), Ok(()));
+            assert_eq!(
+                check_proof(&ctx, &holder, &token(), &req),
+                Err(DenyReason::ProofReplay)
+            );
+            // An Ed25519 holder does not accept a P-256 proof, nor the reverse.
+            let other = Subject::bound_to_key("agent:a", key(1).public().clone());
+            assert_eq!(
+                check_proof(&ctx, &other, &token(), &req),
+                Err(DenyReason::ProofSender)
+            );
+        }
+
+        #[test]
+        fn only_the_low_s_form_of_a_p256_signature_verifies() {
+            let k = p256_key(4);
+            let message = b"captoken";
+            let signature = k.sign(message);
+            assert!(verify_holder_signature(k.public(), message, &signature));
+            // (r, n - s) verifies under plain ECDSA; it is refused here.
+            let sig = p256::ecdsa::Signature::from_slice(&signature).unwrap();
+            let (r, s) = sig.split_scalars();
+            let high = p256::ecdsa::Signature::from_scalars(r, -*s).unwrap();
+            let high: [u8; 64] = high.to_bytes().into();
+            assert!(!verify_holder_signature(k.public(), message, &high));
+            assert!(!verify_holder_signature(
+                p256_key(5).public(),
+                message,
+                &signature
+            ));
+        }
+
+        #[test]
+        fn a_proof_with_a_key_off_the_curve_is_malformed() {
+            let proof = Proof::sign(token(), &request(NOW), [1; 16], NOW, &p256_key(3)).unwrap();
+            let mut bytes = proof.to_bytes();
+            let at = bytes.len() - 64 - 33;
+            for b in bytes.get_mut(at..at + 33).unwrap() {
+                *b = 0xff;
+            }
+            assert_eq!(Proof::from_bytes(&bytes), Err(ProofError::Key));
+            // Uncompressed or oddly tagged keys have no text form either.
+            assert!(HolderKey::parse(&format!("p256:{}", "04".repeat(33))).is_err());
+            let text = p256_key(3).public().to_string();
+            assert!(text.starts_with("p256:"));
+            assert_eq!(HolderKey::parse(&text).as_ref(), Ok(p256_key(3).public()));
+        }
     }
 }

@@ -34,11 +34,12 @@
 //! | `ct2 keep <tool>, <tool> …` | step: only these tools (empty: none) |
 //! | `ct2 arg <tool> <name><constraint>` | step: on that tool, the argument must be present and satisfy it |
 //! | `ct2 delegate <subject>` | step: hand the remaining authority to this subject (and its binding) |
-//! | `ct2 holder-sig ed25519:<64 hex> <128 hex>` | step, last first-party caveat: the current holder's Ed25519 signature over the step (`captoken_core_types::delegation`) |
+//! | `ct2 holder-sig <holder key> <128 hex>` | step, last first-party caveat: the current holder's Ed25519 signature over the step (`captoken_core_types::delegation`) |
 //!
 //! ```text
 //! subject    = name [ " " binding ]
 //! binding    = "ed25519:" 64 lower-case hex digits             ; bound to one holder key
+//!            / "p256:" 66 lower-case hex digits                ; one P-256 key (core-types feature `p256`)
 //!            / "keyset"                                        ; bound to the principal's key set
 //! tool       = name "/" name                                   ; server / tool
 //! grant      = tool "(" [ arg *( "," arg ) ] ")"                ; each argument at most once

@@ -19,7 +19,7 @@
 //! | --- | --- |
 //! | `iss` (registered) | the capability's issuer: the captoken key id of the signing key; must name the same key as the footer's PASERK id |
 //! | `sub` (registered) | the subject's principal; a request must name it exactly |
-//! | `holder` (custom, absent for a bearer capability) | the subject's holder binding: `ed25519:` and the 32-byte key in lower-case hex (`HolderKey`'s text form) for one key, or exactly `key_set` for the principal's key set |
+//! | `holder` (custom, absent for a bearer capability) | the subject's holder binding: `HolderKey`'s text form for one key (`ed25519:` and the 32-byte key in lower-case hex, or with core-types' `p256` feature `p256:` and the 33-byte compressed point), or exactly `key_set` for the principal's key set |
 //! | `jti` (registered) | the 128-bit token id, lower-case hex |
 //! | `iat` (registered) | the capability's `issued_at`: when the issuer made it (a re-issued child keeps its parent's, as `Capability::attenuate` does). It is reported in `Verified::issued_at` for key lifecycle (DESIGN.md §9) and is not a validity bound: only `nbf` and `exp` are |
 //! | `nbf`, `exp` (registered) | the validity window `nbf <= now < exp`, RFC 3339 (written in UTC as `YYYY-MM-DDTHH:MM:SSZ`; see `rfc3339`) |
@@ -244,8 +244,9 @@ fn subject_from_wire(sub: String, holder: Option<&str>) -> Result<Subject, &'sta
         Some(HOLDER_KEY_SET) => Subject::bound_to_key_set(sub),
         Some(text) => Subject::bound_to_key(
             sub,
-            HolderKey::parse(text)
-                .map_err(|_| "holder is neither ed25519:<64 lower-case hex> nor key_set")?,
+            HolderKey::parse(text).map_err(
+                |_| "holder is neither a holder key (ed25519:<64 hex>, p256:<66 hex>) nor key_set",
+            )?,
         ),
     })
 }

@@ -88,7 +88,11 @@ pub(crate) fn append_third_party_raw(
 
 /// A holder's signing key as biscuit-auth takes it.
 pub(crate) fn biscuit_key(holder: &HolderSigningKey) -> PrivateKey {
-    PrivateKey::from_bytes(holder.seed(), biscuit_auth::Algorithm::Ed25519).unwrap()
+    PrivateKey::from_bytes(
+        holder.ed25519_seed().unwrap(),
+        biscuit_auth::Algorithm::Ed25519,
+    )
+    .unwrap()
 }
 
 /// Appends a raw block that declares the right parent hash, then `code`.

@@ -751,8 +751,25 @@ pub fn foreign_input_is_denied(s: &Setup) {
 /// the holder-key directory of DESIGN.md §9, are refused at issue and at
 /// attenuation with [`ModelError::HolderBindingUnsupported`].
 pub fn holder_binding_needs_possession(s: &Setup) {
+    for holder in holder_keys() {
+        binding_needs_possession(s, &holder);
+    }
+}
+
+/// An Ed25519 holder key and (feature `p256`) a P-256 one.
+fn holder_keys() -> Vec<HolderSigningKey> {
+    let keys = vec![HolderSigningKey::from_seed(&[7; 32])];
+    #[cfg(feature = "p256")]
+    let keys = {
+        let mut keys = keys;
+        keys.push(HolderSigningKey::from_p256_bytes(&[7; 32]).unwrap());
+        keys
+    };
+    keys
+}
+
+fn binding_needs_possession(s: &Setup, holder: &HolderSigningKey) {
     let p = &*s.provider;
-    let holder = HolderSigningKey::from_seed(&[7; 32]);
     let thief = HolderSigningKey::from_seed(&[8; 32]);
     let mut cap = workload::capability(issuer());
     cap.subject = Subject::bound_to_key_set(workload::SUBJECT);
@@ -765,7 +782,13 @@ pub fn holder_binding_needs_possession(s: &Setup) {
     );
     cap.subject = Subject::bound_to_key(workload::SUBJECT, holder.public().clone());
     let stores = Stores::new();
-    let root = workload::chain_from(p, &stores, &cap, 0).remove(0);
+    let root = match p.issue(&cap) {
+        Ok(root) => root,
+        // A format that cannot carry this key kind says so (Biscuit and P-256).
+        Err(Error::Unsupported(_)) if holder.ed25519_seed().is_none() => return,
+        Err(e) => panic!("a key-bound capability refused: {e}"),
+    };
+    stores.record_index(p, &root).unwrap();
     let req = workload::request(0);
     let nonces = MemoryNonceStore::default();
     let checking = Possession::new(&nonces);
@@ -779,7 +802,7 @@ pub fn holder_binding_needs_possession(s: &Setup) {
         DenyReason::PossessionRequired
     );
     let hash = p.lineage_hash(&root).unwrap();
-    let proof = Proof::sign(hash, &req, [1; 16], req.now, &holder).unwrap();
+    let proof = Proof::sign(hash, &req, [1; 16], req.now, holder).unwrap();
     let with_proof = stores.cold().with_possession(checking.with_proof(&proof));
     let verified = p.verify(&root, &req, &with_proof).unwrap();
     assert_eq!(verified.holder, cap.subject);
@@ -812,7 +835,7 @@ pub fn holder_binding_needs_possession(s: &Setup) {
     let to_set = Attenuation::new().delegate(Subject::bound_to_key_set("agent:other"));
     assert!(
         matches!(
-            p.attenuate_signed(&root, &to_set, &holder),
+            p.attenuate_signed(&root, &to_set, holder),
             Err(Error::Model(ModelError::HolderBindingUnsupported))
         ),
         "delegated to a key-set binding"
@@ -821,12 +844,12 @@ pub fn holder_binding_needs_possession(s: &Setup) {
     let narrowed = p.attenuate(&root, &Attenuation::new()).unwrap();
     stores.record_index(p, &narrowed).unwrap();
     let hash = p.lineage_hash(&narrowed).unwrap();
-    let proof = Proof::sign(hash, &req, [3; 16], req.now, &holder).unwrap();
+    let proof = Proof::sign(hash, &req, [3; 16], req.now, holder).unwrap();
     let ctx = stores.cold().with_possession(checking.with_proof(&proof));
     assert_eq!(p.verify(&narrowed, &req, &ctx).unwrap().holder, cap.subject);
     // The holder's signed delegation to a sub-agent verifies for it.
     let sub = Subject::new("agent:sub");
-    match p.attenuate_signed(&root, &Attenuation::new().delegate(sub.clone()), &holder) {
+    match p.attenuate_signed(&root, &Attenuation::new().delegate(sub.clone()), holder) {
         Ok(child) => {
             stores.record_index(p, &child).unwrap();
             let by_sub = Request {
