@@ -139,14 +139,15 @@ fn huge_request<C: Candidate>(c: &mut Criterion) {
 /// own fresh nonces in the one store).
 fn possession(c: &mut Criterion) {
     use captoken_core_types::possession::{
-        HolderSigningKey, MemoryNonceStore, NonceStore, Possession, Proof, check_proof,
+        Account, HolderSigningKey, MemoryNonceStore, NonceStore, Possession, Proof, check_proof,
     };
-    use captoken_core_types::{HolderKey, LineageHash, Subject};
+    use captoken_core_types::{HolderKey, LineageHash, Subject, TokenId};
     use std::sync::atomic::{AtomicU64, Ordering};
     let key = HolderSigningKey::from_seed(&[7; 32]);
     let holder = Subject::bound_to_key(workload::SUBJECT, key.public().clone());
     let request = workload::request(0);
     let token = LineageHash([3; 32]);
+    let account = Account::of(Hmac::provider(0).format(), &key_id(), &TokenId([3; 16]));
     let store = MemoryNonceStore::new(usize::MAX, usize::MAX);
     let counter = AtomicU64::new(0);
     let fresh = |n: u64| {
@@ -167,6 +168,7 @@ fn possession(c: &mut Criterion) {
                     &holder,
                     &token,
                     &request,
+                    &account,
                 )
                 .expect("a fresh proof passes")
             },
@@ -185,7 +187,7 @@ fn possession(c: &mut Criterion) {
                         s.spawn(|| {
                             for _ in 0..iters {
                                 let n = next.fetch_add(1, Ordering::Relaxed);
-                                let r = store.reserve(&scope, &fresh(n), u64::MAX, 0);
+                                let r = store.reserve(&scope, &fresh(n), u64::MAX, 0, &account);
                                 black_box(r.expect("reserve"));
                             }
                         });

@@ -2,7 +2,7 @@
 #![allow(clippy::expect_used, clippy::panic, reason = "tests fail by panicking")]
 
 use captoken_core_types::StoreError;
-use captoken_core_types::possession::{NonceStore, Possession, Reservation};
+use captoken_core_types::possession::{Account, NonceStore, Possession, Reservation};
 use captoken_core_types::testing::conformance::{self, Setup};
 use captoken_core_types::{
     Attenuation, Capability, Constraint, Denied, Error, Format, HolderKey, HolderSigningKey,
@@ -36,6 +36,7 @@ impl NonceStore for Forgetful {
         _nonce: &[u8; 16],
         _keep_until: u64,
         _now: u64,
+        _account: &Account,
     ) -> Result<Reservation, StoreError> {
         Ok(Reservation::Reserved)
     }

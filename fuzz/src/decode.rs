@@ -136,7 +136,9 @@ fn examine(p: &dyn Fuzzable, token: &Token) {
 /// never panics; and no fuzzed proof passes the possession check, whose
 /// signature it cannot have made.
 fn proof(payload: &[u8]) {
-    use captoken_core_types::possession::{MemoryNonceStore, Possession, Proof, check_proof};
+    use captoken_core_types::possession::{
+        Account, MemoryNonceStore, Possession, Proof, check_proof,
+    };
     use captoken_core_types::{LineageHash, Subject};
     let _ = Proof::from_text(&String::from_utf8_lossy(payload));
     let Ok(proof) = Proof::from_bytes(payload) else {
@@ -151,11 +153,17 @@ fn proof(payload: &[u8]) {
     let store = MemoryNonceStore::default();
     let holder = Subject::bound_to_key("agent:a", proof.signer().clone());
     let request = workload::request(0);
+    let account = Account::of(
+        captoken_core_types::Format::new("fuzz"),
+        &crate::providers::key_id(),
+        &captoken_core_types::TokenId([0; 16]),
+    );
     let verdict = check_proof(
         &Possession::new(&store).with_proof(&proof),
         &holder,
         &LineageHash([0; 32]),
         &request,
+        &account,
     );
     assert!(
         verdict.is_err(),

@@ -507,8 +507,7 @@ impl TokenProvider for BiscuitProvider {
             .last()
             .copied()
             .ok_or(DenyReason::Malformed("empty chain"))?;
-        possession::enforce(ctx.possession.as_ref(), &holder, &lineage_hash, request)?;
-        Ok(Verified::new(
+        let verified = Verified::new(
             FORMAT,
             scan.token_id,
             key_id,
@@ -516,7 +515,9 @@ impl TokenProvider for BiscuitProvider {
             lineage_hash,
             hashes.len().saturating_sub(1),
             holder,
-        ))
+        );
+        possession::enforce(ctx.possession.as_ref(), &verified, request)?;
+        Ok(verified)
     }
 
     fn lineage_hash(&self, token: &Token) -> Result<LineageHash, Error> {
@@ -533,7 +534,9 @@ impl TokenProvider for BiscuitProvider {
     }
 
     /// The capability and steps as written; a step read from a third-party
-    /// block reports the key that signed it in `signed_by`.
+    /// block reports its external key in `signed_by`. Like the rest of
+    /// `inspect`, that is what the token states, not checked: no signature is
+    /// verified here (`verify` does).
     fn inspect(&self, token: &Token) -> Result<Inspection, Error> {
         let proto = self.container(token)?;
         let blocks = wire::blocks(&proto).map_err(wire_error)?;

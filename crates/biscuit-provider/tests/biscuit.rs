@@ -210,8 +210,9 @@ fn reference_verdict(
 ) -> Result<(), DenyReason> {
     let inspected = p.inspect(token).unwrap();
     let hash = p.lineage_hash(token).unwrap();
-    let chain = authorize_chain(&inspected.capability, &inspected.steps, req)
-        .and_then(|holder| possession::enforce(possession, &holder, &hash, req));
+    let chain = authorize_chain(&inspected.capability, &inspected.steps, req).and_then(|holder| {
+        possession::enforce(possession, &verified_as(&inspected, hash, holder), req)
+    });
     if possession.is_none() {
         // The reference for a verifier given no proof says the same.
         assert_eq!(

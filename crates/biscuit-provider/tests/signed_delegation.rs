@@ -77,7 +77,7 @@ fn reference(p: &BiscuitProvider, token: &Token, req: &Request) -> Result<(), De
     let hash = p.lineage_hash(token).unwrap();
     let want = authorize(&inspected.capability, &inspected.steps, req).map(|_| ());
     let chain = authorize_chain(&inspected.capability, &inspected.steps, req)
-        .and_then(|holder| possession::enforce(None, &holder, &hash, req));
+        .and_then(|holder| possession::enforce(None, &verified_as(&inspected, hash, holder), req));
     assert_eq!(want, chain);
     want
 }
@@ -642,8 +642,9 @@ proptest::proptest! {
                 .map(|_| ())
                 .map_err(|d| d.reason().clone());
             let check = Possession::new(&theirs).with_proof(&proof);
-            let want = authorize_chain(&inspected.capability, &inspected.steps, &req)
-                .and_then(|h| possession::enforce(Some(&check), &h, &hash, &req));
+            let want = authorize_chain(&inspected.capability, &inspected.steps, &req).and_then(
+                |h| possession::enforce(Some(&check), &verified_as(&inspected, hash, h), &req),
+            );
             proptest::prop_assert_eq!(got, want, "with a proof: {:?}", req);
         }
     }

@@ -40,10 +40,12 @@ pub struct Attenuation {
     pub max_depth: Option<u32>,
     /// Hand the remaining authority to another subject.
     pub delegate: Option<Subject>,
-    /// The holder key whose signature over this step the format authenticated
-    /// (DESIGN.md §8), as a provider reads it back (`inspect`). Never set by
-    /// hand: `attenuate` refuses a step with it set, and `attenuate_signed`
-    /// signs the step instead.
+    /// The holder key that signed this step (DESIGN.md §8), as a provider reads
+    /// it back. `verify` authenticates it before the rules see it; `inspect`
+    /// reports it as the token states it (the macaroon provider checks the
+    /// signature there too; Biscuit's `inspect`, which checks no signature,
+    /// reports the block's external key). Never set by hand: `attenuate`
+    /// refuses a step with it set, and `attenuate_signed` signs the step instead.
     #[serde(default)]
     pub signed_by: Option<HolderKey>,
 }

@@ -242,8 +242,11 @@ pub enum HolderBinding {
 /// or to the principal's key set.
 ///
 /// A bound subject needs a proof of possession at every verification, which
-/// captoken does not implement yet: until it does, a bound capability is
-/// refused at issue and denied at verification ([`crate::DenyReason::PossessionRequired`]).
+/// every provider's `verify` checks (DESIGN.md §8), and is delegated on only
+/// with its holder's signature. A subject bound to its principal's key set
+/// needs the holder-key directory of DESIGN.md §9, which captoken does not
+/// have yet: it is refused at issue and denied at verification
+/// ([`crate::DenyReason::PossessionRequired`]).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct Subject {

@@ -1,7 +1,7 @@
 //! Signed delegation (DESIGN.md §8): the current holder's signature over a step that hands a key-bound capability on.
 //!
 //! A step that delegates away from a holder bound to a key must carry that
-//! key's Ed25519 signature over
+//! key's signature (Ed25519, or P-256 with the `p256` feature) over
 //!
 //! ```text
 //! "captoken/delegate/v1" || len(format tag) || format tag || parent lineage hash || postcard(step)
@@ -33,16 +33,17 @@ use crate::provider::Format;
 pub const DELEGATION_DOMAIN: &[u8] = b"captoken/delegate/v1";
 /// The version byte of a [`DelegationRequest`]'s binary form.
 const REQUEST_VERSION: u8 = 1;
-/// The smallest fixed part of a request: version, parent hash, algorithm,
-/// an Ed25519 signer, signature.
-const REQUEST_HEAD: usize = 1 + 32 + 1 + 32 + 64;
+/// The smallest fixed part of a request: version, parent hash, issue time,
+/// nonce, algorithm, an Ed25519 signer, signature.
+const REQUEST_HEAD: usize = 1 + 32 + 8 + 16 + 1 + 32 + 64;
 
-/// A holder's Ed25519 signature over one delegation step.
+/// A holder's signature over one delegation step (Ed25519, or ECDSA P-256 as
+/// `r || s`, low-S).
 #[derive(Clone, PartialEq, Eq)]
 pub struct HolderSignature {
     /// The key that signed.
     pub signer: HolderKey,
-    /// The Ed25519 signature.
+    /// The signature.
     pub signature: [u8; 64],
 }
 
@@ -77,6 +78,24 @@ pub fn delegation_message(
     out.extend_from_slice(&parent.0);
     out.extend_from_slice(&body);
     Ok(out)
+}
+
+/// What a delegation request's signature covers: its own domain, the issue
+/// time and nonce, then the [`delegation_message`] of the step.
+fn request_message(
+    format: Format,
+    parent: &LineageHash,
+    step: &Attenuation,
+    issued_at: u64,
+    nonce: &[u8; 16],
+) -> Result<Vec<u8>, Error> {
+    Ok([
+        REQUEST_DOMAIN,
+        &issued_at.to_be_bytes(),
+        nonce,
+        &delegation_message(format, parent, step)?,
+    ]
+    .concat())
 }
 
 impl HolderSignature {
@@ -123,20 +142,32 @@ impl HolderSignature {
 }
 
 /// What a holder sends a re-issuing issuer to delegate a key-bound capability
-/// on: the parent's lineage hash, the step, and the holder's signature over both.
+/// on: the parent's lineage hash, the step, when it was made and a nonce, and
+/// the holder's signature over all of them. The issuer accepts a request once,
+/// while it is fresh (`Reissuer::attenuate_requested`): a captured request
+/// cannot be replayed to mint more children.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DelegationRequest {
     /// The lineage hash of the credential the step is taken from.
     pub parent: LineageHash,
     /// The step, with `signed_by` unset.
     pub step: Attenuation,
-    /// The current holder's signature.
+    /// When the holder made the request (Unix seconds, signed).
+    pub issued_at: u64,
+    /// A fresh 128-bit nonce (signed).
+    pub nonce: [u8; 16],
+    /// The current holder's signature over `captoken/delegate-request/v1`,
+    /// `issued_at`, `nonce` and the delegation message of the step.
     pub signature: HolderSignature,
 }
 
+/// The domain separator of a delegation request's signature.
+const REQUEST_DOMAIN: &[u8] = b"captoken/delegate-request/v1";
+
 impl DelegationRequest {
     /// The holder's signed request for `step` from the credential whose
-    /// lineage hash is `parent` (`TokenProvider::lineage_hash`).
+    /// lineage hash is `parent` (`TokenProvider::lineage_hash`), made at
+    /// `issued_at` with a fresh `nonce` ([`crate::Proof::nonce`]).
     ///
     /// # Errors
     /// [`Error::Model`] when the step is beyond the size bounds or has `signed_by` set.
@@ -144,22 +175,51 @@ impl DelegationRequest {
         format: Format,
         parent: LineageHash,
         step: &Attenuation,
+        issued_at: u64,
+        nonce: [u8; 16],
         key: &HolderSigningKey,
     ) -> Result<Self, Error> {
         if step.signed_by.is_some() {
             return Err(ModelError::SignerSetByHand.into());
         }
-        let signature = HolderSignature::sign(format, &parent, step, key)?;
+        let message = request_message(format, &parent, step, issued_at, &nonce)?;
         Ok(Self {
             parent,
             step: step.clone(),
-            signature,
+            issued_at,
+            nonce,
+            signature: HolderSignature {
+                signer: key.public().clone(),
+                signature: key.sign(&message),
+            },
         })
     }
 
-    /// The binary form: version 1, the parent hash, the signer's algorithm
-    /// byte (as in proofs: 1 = Ed25519, 2 = P-256) and key, the signature,
-    /// then the step in postcard.
+    /// Is this request signed by `holder`, in `format`?
+    ///
+    /// # Errors
+    /// [`ModelError::DelegationSignature`] when the signer is not `holder` or
+    /// the signature does not verify.
+    pub fn check_signature(&self, holder: &HolderKey, format: Format) -> Result<(), Error> {
+        let message = request_message(
+            format,
+            &self.parent,
+            &self.step,
+            self.issued_at,
+            &self.nonce,
+        )?;
+        if self.signature.signer == *holder
+            && verify_holder_signature(holder, &message, &self.signature.signature)
+        {
+            Ok(())
+        } else {
+            Err(ModelError::DelegationSignature.into())
+        }
+    }
+
+    /// The binary form: version 1, the parent hash, `issued_at` (8 bytes,
+    /// big-endian), the nonce, the signer's algorithm byte (as in proofs: 1 =
+    /// Ed25519, 2 = P-256) and key, the signature, then the step in postcard.
     ///
     /// # Errors
     /// [`Error::Malformed`] when the step does not encode.
@@ -168,6 +228,8 @@ impl DelegationRequest {
         let mut out = Vec::with_capacity(REQUEST_HEAD + 64);
         out.push(REQUEST_VERSION);
         out.extend_from_slice(&self.parent.0);
+        out.extend_from_slice(&self.issued_at.to_be_bytes());
+        out.extend_from_slice(&self.nonce);
         out.push(key_algorithm(signer));
         out.extend_from_slice(signer.as_bytes());
         out.extend_from_slice(&self.signature.signature);
@@ -190,6 +252,8 @@ impl DelegationRequest {
             return Err(Error::Malformed("unsupported delegation request version"));
         }
         let (parent, rest) = rest.split_first_chunk::<32>().ok_or_else(short)?;
+        let (issued_at, rest) = rest.split_first_chunk::<8>().ok_or_else(short)?;
+        let (nonce, rest) = rest.split_first_chunk::<16>().ok_or_else(short)?;
         let (&alg, rest) = rest.split_first().ok_or_else(short)?;
         let (signer, rest) = read_key(alg, rest).map_err(|e| match e {
             ProofError::Version => Error::Malformed("unsupported delegation signature algorithm"),
@@ -209,6 +273,8 @@ impl DelegationRequest {
         Ok(Self {
             parent: LineageHash(*parent),
             step,
+            issued_at: u64::from_be_bytes(*issued_at),
+            nonce: *nonce,
             signature: HolderSignature {
                 signer,
                 signature: *signature,
@@ -279,7 +345,20 @@ mod tests {
     fn requests_round_trip_and_refuse_what_is_not_one() {
         let holder = key(1);
         let request =
-            DelegationRequest::sign(FORMAT, LineageHash([7; 32]), &step(), &holder).unwrap();
+            DelegationRequest::sign(FORMAT, LineageHash([7; 32]), &step(), 9, [3; 16], &holder)
+                .unwrap();
+        request.check_signature(holder.public(), FORMAT).unwrap();
+        assert!(request.check_signature(key(2).public(), FORMAT).is_err());
+        let mut later = request.clone();
+        later.issued_at += 1;
+        assert!(later.check_signature(holder.public(), FORMAT).is_err());
+        let mut other_nonce = request.clone();
+        other_nonce.nonce = [4; 16];
+        assert!(
+            other_nonce
+                .check_signature(holder.public(), FORMAT)
+                .is_err()
+        );
         let bytes = request.to_bytes().unwrap();
         assert_eq!(DelegationRequest::from_bytes(&bytes).unwrap(), request);
         for n in 0..bytes.len() {
@@ -299,7 +378,7 @@ mod tests {
         let mut signed = step();
         signed.signed_by = Some(holder.public().clone());
         assert!(matches!(
-            DelegationRequest::sign(FORMAT, LineageHash([7; 32]), &signed, &holder),
+            DelegationRequest::sign(FORMAT, LineageHash([7; 32]), &signed, 9, [3; 16], &holder),
             Err(Error::Model(ModelError::SignerSetByHand))
         ));
     }

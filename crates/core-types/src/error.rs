@@ -44,6 +44,10 @@ pub enum ModelError {
     /// cover this parent and step, or does not verify.
     #[error("the delegation is not signed by the current holder's key")]
     DelegationSignature,
+    /// A delegation request is stale, dated in the future or already used,
+    /// or the issuer's nonce store cannot take it (the reason says which).
+    #[error("delegation request refused: {0}")]
+    DelegationRequestRefused(crate::DenyReason),
     /// A step's `signed_by` is set by signing it, never by hand.
     #[error("a step's signer is set by signing the step, not by hand")]
     SignerSetByHand,

@@ -3,7 +3,7 @@
 //! A **proof** binds one call to one token and one holder key: the lineage
 //! hash of the exact token presented, the tool server and tool, the request's
 //! action hash, a 128-bit nonce, the signed issue time and the signer's public
-//! key, signed with Ed25519 over a domain-separated encoding
+//! key, signed (Ed25519; ECDSA P-256 with the `p256` feature) over a domain-separated encoding
 //! (`captoken/pop/v1`), so that no other signature made with the same key can
 //! pass as a proof.
 //!
@@ -40,10 +40,10 @@ use ed25519_dalek::{Signature, SigningKey, VerifyingKey};
 use zeroize::Zeroizing;
 
 use crate::bounds::MAX_NAME_LEN;
-use crate::capability::{HolderBinding, HolderKey, Subject};
+use crate::capability::{HolderBinding, HolderKey, KeyId, Subject, TokenId};
 use crate::error::{Error, StoreError};
 use crate::lineage::LineageHash;
-use crate::provider::DenyReason;
+use crate::provider::{DenyReason, Format, Verified};
 use crate::request::Request;
 
 /// The domain separator every proof signature covers.
@@ -519,8 +519,9 @@ pub enum Reservation {
 /// fresh. A store never forgets a live nonce: when full it refuses new ones.
 pub trait NonceStore: Send + Sync {
     /// Atomically reserves `nonce` in `scope` (the signer key) until
-    /// `keep_until` (Unix seconds), unless it is already reserved there. `now`
-    /// is the verifier's clock, for pruning expired entries.
+    /// `keep_until` (Unix seconds), unless it is already reserved there, and
+    /// charges it to `account` (the issued credential, for the per-credential
+    /// quota). `now` is the verifier's clock, for pruning expired entries.
     ///
     /// # Errors
     /// [`StoreError`] when the store cannot answer; verification then denies.
@@ -530,10 +531,12 @@ pub trait NonceStore: Send + Sync {
         nonce: &[u8; 16],
         keep_until: u64,
         now: u64,
+        account: &Account,
     ) -> Result<Reservation, StoreError>;
 }
 
-/// An in-memory [`NonceStore`] with a bounded capacity and a per-scope quota.
+/// An in-memory [`NonceStore`] with a bounded capacity and a per-credential
+/// quota (per [`Account`]).
 ///
 /// When a reservation would exceed either bound, entries whose `keep_until`
 /// has passed are pruned first; if the bound still holds, the proof is refused
@@ -546,44 +549,52 @@ pub struct MemoryNonceStore {
     quota: usize,
 }
 
+/// A live nonce: its scope (signer key) and the nonce.
+type Entry = (HolderKey, [u8; 16]);
+
 #[derive(Debug, Default)]
 struct NonceTable {
-    live: HashMap<(HolderKey, [u8; 16]), u64>,
-    by_expiry: BTreeSet<(u64, HolderKey, [u8; 16])>,
-    per_scope: HashMap<HolderKey, usize>,
+    /// Each live nonce with its `keep_until` and account.
+    live: HashMap<Entry, (u64, Account)>,
+    by_expiry: BTreeSet<(u64, Entry)>,
+    per_account: HashMap<Account, usize>,
 }
 
 impl NonceTable {
-    /// Removes every entry kept until before `now`.
-    fn prune(&mut self, now: u64) {
-        while let Some(first) = self.by_expiry.first().cloned() {
-            if first.0 >= now {
-                break;
-            }
-            self.by_expiry.remove(&first);
-            let (_, scope, nonce) = first;
-            self.live.remove(&(scope.clone(), nonce));
-            if let Some(n) = self.per_scope.get_mut(&scope) {
+    fn remove(&mut self, entry: &Entry) {
+        if let Some((until, account)) = self.live.remove(entry) {
+            self.by_expiry.remove(&(until, entry.clone()));
+            if let Some(n) = self.per_account.get_mut(&account) {
                 *n = n.saturating_sub(1);
                 if *n == 0 {
-                    self.per_scope.remove(&scope);
+                    self.per_account.remove(&account);
                 }
             }
         }
     }
 
-    fn full(&self, scope: &HolderKey, capacity: usize, quota: usize) -> bool {
-        self.live.len() >= capacity || self.per_scope.get(scope).copied().unwrap_or(0) >= quota
+    /// Removes every entry kept until before `now`.
+    fn prune(&mut self, now: u64) {
+        while let Some((until, entry)) = self.by_expiry.first().cloned() {
+            if until >= now {
+                break;
+            }
+            self.remove(&entry);
+        }
+    }
+
+    fn full(&self, account: &Account, capacity: usize, quota: usize) -> bool {
+        self.live.len() >= capacity || self.per_account.get(account).copied().unwrap_or(0) >= quota
     }
 }
 
 impl MemoryNonceStore {
     /// The default capacity, in live nonces.
     pub const DEFAULT_CAPACITY: usize = 1 << 20;
-    /// The default per-scope (per signer key) quota.
+    /// The default per-credential quota, in live nonces.
     pub const DEFAULT_QUOTA: usize = 1 << 14;
 
-    /// A store of at most `capacity` live nonces, at most `quota` per signer key.
+    /// A store of at most `capacity` live nonces, at most `quota` per credential.
     #[must_use]
     pub fn new(capacity: usize, quota: usize) -> Self {
         Self {
@@ -607,30 +618,26 @@ impl NonceStore for MemoryNonceStore {
         nonce: &[u8; 16],
         keep_until: u64,
         now: u64,
+        account: &Account,
     ) -> Result<Reservation, StoreError> {
         let mut t = self.inner.lock().map_err(|_| StoreError::Poisoned)?;
-        let key = (scope.clone(), *nonce);
-        if let Some(until) = t.live.get(&key) {
+        let entry = (scope.clone(), *nonce);
+        if let Some((until, _)) = t.live.get(&entry) {
             if *until >= now {
                 return Ok(Reservation::Replayed);
             }
             // Expired: it may be reserved again (its proof is stale anyway).
-            let until = *until;
-            t.by_expiry.remove(&(until, scope.clone(), *nonce));
-            t.live.remove(&key);
-            if let Some(n) = t.per_scope.get_mut(scope) {
-                *n = n.saturating_sub(1);
-            }
+            t.remove(&entry);
         }
-        if t.full(scope, self.capacity, self.quota) {
+        if t.full(account, self.capacity, self.quota) {
             t.prune(now);
-            if t.full(scope, self.capacity, self.quota) {
+            if t.full(account, self.capacity, self.quota) {
                 return Ok(Reservation::Full);
             }
         }
-        t.live.insert(key, keep_until);
-        t.by_expiry.insert((keep_until, scope.clone(), *nonce));
-        *t.per_scope.entry(scope.clone()).or_insert(0) += 1;
+        t.by_expiry.insert((keep_until, entry.clone()));
+        t.live.insert(entry, (keep_until, *account));
+        *t.per_account.entry(*account).or_insert(0) += 1;
         Ok(Reservation::Reserved)
     }
 }
@@ -704,6 +711,7 @@ pub fn check_proof(
     holder: &Subject,
     token: &LineageHash,
     request: &Request,
+    account: &Account,
 ) -> Result<(), DenyReason> {
     let proof = possession.proof.ok_or(DenyReason::PossessionRequired)?;
     // 2. Sender.
@@ -720,29 +728,67 @@ pub fn check_proof(
         return Err(DenyReason::ProofBinding);
     }
     // 4. Freshness, overflow-safe.
-    let settings = possession.settings;
-    let latest = request.now.saturating_add(settings.skew);
-    if proof.issued_at > latest {
-        return Err(DenyReason::ProofFutureDated);
-    }
-    let fresh_until = proof
-        .issued_at
-        .checked_add(settings.ttl)
-        .ok_or(DenyReason::ProofFutureDated)?;
-    if request.now > fresh_until {
-        return Err(DenyReason::ProofStale);
-    }
+    let fresh_until = freshness(possession.settings, proof.issued_at, request.now)?;
     // 5. Signature.
     if !verify_holder_signature(&proof.signer, &proof.signed_message(), &proof.signature) {
         return Err(DenyReason::ProofSignature);
     }
-    // 6. Nonce: kept until no clock within the skew can call the proof fresh.
+    // 6. Nonce.
+    reserve_nonce(
+        possession,
+        &proof.signer,
+        &proof.nonce,
+        fresh_until,
+        request.now,
+        account,
+    )
+}
+
+/// Check 4, written once for proofs and delegation requests: `issued_at <=
+/// now + skew` and `now <= issued_at + ttl`, overflow-safe. Returns the end of
+/// freshness, `issued_at + ttl`.
+///
+/// # Errors
+/// [`DenyReason::ProofFutureDated`] (also when `issued_at + ttl + skew`
+/// overflows, so that its nonce could never expire) or [`DenyReason::ProofStale`].
+pub(crate) fn freshness(
+    settings: PossessionSettings,
+    issued_at: u64,
+    now: u64,
+) -> Result<u64, DenyReason> {
+    if issued_at > now.saturating_add(settings.skew) {
+        return Err(DenyReason::ProofFutureDated);
+    }
+    let fresh_until = issued_at
+        .checked_add(settings.ttl)
+        .filter(|t| t.checked_add(settings.skew).is_some())
+        .ok_or(DenyReason::ProofFutureDated)?;
+    if now > fresh_until {
+        return Err(DenyReason::ProofStale);
+    }
+    Ok(fresh_until)
+}
+
+/// Check 6, written once for proofs and delegation requests: reserves `nonce`
+/// in the signer's scope, charged to `account`, until no clock within the skew
+/// can call its signed object fresh (`fresh_until + skew`).
+///
+/// # Errors
+/// [`DenyReason::ProofReplay`], [`DenyReason::NonceStoreFull`] or [`DenyReason::Store`].
+pub(crate) fn reserve_nonce(
+    possession: &Possession<'_>,
+    signer: &HolderKey,
+    nonce: &[u8; 16],
+    fresh_until: u64,
+    now: u64,
+    account: &Account,
+) -> Result<(), DenyReason> {
     let keep_until = fresh_until
-        .checked_add(settings.skew)
+        .checked_add(possession.settings.skew)
         .ok_or(DenyReason::ProofFutureDated)?;
     match possession
         .nonces
-        .reserve(&proof.signer, &proof.nonce, keep_until, request.now)
+        .reserve(signer, nonce, keep_until, now, account)
     {
         Ok(Reservation::Reserved) => Ok(()),
         Ok(Reservation::Replayed) => Err(DenyReason::ProofReplay),
@@ -751,11 +797,41 @@ pub fn check_proof(
     }
 }
 
-/// The one possession rule every provider's `verify` runs last, after it has
-/// authenticated the token, authorized the request and walked its lineage:
-/// an unbound holder is a bearer and needs nothing; a holder bound to a key
-/// needs a proof that passes [`check_proof`] against `token` (the lineage hash
-/// of the token presented). A context without possession checking denies a
+/// What a nonce reservation is charged to for the per-credential quota: the
+/// credential the issuer minted (format, issuer key id and token id: the
+/// root's for an offline chain, the re-issued token's own otherwise). A holder
+/// can bind as many fresh keys as it likes offline, but not mint credentials,
+/// so one credential cannot exhaust the store for the others.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Account([u8; 32]);
+
+impl Account {
+    /// The account of the credential `token` issued under `issuer` in `format`.
+    #[must_use]
+    pub fn of(format: Format, issuer: &KeyId, token: &TokenId) -> Self {
+        use sha2::Digest as _;
+        let mut h = sha2::Sha256::new();
+        h.update(b"captoken/nonce-account/v1");
+        for part in [format.tag().as_bytes(), issuer.as_str().as_bytes()] {
+            h.update((part.len() as u64).to_be_bytes());
+            h.update(part);
+        }
+        h.update(token.0);
+        Self(h.finalize().into())
+    }
+
+    /// The account's 32 bytes, for stores that persist it.
+    #[must_use]
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+}
+
+/// The one possession rule every provider's `verify` runs last, on its verdict,
+/// after it has authenticated the token, authorized the request and walked its
+/// lineage: an unbound holder is a bearer and needs nothing; a holder bound to
+/// a key needs a proof that passes [`check_proof`] against the lineage hash of
+/// the token presented, charged to the verified credential's [`Account`]. A context without possession checking denies a
 /// bound holder ([`DenyReason::PossessionRequired`]), so no caller can skip
 /// the check by forgetting it. A proof presented with a bearer token is not
 /// checked and consumes no nonce.
@@ -764,17 +840,17 @@ pub fn check_proof(
 /// [`DenyReason::PossessionRequired`] or the failing check's reason.
 pub fn enforce(
     possession: Option<&Possession<'_>>,
-    holder: &Subject,
-    token: &LineageHash,
+    verified: &Verified,
     request: &Request,
 ) -> Result<(), DenyReason> {
-    match &holder.binding {
+    match &verified.holder.binding {
         None => Ok(()),
         Some(HolderBinding::Key(_)) => check_proof(
             possession.ok_or(DenyReason::PossessionRequired)?,
-            holder,
-            token,
+            &verified.holder,
+            &verified.lineage_hash,
             request,
+            &Account::of(verified.format, &verified.key_id, &verified.token_id),
         ),
         // A key set needs the holder-key directory of DESIGN.md §9.
         Some(HolderBinding::KeySet) => Err(DenyReason::PossessionRequired),
@@ -809,6 +885,15 @@ mod tests {
         Proof::sign(token(), &request(NOW), [nonce; 16], issued_at, k).unwrap()
     }
 
+    /// The account of test credential `n`.
+    fn account(n: u8) -> Account {
+        Account::of(
+            Format::new("test-v1"),
+            &KeyId::new("k1").unwrap(),
+            &TokenId([n; 16]),
+        )
+    }
+
     fn check(
         p: &Proof,
         store: &MemoryNonceStore,
@@ -820,6 +905,7 @@ mod tests {
             subject,
             &token(),
             req,
+            &account(1),
         )
     }
 
@@ -857,6 +943,7 @@ mod tests {
             &holder(&k),
             &token(),
             &request(NOW),
+            &account(1),
         );
         assert_eq!(none, Err(DenyReason::PossessionRequired));
         // 0 and 1: shape and version, at decoding.
@@ -1040,23 +1127,24 @@ mod tests {
     }
 
     #[test]
-    fn one_holder_cannot_exhaust_the_store_for_the_others() {
-        let (a, b) = (key(1), key(2));
+    fn one_credential_cannot_exhaust_the_store_for_the_others() {
+        // A holder binds as many fresh keys as it likes offline: the quota is
+        // charged to the issued credential, not to the signer key.
         let store = MemoryNonceStore::new(1000, 10);
+        let on = |n: u8, k: &HolderSigningKey, credential: u8| {
+            check_proof(
+                &Possession::new(&store).with_proof(&proof(k, n, NOW)),
+                &holder(k),
+                &token(),
+                &request(NOW),
+                &account(credential),
+            )
+        };
         for n in 0..10u8 {
-            assert_eq!(
-                check(&proof(&a, n, NOW), &store, &holder(&a), &request(NOW)),
-                Ok(())
-            );
+            assert_eq!(on(n, &key(n), 1), Ok(()));
         }
-        assert_eq!(
-            check(&proof(&a, 10, NOW), &store, &holder(&a), &request(NOW)),
-            Err(DenyReason::NonceStoreFull)
-        );
-        assert_eq!(
-            check(&proof(&b, 0, NOW), &store, &holder(&b), &request(NOW)),
-            Ok(())
-        );
+        assert_eq!(on(10, &key(10), 1), Err(DenyReason::NonceStoreFull));
+        assert_eq!(on(0, &key(11), 2), Ok(()));
     }
 
     #[test]
@@ -1084,7 +1172,9 @@ mod tests {
                 .map(|_| {
                     let (store, k) = (Arc::clone(&store), k.clone());
                     std::thread::spawn(move || {
-                        store.reserve(&k, &[round; 16], NOW + 330, NOW).unwrap()
+                        store
+                            .reserve(&k, &[round; 16], NOW + 330, NOW, &account(1))
+                            .unwrap()
                     })
                 })
                 .collect();
@@ -1102,34 +1192,42 @@ mod tests {
         let store = MemoryNonceStore::default();
         let holder = key(1);
         let request = Request::new("agent:a", "fs", "read", &FixedClock(NOW));
-        let bearer = Subject::new("agent:a");
-        let bound = Subject::bound_to_key("agent:a", holder.public().clone());
+        let verdict = |holder: Subject| {
+            Verified::new(
+                Format::new("test-v1"),
+                TokenId([1; 16]),
+                KeyId::new("k1").unwrap(),
+                NOW,
+                token(),
+                0,
+                holder,
+            )
+        };
+        let bearer = verdict(Subject::new("agent:a"));
+        let bound = verdict(Subject::bound_to_key("agent:a", holder.public().clone()));
         // A bearer needs nothing; a proof presented with it is ignored and consumes nothing.
-        assert_eq!(enforce(None, &bearer, &token(), &request), Ok(()));
+        assert_eq!(enforce(None, &bearer, &request), Ok(()));
         let proof = Proof::sign(token(), &request, [1; 16], NOW, &holder).unwrap();
         let checking = Possession::new(&store).with_proof(&proof);
-        assert_eq!(
-            enforce(Some(&checking), &bearer, &token(), &request),
-            Ok(())
-        );
+        assert_eq!(enforce(Some(&checking), &bearer, &request), Ok(()));
         // A key-bound holder: no context, no proof, then the proof (once).
         assert_eq!(
-            enforce(None, &bound, &token(), &request),
+            enforce(None, &bound, &request),
             Err(DenyReason::PossessionRequired)
         );
         assert_eq!(
-            enforce(Some(&Possession::new(&store)), &bound, &token(), &request),
+            enforce(Some(&Possession::new(&store)), &bound, &request),
             Err(DenyReason::PossessionRequired)
         );
-        assert_eq!(enforce(Some(&checking), &bound, &token(), &request), Ok(()));
+        assert_eq!(enforce(Some(&checking), &bound, &request), Ok(()));
         assert_eq!(
-            enforce(Some(&checking), &bound, &token(), &request),
+            enforce(Some(&checking), &bound, &request),
             Err(DenyReason::ProofReplay)
         );
         // A key set needs the holder-key directory of DESIGN.md §9.
-        let set = Subject::bound_to_key_set("agent:a");
+        let set = verdict(Subject::bound_to_key_set("agent:a"));
         assert_eq!(
-            enforce(Some(&checking), &set, &token(), &request),
+            enforce(Some(&checking), &set, &request),
             Err(DenyReason::PossessionRequired)
         );
     }
@@ -1156,15 +1254,18 @@ mod tests {
             let store = MemoryNonceStore::default();
             let holder = Subject::bound_to_key("agent:a", k.public().clone());
             let ctx = Possession::new(&store).with_proof(&proof);
-            assert_eq!(check_proof(&ctx, &holder, &token(), &req), Ok(()));
             assert_eq!(
-                check_proof(&ctx, &holder, &token(), &req),
+                check_proof(&ctx, &holder, &token(), &req, &account(1)),
+                Ok(())
+            );
+            assert_eq!(
+                check_proof(&ctx, &holder, &token(), &req, &account(1)),
                 Err(DenyReason::ProofReplay)
             );
             // An Ed25519 holder does not accept a P-256 proof, nor the reverse.
             let other = Subject::bound_to_key("agent:a", key(1).public().clone());
             assert_eq!(
-                check_proof(&ctx, &other, &token(), &req),
+                check_proof(&ctx, &other, &token(), &req, &account(1)),
                 Err(DenyReason::ProofSender)
             );
         }

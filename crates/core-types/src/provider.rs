@@ -509,7 +509,11 @@ pub trait TokenProvider {
     ///
     /// # Errors
     /// [`Error::Attenuation`] when the step would widen (re-issuance formats) or
-    /// the depth is exhausted, [`Error::Malformed`] for a bad parent.
+    /// the depth is exhausted, [`Error::Malformed`] for a bad parent,
+    /// [`Error::Model`] for a step beyond the size bounds, delegating to a
+    /// key-set binding, or delegating away from a bound holder
+    /// ([`crate::ModelError::DelegationUnsigned`]: use
+    /// [`TokenProvider::attenuate_signed`]).
     fn attenuate(&self, parent: &Token, step: &Attenuation) -> Result<Token, Error>;
 
     /// Takes `step` from `parent` as its current holder, signing the step with

@@ -122,7 +122,8 @@ pub fn current_holder<'a>(root: &'a Capability, steps: &'a [Attenuation]) -> &'a
 
 /// The signed-delegation rule of DESIGN.md §8: walking the chain's hand-overs
 /// (each a new subject and the key that signed its step, if any) from `root`,
-/// every hand-over away from a holder bound to a key is signed by that key.
+/// every hand-over away from a bound holder is signed by its key (a holder
+/// bound to a key set can sign none until the holder-key directory exists).
 ///
 /// # Errors
 /// [`DenyReason::UnsignedDelegation`] at the first that is not.
@@ -132,7 +133,14 @@ pub fn check_handovers<'a>(
 ) -> Result<(), DenyReason> {
     let mut holder = root;
     for (to, signer) in handovers {
-        if holder.holder_key().is_some_and(|k| signer != Some(k)) {
+        let signed = match &holder.binding {
+            None => true,
+            Some(HolderBinding::Key(k)) => signer == Some(k),
+            // No key of a key set can be checked without the holder-key
+            // directory of DESIGN.md §9: never signed.
+            Some(_) => false,
+        };
+        if !signed {
             return Err(DenyReason::UnsignedDelegation);
         }
         holder = to;
@@ -204,13 +212,13 @@ impl Attenuation {
     }
 
     /// May a step be taken from a credential whose current holder is `holder`
-    /// without the holder's signature? Not when it delegates away from a holder
-    /// bound to a key ([`check_handovers`]).
+    /// without the holder's signature? Not when it delegates away from a bound
+    /// holder ([`check_handovers`]).
     ///
     /// # Errors
     /// [`ModelError::DelegationUnsigned`].
     pub fn check_unsigned_from(&self, holder: &Subject) -> Result<(), ModelError> {
-        if self.delegate.is_some() && holder.holder_key().is_some() {
+        if self.delegate.is_some() && holder.is_bound() {
             return Err(ModelError::DelegationUnsigned);
         }
         Ok(())

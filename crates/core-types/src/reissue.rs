@@ -27,7 +27,9 @@ use crate::capability::{Capability, HolderBinding, ParentRef, TokenId};
 use crate::delegation::DelegationRequest;
 use crate::error::{Error, ModelError};
 use crate::lineage::{LineageEntry, LineageHash};
-use crate::possession::{self, HolderSigningKey};
+use crate::possession::{
+    self, Account, HolderSigningKey, NonceStore, Possession, PossessionSettings,
+};
 use crate::provider::{
     Denied, DenyReason, Format, Inspection, Properties, Token, TokenProvider, Verified,
     VerifyContext, check_format,
@@ -110,18 +112,32 @@ pub trait Reissuer: Send + Sync {
 
     /// Re-issues `parent` narrowed by the holder's signed `request` (DESIGN.md
     /// §8): the issuer's side of a delegation away from a key-bound holder.
-    /// The request must name this parent's lineage hash and be signed by the
-    /// key the parent's holder is bound to.
+    /// The request must name this parent's lineage hash and step, be signed
+    /// by the key the parent's holder is bound to, be fresh at `now` under
+    /// `settings` (as a proof of possession is), and be new: its nonce is
+    /// reserved in `nonces` (scope: the signer key), so a captured request
+    /// mints no second child.
     ///
     /// # Errors
-    /// As [`TokenProvider::attenuate`], and [`ModelError::DelegationSignature`]
-    /// when the request is for another parent or step, or not the holder's.
+    /// As [`TokenProvider::attenuate`]; [`ModelError::DelegationSignature`]
+    /// when the request is for another parent or step, or not the holder's;
+    /// [`ModelError::DelegationRequestRefused`] when it is stale, dated in the
+    /// future or replayed, or the nonce store is full or failing.
     fn attenuate_requested(
         &self,
         parent: &Token,
         request: &DelegationRequest,
+        nonces: &dyn NonceStore,
+        settings: PossessionSettings,
+        now: u64,
     ) -> Result<Token, Error> {
-        reissue(self, parent, &request.step, Some(request))
+        let authority = Authority::Request {
+            request,
+            nonces,
+            settings,
+            now,
+        };
+        reissue(self, parent, &request.step, &authority)
     }
 }
 
@@ -276,15 +292,31 @@ fn walk_lineage<R: Reissuer + ?Sized>(
     Ok(walked)
 }
 
+/// Who stands behind a re-issued step.
+enum Authority<'a> {
+    /// Nobody: refused when the step delegates away from a bound holder.
+    Unsigned,
+    /// The holder's key itself, in this process.
+    Key(&'a HolderSigningKey),
+    /// The holder's signed request: accepted once, while fresh.
+    Request {
+        request: &'a DelegationRequest,
+        nonces: &'a dyn NonceStore,
+        settings: PossessionSettings,
+        now: u64,
+    },
+}
+
 /// Re-issues `parent` narrowed by `step` (strictly: a widening step is
 /// refused), as a child whose parent is `parent`. A step that delegates away
-/// from a key-bound holder needs that holder's `signed` request for exactly
-/// this parent and step (DESIGN.md §8).
+/// from a key-bound holder needs that holder's key or signed request for
+/// exactly this parent and step (DESIGN.md §8); a request's nonce is reserved
+/// last, once everything else passed.
 fn reissue<R: Reissuer + ?Sized>(
     r: &R,
     parent: &Token,
     step: &Attenuation,
-    signed: Option<&DelegationRequest>,
+    authority: &Authority<'_>,
 ) -> Result<Token, Error> {
     step.check_appendable()?;
     check_format(parent, r.format())?;
@@ -297,27 +329,48 @@ fn reissue<R: Reissuer + ?Sized>(
         return Err(ModelError::HolderBindingUnsupported.into());
     }
     let parent_hash = LineageHash::compute(r.format(), parent.as_bytes());
-    match signed {
-        None => step.check_unsigned_from(&parent_cap.subject)?,
-        Some(request) => {
+    let holder = parent_cap.subject.holder_key();
+    match authority {
+        Authority::Unsigned => step.check_unsigned_from(&parent_cap.subject)?,
+        Authority::Key(key) => {
+            if holder.is_some_and(|k| k != key.public()) {
+                return Err(ModelError::DelegationSignature.into());
+            }
+        }
+        Authority::Request { request, .. } => {
             if request.parent != parent_hash || request.step != *step {
                 return Err(ModelError::DelegationSignature.into());
             }
             // An unbound holder needs no signature, but a request that does
             // not verify is refused rather than ignored.
-            let signer = parent_cap
-                .subject
-                .holder_key()
-                .unwrap_or(&request.signature.signer);
-            request
-                .signature
-                .check(signer, r.format(), &parent_hash, step)?;
+            request.check_signature(holder.unwrap_or(&request.signature.signer), r.format())?;
         }
     }
     let mut child = parent_cap.attenuate(step)?;
     child.id = TokenId::random()?;
     child.parent = Some(ParentRef::new(r.format(), parent_cap.id, parent_hash));
     child.check_issuable()?;
+    if let Authority::Request {
+        request,
+        nonces,
+        settings,
+        now,
+    } = authority
+    {
+        let refused = |reason| Error::from(ModelError::DelegationRequestRefused(reason));
+        let fresh_until =
+            possession::freshness(*settings, request.issued_at, *now).map_err(refused)?;
+        let account = Account::of(r.format(), &parent_cap.issuer, &parent_cap.id);
+        possession::reserve_nonce(
+            &Possession::new(*nonces).with_settings(*settings),
+            &request.signature.signer,
+            &request.nonce,
+            fresh_until,
+            *now,
+            &account,
+        )
+        .map_err(refused)?;
+    }
     r.seal(&child)
 }
 
@@ -336,7 +389,7 @@ impl<R: Reissuer> TokenProvider for R {
     }
 
     fn attenuate(&self, parent: &Token, step: &Attenuation) -> Result<Token, Error> {
-        reissue(self, parent, step, None)
+        reissue(self, parent, step, &Authority::Unsigned)
     }
 
     fn attenuate_signed(
@@ -345,9 +398,8 @@ impl<R: Reissuer> TokenProvider for R {
         step: &Attenuation,
         holder: &HolderSigningKey,
     ) -> Result<Token, Error> {
-        let parent_hash = TokenProvider::lineage_hash(self, parent)?;
-        let request = DelegationRequest::sign(Reissuer::format(self), parent_hash, step, holder)?;
-        self.attenuate_requested(parent, &request)
+        // The holder's key is here: nothing travels, so nothing can be replayed.
+        reissue(self, parent, step, &Authority::Key(holder))
     }
 
     fn verify(
@@ -361,8 +413,7 @@ impl<R: Reissuer> TokenProvider for R {
         let holder = crate::reference::authorize_chain(&cap, &[], request)?;
         let lineage_hash = LineageHash::compute(Reissuer::format(self), token.as_bytes());
         let chain_len = walk_lineage(self, &lineage_hash, cap.parent, ctx)?;
-        possession::enforce(ctx.possession.as_ref(), &holder, &lineage_hash, request)?;
-        Ok(Verified::new(
+        let verified = Verified::new(
             Reissuer::format(self),
             cap.id,
             cap.issuer,
@@ -370,7 +421,9 @@ impl<R: Reissuer> TokenProvider for R {
             lineage_hash,
             chain_len,
             holder,
-        ))
+        );
+        possession::enforce(ctx.possession.as_ref(), &verified, request)?;
+        Ok(verified)
     }
 
     fn lineage_hash(&self, token: &Token) -> Result<LineageHash, Error> {

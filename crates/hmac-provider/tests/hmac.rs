@@ -312,3 +312,81 @@ proptest! {
         let _ = p.inspect(&Token::new(FORMAT, bytes));
     }
 }
+
+/// A holder far from the issuer delegates a key-bound token on with a signed
+/// `DelegationRequest` (binary form, as it would travel): the issuer re-issues
+/// once, while the request is fresh; a replay, a stale or future-dated
+/// request, one for another parent, one signed by a thief and one naming
+/// another step are refused, and none of them consumes the good one's nonce.
+#[test]
+fn a_delegation_request_is_accepted_once_while_fresh() {
+    use captoken_core_types::{
+        Attenuation, DelegationRequest, HolderSigningKey, MemoryNonceStore, ModelError,
+        PossessionSettings, Reissuer,
+    };
+    let p = provider();
+    let holder = HolderSigningKey::from_seed(&[7; 32]);
+    let thief = HolderSigningKey::from_seed(&[8; 32]);
+    let mut cap = workload::capability(kid("k1"));
+    cap.subject = Subject::bound_to_key(workload::SUBJECT, holder.public().clone());
+    let root = p.issue(&cap).unwrap();
+    let sibling = p.attenuate(&root, &workload::step(1)).unwrap();
+    let parent = p.lineage_hash(&root).unwrap();
+    let step = Attenuation::new().delegate(Subject::new("agent:sub"));
+    let (now, settings) = (workload::NOW, PossessionSettings::default());
+    let nonces = MemoryNonceStore::default();
+    let sign = |parent, step: &Attenuation, at, nonce, key| {
+        let r = DelegationRequest::sign(FORMAT, parent, step, at, [nonce; 16], key).unwrap();
+        // It travels in its binary form.
+        DelegationRequest::from_bytes(&r.to_bytes().unwrap()).unwrap()
+    };
+    let ask = |token: &Token, r: &DelegationRequest| {
+        p.attenuate_requested(token, r, &nonces, settings, now)
+    };
+    let refused = |got: Result<Token, Error>| match got {
+        Err(Error::Model(e)) => e,
+        other => panic!("{other:?}"),
+    };
+    let signature = ModelError::DelegationSignature;
+    let replay = ModelError::DelegationRequestRefused(DenyReason::ProofReplay);
+    // Refused before the nonce: another parent, a thief, another step.
+    assert_eq!(
+        refused(ask(&sibling, &sign(parent, &step, now, 1, &holder))),
+        signature
+    );
+    assert_eq!(
+        refused(ask(&root, &sign(parent, &step, now, 1, &thief))),
+        signature
+    );
+    let mut swapped = sign(parent, &step, now, 1, &holder);
+    swapped.step = Attenuation::new().delegate(Subject::new("agent:thief"));
+    assert_eq!(refused(ask(&root, &swapped)), signature);
+    // Out of time.
+    let stale = sign(parent, &step, now - settings.ttl - 1, 1, &holder);
+    assert_eq!(
+        refused(ask(&root, &stale)),
+        ModelError::DelegationRequestRefused(DenyReason::ProofStale)
+    );
+    let early = sign(parent, &step, now + settings.skew + 1, 1, &holder);
+    assert_eq!(
+        refused(ask(&root, &early)),
+        ModelError::DelegationRequestRefused(DenyReason::ProofFutureDated)
+    );
+    // The good one, once.
+    let good = sign(parent, &step, now, 1, &holder);
+    let child = ask(&root, &good).unwrap();
+    let stores = Stores::new();
+    stores.record_index(&p, &root).unwrap();
+    stores.record_index(&p, &child).unwrap();
+    let by_sub = captoken_core_types::Request {
+        subject: "agent:sub".into(),
+        ..workload::request(0)
+    };
+    assert!(p.verify(&child, &by_sub, &stores.cold()).is_ok());
+    assert_eq!(refused(ask(&root, &good)), replay);
+    // Without the holder's request, the issuer refuses to delegate.
+    assert_eq!(
+        refused(p.attenuate(&root, &step)),
+        ModelError::DelegationUnsigned
+    );
+}

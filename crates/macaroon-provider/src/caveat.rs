@@ -65,9 +65,11 @@
 //! `/srv/data/report.txt` and refuses `/srv/data/../etc/passwd`,
 //! `/srv/database` and `/srv/data/%2e%2e/x`.
 //!
-//! A bound subject (`ed25519:…` or `keyset`) needs a proof of possession that
-//! this version does not check: such a token is never issued or attenuated by
-//! this crate, and one written by hand is denied at verification
+//! A subject bound to a holder key (`ed25519:…`, or `p256:…` with core-types'
+//! `p256` feature) verifies only with the holder's proof of possession, and is
+//! delegated on only by a step carrying the holder's `holder-sig`; a subject
+//! bound to its key set (`keyset`) is never issued or attenuated to by this
+//! crate, and one written by hand is denied
 //! ([`captoken_core_types::DenyReason::PossessionRequired`]).
 //!
 //! For example, the root of the DESIGN.md §7 workload:
@@ -95,7 +97,8 @@
 //!
 //! How the caveats of a macaroon group into the root and the steps is in
 //! [`crate::chain`]; what they authorize together is the reference authorizer's
-//! rule ([`captoken_core_types::reference::authorize`]).
+//! rule ([`captoken_core_types::reference::authorize_chain`]), then proof of
+//! possession for a key-bound holder ([`captoken_core_types::possession::enforce`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;

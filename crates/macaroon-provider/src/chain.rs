@@ -36,10 +36,10 @@
 //!
 //! Every caveat is a conjunct, so a step narrows and never widens. The root
 //! claims read as a [`Capability`] and each step as an [`Attenuation`]; what
-//! they authorize together is exactly the reference authorizer's verdict,
-//! [`captoken_core_types::reference::authorize`], which the provider calls
-//! once the chain signature and the lineage are checked. There is no second
-//! rule set here.
+//! they authorize together is exactly the reference rule set's verdict,
+//! [`captoken_core_types::reference::authorize_chain`], which the provider
+//! calls once the chain signature and the lineage are checked (and then
+//! `possession::enforce`). There is no second rule set here.
 
 use std::collections::BTreeSet;
 

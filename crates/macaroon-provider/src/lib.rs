@@ -17,10 +17,11 @@
 //!   Unknown or malformed caveats fail closed; `ct1` tokens and caveats of the
 //!   previous version are refused as an unsupported version. [`chain`] defines
 //!   how caveats group into the root and its steps; what they authorize is the
-//!   reference authorizer's verdict
-//!   ([`captoken_core_types::reference::authorize`]), evaluated once the chain
-//!   and the lineage are checked. A holder-bound subject (root or delegate) is
-//!   denied as needing a proof of possession.
+//!   reference rule set's verdict
+//!   ([`captoken_core_types::reference::authorize_chain`]), evaluated once the
+//!   chain and the lineage are checked, then proof of possession for a holder
+//!   bound to a key ([`captoken_core_types::possession::enforce`]); a step
+//!   delegating away from a key-bound holder must carry its `holder-sig`.
 //! - **Offline attenuation**: a holder appends a step (a `ct2 step` boundary
 //!   declaring the parent's lineage hash, then the step's caveats) without any
 //!   key. The verifier recomputes the chain signature at every boundary,

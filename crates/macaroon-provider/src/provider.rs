@@ -345,7 +345,7 @@ impl TokenProvider for MacaroonProvider {
     /// Mints a macaroon for `capability` with the root key of `capability.issuer`.
     ///
     /// # Errors
-    /// [`Error::Model`] beyond the size bounds or for a holder-bound subject
+    /// [`Error::Model`] beyond the size bounds or for a key-set-bound subject
     /// (`Capability::check_issuable`, checked first), [`Error::UnknownKey`],
     /// [`Error::Unsupported`] for a capability with a parent or beyond the wire's limits.
     fn issue(&self, capability: &Capability) -> Result<Token, Error> {
@@ -358,8 +358,9 @@ impl TokenProvider for MacaroonProvider {
     /// denies a token whose steps exceed its depth (the reference authorizer's rule).
     ///
     /// # Errors
-    /// [`Error::Model`] for a step beyond the size bounds or delegating to a
-    /// holder-bound subject (`Attenuation::check_appendable`, checked first),
+    /// [`Error::Model`] for a step beyond the size bounds, delegating to a
+    /// key-set-bound subject (`Attenuation::check_appendable`, checked first)
+    /// or, unsigned, away from a key-bound holder (`DelegationUnsigned`),
     /// [`Error::Malformed`] when the parent is not a captoken `ct2` macaroon,
     /// [`Error::Unsupported`] when the child would exceed the size limits.
     fn attenuate(&self, parent: &Token, step: &Attenuation) -> Result<Token, Error> {
@@ -402,9 +403,8 @@ impl TokenProvider for MacaroonProvider {
         Self::check_lineage(&structure, &auth, ctx)?;
         Self::check_third_party(&m, &auth, ctx, request.now)?;
         let holder = reference::authorize_chain(&structure.root, &structure.steps, request)?;
-        possession::enforce(ctx.possession.as_ref(), &holder, &auth.own, request)?;
         let root = structure.root;
-        Ok(Verified::new(
+        let verified = Verified::new(
             FORMAT,
             root.id,
             root.issuer,
@@ -412,7 +412,9 @@ impl TokenProvider for MacaroonProvider {
             auth.own,
             structure.steps.len(),
             holder,
-        ))
+        );
+        possession::enforce(ctx.possession.as_ref(), &verified, request)?;
+        Ok(verified)
     }
 
     fn lineage_hash(&self, token: &Token) -> Result<LineageHash, Error> {

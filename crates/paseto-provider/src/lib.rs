@@ -37,10 +37,12 @@
 //!   the hash of exactly the string every PASETO implementation sees. A verifier
 //!   accepts only the canonical base64 of a token's parts, so one signed token
 //!   has one text and one lineage hash.
-//! - **Holder binding**: until proof of possession exists, a bound capability
-//!   is refused at issue, a parent bound to a holder is not re-issued, and a
-//!   bound token (which only a forger could make) is denied at verification
-//!   with `DenyReason::PossessionRequired`.
+//! - **Holder binding**: a capability bound to a holder key (the `holder`
+//!   claim) verifies only with the holder's proof of possession, and is
+//!   re-issued to another subject only on the holder's signed
+//!   `DelegationRequest` (`Reissuer::attenuate_requested`); a key-set binding
+//!   is refused at issue, not re-issued, and denied at verification with
+//!   `DenyReason::PossessionRequired`.
 //!
 //! # Limits
 //!

@@ -117,3 +117,21 @@ pub(crate) fn forge_root(source: &str) -> Token {
         .unwrap();
     Token::new(FORMAT, token.to_vec().unwrap())
 }
+
+/// The verdict `verify` would return for an inspected token and its holder.
+pub(crate) fn verified_as(
+    inspected: &captoken_core_types::Inspection,
+    hash: captoken_core_types::LineageHash,
+    holder: captoken_core_types::Subject,
+) -> captoken_core_types::Verified {
+    let cap = &inspected.capability;
+    captoken_core_types::Verified::new(
+        captoken_biscuit_provider::FORMAT,
+        cap.id,
+        cap.issuer.clone(),
+        cap.issued_at,
+        hash,
+        inspected.steps.len(),
+        holder,
+    )
+}
