@@ -9,8 +9,8 @@ use biscuit_auth::{Biscuit, PrivateKey, PublicKey, UnverifiedBiscuit};
 use captoken_core_types::reference::{check_handovers, check_key_sets};
 use captoken_core_types::{
     Attenuation, AttenuationError, AttenuationMode, Capability, Denied, DenyReason, Error, Format,
-    HolderKey, HolderSigningKey, Inspection, KeyId, LineageEntry, LineageHash, ModelError,
-    Properties, Request, Token, TokenProvider, Verified, VerifyContext, check_format, possession,
+    HolderKey, HolderSigningKey, Inspection, KeyId, LineageEntry, LineageHash, Properties, Request,
+    Token, TokenProvider, Verified, VerifyContext, check_format, possession,
 };
 
 use crate::datalog::{self as dl, CheckClass};
@@ -194,19 +194,12 @@ impl BiscuitProvider {
             _ => Error::Malformed("a block is outside what the verifier accepts"),
         })?;
         let holder = scan.holder();
+        step.check_taken_by(holder, signer.map(HolderSigningKey::public))?;
         let seed = match signer {
-            None => {
-                step.check_unsigned_from(holder)?;
-                None
-            }
-            Some(key) => {
-                if holder.holder_key().is_some_and(|k| k != key.public()) {
-                    return Err(ModelError::DelegationSignature.into());
-                }
-                Some(key.ed25519_seed().ok_or(Error::Unsupported(
-                    "Biscuit third-party blocks are signed with Ed25519 holder keys only",
-                ))?)
-            }
+            None => None,
+            Some(key) => Some(key.ed25519_seed().ok_or(Error::Unsupported(
+                "Biscuit third-party blocks are signed with Ed25519 holder keys only",
+            ))?),
         };
         let count = proto.blocks.len() + 1;
         if count >= self.limits.max_blocks() {

@@ -223,6 +223,26 @@ impl Attenuation {
         }
         Ok(())
     }
+
+    /// May `signer` (or nobody) take this step from a credential whose current
+    /// holder is `holder`? Unsigned: as [`Attenuation::check_unsigned_from`].
+    /// Signed: the signer must be the key a bound holder is bound to (any key
+    /// may sign for an unbound holder; a key-set holder can sign nothing yet).
+    ///
+    /// # Errors
+    /// [`ModelError::DelegationUnsigned`] or [`ModelError::DelegationSignature`].
+    pub fn check_taken_by(
+        &self,
+        holder: &Subject,
+        signer: Option<&HolderKey>,
+    ) -> Result<(), ModelError> {
+        match (signer, &holder.binding) {
+            (None, _) => self.check_unsigned_from(holder),
+            (Some(_), None) => Ok(()),
+            (Some(key), Some(HolderBinding::Key(k))) if k == key => Ok(()),
+            (Some(_), Some(_)) => Err(ModelError::DelegationSignature),
+        }
+    }
 }
 
 /// Is `now` inside `not_before <= now < expires_at`?

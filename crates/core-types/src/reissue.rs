@@ -331,12 +331,8 @@ fn reissue<R: Reissuer + ?Sized>(
     let parent_hash = LineageHash::compute(r.format(), parent.as_bytes());
     let holder = parent_cap.subject.holder_key();
     match authority {
-        Authority::Unsigned => step.check_unsigned_from(&parent_cap.subject)?,
-        Authority::Key(key) => {
-            if holder.is_some_and(|k| k != key.public()) {
-                return Err(ModelError::DelegationSignature.into());
-            }
-        }
+        Authority::Unsigned => step.check_taken_by(&parent_cap.subject, None)?,
+        Authority::Key(key) => step.check_taken_by(&parent_cap.subject, Some(key.public()))?,
         Authority::Request { request, .. } => {
             if request.parent != parent_hash || request.step != *step {
                 return Err(ModelError::DelegationSignature.into());

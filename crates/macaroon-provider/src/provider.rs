@@ -2,8 +2,8 @@
 
 use captoken_core_types::{
     Attenuation, AttenuationMode, Capability, Denied, DenyReason, Error, Format, HolderSignature,
-    HolderSigningKey, Inspection, LineageEntry, LineageHash, ModelError, Properties, Request,
-    Token, TokenProvider, Verified, VerifyContext, check_format, possession, reference,
+    HolderSigningKey, Inspection, LineageEntry, LineageHash, Properties, Request, Token,
+    TokenProvider, Verified, VerifyContext, check_format, possession, reference,
 };
 use zeroize::Zeroizing;
 
@@ -147,18 +147,10 @@ impl MacaroonProvider {
         let structure = chain::parse(&m).map_err(Error::Malformed)?;
         let holder = reference::current_holder(&structure.root, &structure.steps);
         let parent_hash = lineage::lineage_hash(&m);
-        let signature = match signer {
-            None => {
-                step.check_unsigned_from(holder)?;
-                None
-            }
-            Some(key) => {
-                if holder.holder_key().is_some_and(|k| k != key.public()) {
-                    return Err(ModelError::DelegationSignature.into());
-                }
-                Some(HolderSignature::sign(FORMAT, &parent_hash, step, key)?)
-            }
-        };
+        step.check_taken_by(holder, signer.map(HolderSigningKey::public))?;
+        let signature = signer
+            .map(|key| HolderSignature::sign(FORMAT, &parent_hash, step, key))
+            .transpose()?;
         let mut claims = chain::step_claims(parent_hash, step, signature);
         if let Some(Claim::Step { count, .. }) = claims.first_mut() {
             *count = count.saturating_add(u32::try_from(extra.len()).unwrap_or(u32::MAX));
