@@ -2,7 +2,8 @@
 #![allow(clippy::expect_used, clippy::panic, reason = "tests fail by panicking")]
 
 use captoken_core_types::StoreError;
-use captoken_core_types::possession::{Account, NonceStore, Possession, Reservation};
+use captoken_core_types::possession::{Account, NonceStore, Reservation};
+use captoken_core_types::testing::KeyPlan;
 use captoken_core_types::testing::conformance::{self, Setup};
 use captoken_core_types::{
     Attenuation, Capability, Constraint, Denied, Error, Format, HolderKey, HolderSigningKey,
@@ -11,7 +12,7 @@ use captoken_core_types::{
 };
 use captoken_eval::candidate::{Candidate, Hmac};
 use captoken_eval::suites::{Suite, run};
-use captoken_hmac_provider::HmacProvider;
+use captoken_hmac_provider::{HmacKey, HmacProvider};
 
 /// How a wrapper breaks the HMAC provider.
 trait Fault {
@@ -78,10 +79,9 @@ impl<F: Fault> TokenProvider for Broken<F> {
         if !F::KEEPS_NONCES
             && let Some(checking) = ctx.possession
         {
-            let mut forgetful = Possession::new(&Forgetful).with_settings(checking.settings);
-            if let Some(proof) = checking.proof {
-                forgetful = forgetful.with_proof(proof);
-            }
+            // The same check, with only the nonce store swapped.
+            let mut forgetful = checking;
+            forgetful.nonces = &Forgetful;
             self.inner
                 .verify(token, request, &ctx.with_possession(forgetful))
         } else if F::CHECKS_REVOCATION {
@@ -209,11 +209,29 @@ fn the_same_suites_pass_for_the_sound_provider() {
     }
 }
 
+/// A broken provider over the keyring `plan` describes.
+fn keyed<F: Fault + 'static>(
+    plan: &KeyPlan,
+) -> Result<Box<dyn TokenProvider>, captoken_core_types::KeyError> {
+    let ring = plan.build(|id, seed| HmacKey::new(id.clone(), &[seed; 32]))?;
+    Ok(Box::new(Broken::<F> {
+        inner: HmacProvider::new(ring),
+        fault: std::marker::PhantomData,
+    }))
+}
+
+/// The sound HMAC provider over the keyring `plan` describes.
+fn sound_keyed(plan: &KeyPlan) -> Result<Box<dyn TokenProvider>, captoken_core_types::KeyError> {
+    let ring = plan.build(|id, seed| HmacKey::new(id.clone(), &[seed; 32]))?;
+    Ok(Box::new(HmacProvider::new(ring)))
+}
+
 /// The shared conformance suite over a broken provider.
 fn conformance_setup<F: Fault + 'static>() -> Setup {
     Setup {
         provider: Box::new(Broken::<F>::provider(0)),
         wrong_key: Box::new(Broken::<F>::provider(1)),
+        keyed: keyed::<F>,
     }
 }
 
@@ -272,6 +290,7 @@ fn the_conformance_suite_catches_the_same_faults() {
     let sound = Setup {
         provider: Box::new(Hmac::provider(0)),
         wrong_key: Box::new(Hmac::provider(1)),
+        keyed: sound_keyed,
     };
     assert_eq!(failing(&sound), Vec::new());
 }

@@ -378,7 +378,10 @@ mod tests {
     fn keyring_selects_by_root_key_id_and_refuses_duplicates_and_collisions() {
         let signing = |id: &str, seed: u8| RootSigningKey::ed25519_from_seed(kid(id), &[seed; 32]);
         let mut ring = BiscuitKeyring::single(signing("k1", 1));
-        let found = ring.for_verifying(&root_key_id(&kid("k1"))).unwrap();
+        let found = ring
+            .for_verifying(&root_key_id(&kid("k1")))
+            .unwrap()
+            .verifier();
         assert_eq!(found.id(), &kid("k1"));
         assert_eq!(found, &signing("k1", 1).public());
         assert_eq!(

@@ -4,17 +4,17 @@ use base64ct::{Base64Url, Encoding};
 use biscuit_auth::builder::{AuthorizerBuilder, BlockBuilder, Fact, Policy};
 use biscuit_auth::error::{FailedCheck, Format as BiscuitFormat, Logic, Token as BiscuitError};
 use biscuit_auth::format::schema;
-use biscuit_auth::format::schema::public_key::Algorithm;
 use biscuit_auth::{Biscuit, PrivateKey, PublicKey, UnverifiedBiscuit};
-use captoken_core_types::reference::{check_handovers, check_key_sets};
+use captoken_core_types::keyring::Selected;
+use captoken_core_types::reference::check_handovers;
 use captoken_core_types::{
     Attenuation, AttenuationError, AttenuationMode, Capability, Denied, DenyReason, Error, Format,
-    HolderKey, HolderSigningKey, Inspection, KeyId, LineageEntry, LineageHash, Properties, Request,
-    Token, TokenProvider, Verified, VerifyContext, check_format, possession,
+    HolderKey, HolderSigningKey, Inspection, LineageEntry, LineageHash, Properties, Request, Token,
+    TokenProvider, Verified, VerifyContext, check_format, possession,
 };
 
 use crate::datalog::{self as dl, CheckClass};
-use crate::key::{BiscuitKeyring, root_key_id};
+use crate::key::{BiscuitKeyring, RootKey, root_key_id};
 use crate::limits::Limits;
 use crate::screen;
 use crate::signature;
@@ -110,19 +110,28 @@ impl BiscuitProvider {
     fn read(&self, bytes: &[u8]) -> Result<schema::Biscuit, WireError> {
         wire::container(bytes, &self.limits, |rid| {
             rid.and_then(|r| self.keys.for_verifying(&r).ok())
-                .map(|k| k.key().algorithm())
+                .map(|k| k.verifier().key().algorithm())
         })
     }
 
     /// Checks every signature under the root key the token's root key id
-    /// selects; no other key is tried. Returns the key id and the root key's
-    /// algorithm.
-    fn authenticate(&self, bytes: &[u8]) -> Result<(Biscuit, KeyId, Algorithm), DenyReason> {
-        let keys = &self.keys;
-        let choose = |rid: Option<u32>| -> Result<PublicKey, BiscuitFormat> {
-            rid.and_then(|r| keys.for_verifying(&r).ok())
-                .map(|k| k.key())
-                .ok_or(BiscuitFormat::UnknownPublicKey)
+    /// (`root_key_id`, read from the decoded container) selects; no other key
+    /// is tried. Returns the selected key, whose state must still admit the
+    /// token's `issued_at`.
+    fn authenticate<'k>(
+        &'k self,
+        bytes: &[u8],
+        root_key_id: Option<u32>,
+    ) -> Result<(Biscuit, Selected<'k, RootKey>), DenyReason> {
+        let rid = root_key_id.ok_or(DenyReason::UnknownKey)?;
+        let selected = self.keys.for_verifying(&rid).map_err(DenyReason::from)?;
+        let public = selected.verifier().key();
+        let choose = |r: Option<u32>| -> Result<PublicKey, BiscuitFormat> {
+            if r == Some(rid) {
+                Ok(public)
+            } else {
+                Err(BiscuitFormat::UnknownPublicKey)
+            }
         };
         let biscuit = Biscuit::from(bytes, choose).map_err(|e| match e {
             BiscuitError::Format(BiscuitFormat::UnknownPublicKey) => DenyReason::UnknownKey,
@@ -135,11 +144,7 @@ impl BiscuitProvider {
             ) => DenyReason::BadSignature,
             _ => DenyReason::Malformed("not a valid Biscuit token"),
         })?;
-        let key = biscuit
-            .root_key_id()
-            .and_then(|r| keys.for_verifying(&r).ok())
-            .ok_or(DenyReason::UnknownKey)?;
-        Ok((biscuit, key.id().clone(), key.key().algorithm()))
+        Ok((biscuit, selected))
     }
 
     /// Compares supplied ancestors (parent first) with the lineage recomputed
@@ -388,7 +393,7 @@ impl TokenProvider for BiscuitProvider {
         let key = self
             .keys
             .for_signing(&capability.issuer)
-            .map_err(|_| Error::UnknownKey(capability.issuer.clone()))?;
+            .map_err(Error::from)?;
         let bytes = Biscuit::builder()
             .merge(dl::authority(capability)?)
             .root_key_id(root_key_id(&capability.issuer))
@@ -456,10 +461,12 @@ impl TokenProvider for BiscuitProvider {
         // Every encoding the token alone determines (the authority signature's
         // algorithm is the root key's, not in the token) ...
         let proto = wire::container(bytes, &self.limits, |_| None).map_err(malformed)?;
-        let (biscuit, key_id, root) = self.authenticate(bytes)?;
+        let (biscuit, key) = self.authenticate(bytes, proto.root_key_id)?;
         // ... then the authority signature held to the root key's encoding.
-        signature::check_authority(&proto, root).map_err(malformed)?;
+        signature::check_authority(&proto, key.verifier().key().algorithm()).map_err(malformed)?;
         let scan = screen::scan(&proto, &self.limits)?;
+        // The signed issue time, under the key's lifecycle state.
+        key.admit(scan.issued_at).map_err(DenyReason::from)?;
         if !scan.work(request, &self.limits).within(&self.limits) {
             return Err(DenyReason::UnknownCaveat.into());
         }
@@ -488,8 +495,7 @@ impl TokenProvider for BiscuitProvider {
         let ambient = dl::ambient(request, &holder.principal, proto.blocks.len() + 1);
         let verdict = self.authorize(&biscuit, &proto, ambient);
         // The reference's order: depth, then hand-overs and key sets, then the rest.
-        let bindings = check_handovers(&scan.root, scan.handovers())
-            .and_then(|()| check_key_sets(scan.subjects()));
+        let bindings = check_handovers(&scan.root, scan.handovers());
         match (verdict, bindings) {
             (Err(DenyReason::DepthExceeded), _) => Err(DenyReason::DepthExceeded),
             (_, Err(possession)) => Err(possession),
@@ -503,7 +509,7 @@ impl TokenProvider for BiscuitProvider {
         let verified = Verified::new(
             FORMAT,
             scan.token_id,
-            key_id,
+            key.id().clone(),
             scan.issued_at,
             lineage_hash,
             hashes.len().saturating_sub(1),

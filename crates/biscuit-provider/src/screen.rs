@@ -565,11 +565,6 @@ impl Scan {
         self.delegates.last().map_or(&self.root, |(to, _)| to)
     }
 
-    /// Every subject of the chain: the root, then each delegate.
-    pub(crate) fn subjects(&self) -> impl Iterator<Item = &Subject> {
-        std::iter::once(&self.root).chain(self.delegates.iter().map(|(to, _)| to))
-    }
-
     /// Every hand-over of the chain, in order: the delegate and the holder
     /// key that signed its block, if any (for `reference::check_handovers`).
     pub(crate) fn handovers(&self) -> impl Iterator<Item = (&Subject, Option<&HolderKey>)> {

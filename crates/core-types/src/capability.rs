@@ -244,9 +244,9 @@ pub enum HolderBinding {
 /// A bound subject needs a proof of possession at every verification, which
 /// every provider's `verify` checks (DESIGN.md §8), and is delegated on only
 /// with its holder's signature. A subject bound to its principal's key set
-/// needs the holder-key directory of DESIGN.md §9, which captoken does not
-/// have yet: it is refused at issue and denied at verification
-/// ([`crate::DenyReason::PossessionRequired`]).
+/// accepts proofs from any key of the set that the verifier's holder-key
+/// directory ([`crate::holder_keys`], DESIGN.md §9) admits at the proof's time;
+/// it can be narrowed, but not handed over to another subject.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct Subject {

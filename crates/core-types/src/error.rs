@@ -30,12 +30,6 @@ pub enum ModelError {
     /// A size bound of `bounds` is exceeded.
     #[error("too large: {0}")]
     TooLarge(&'static str),
-    /// The capability binds its subject to the principal's key set, which needs
-    /// the holder-key directory of DESIGN.md §9 that this version does not have.
-    #[error(
-        "key-set holder bindings need a holder-key directory, which this version does not have"
-    )]
-    HolderBindingUnsupported,
     /// A step delegates away from a key-bound holder without that holder's
     /// signature (DESIGN.md §8): use `attenuate_signed` with the holder's key.
     #[error("delegating away from a key-bound holder needs the holder's signature")]
@@ -97,6 +91,25 @@ pub enum StoreError {
     /// A different entry is already recorded under this token id.
     #[error("conflicting lineage entry for token {0}")]
     Conflict(TokenId),
+    /// The store is full: it refuses new entries rather than evict any.
+    #[error("store full")]
+    Full,
+    /// A different record is already enrolled for this principal and holder
+    /// key: a holder-key directory never overwrites a record.
+    #[error("holder key already enrolled with other terms")]
+    HolderKeyExists,
+    /// No record of this holder key is enrolled for this principal.
+    #[error("holder key not enrolled")]
+    HolderKeyUnknown,
+    /// A lifecycle move that would give a key back power it lost
+    /// ([`KeyState::then`](crate::KeyState::then)).
+    #[error("a key cannot move from {from:?} to {to:?}")]
+    StateRegression {
+        /// The key's state.
+        from: crate::keyring::KeyState,
+        /// The state refused.
+        to: crate::keyring::KeyState,
+    },
     /// The backing store failed.
     #[error("store backend: {0}")]
     Backend(String),
@@ -123,6 +136,10 @@ pub enum Error {
     /// A parent token's MAC or signature does not verify.
     #[error("parent token fails authentication")]
     BadSignature,
+    /// A key cannot be used: not the signing key, retired, compromised, only
+    /// a public half.
+    #[error(transparent)]
+    Key(KeyError),
     /// The attenuation step is refused.
     #[error(transparent)]
     Attenuation(#[from] AttenuationError),
@@ -141,6 +158,16 @@ pub enum Error {
     /// An error of the format's own library.
     #[error("format library: {0}")]
     Format(Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl From<KeyError> for Error {
+    /// An unknown key id stays [`Error::UnknownKey`]; every other key error is [`Error::Key`].
+    fn from(e: KeyError) -> Self {
+        match e {
+            KeyError::UnknownId(id) => Self::UnknownKey(id),
+            e => Self::Key(e),
+        }
+    }
 }
 
 /// Why a key cannot be made, added to a keyring, or selected from one: the
@@ -187,4 +214,40 @@ pub enum KeyError {
     /// The operating system's random number generator failed.
     #[error("random number generator failed: {0}")]
     Random(String),
+    /// The key is compromised: it verifies and signs nothing.
+    #[error("key {0} is compromised")]
+    Compromised(KeyId),
+    /// The key retired at `at`: it verifies only what was signed before.
+    #[error("key {id} retired at {at}: it verifies only tokens issued before")]
+    Retired {
+        /// The key.
+        id: KeyId,
+        /// Its retirement time, Unix seconds.
+        at: u64,
+    },
+    /// The key is retired or compromised: it signs nothing.
+    #[error("key {0} is retired or compromised: it no longer signs")]
+    CannotSign(KeyId),
+    /// Another key is the keyring's signing key (exactly one signs at a time).
+    #[error("key {id} is not the signing key (signing: {signing:?})")]
+    NotSigningKey {
+        /// The key asked for.
+        id: KeyId,
+        /// The signing key, if any.
+        signing: Option<KeyId>,
+    },
+    /// The keyring has no signing key (none added, or it was compromised).
+    #[error("the keyring has no signing key")]
+    NoSigningKey,
+    /// The signing key cannot be retired or dropped: switch signing first.
+    #[error("key {0} is the signing key: switch signing to another key first")]
+    SigningKey(KeyId),
+    /// A lifecycle move that would give a key back power it lost.
+    #[error("a key cannot move from {from:?} to {to:?}")]
+    StateRegression {
+        /// The key's state.
+        from: crate::keyring::KeyState,
+        /// The state refused.
+        to: crate::keyring::KeyState,
+    },
 }

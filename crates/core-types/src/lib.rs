@@ -12,6 +12,7 @@ mod constraint;
 pub mod delegation;
 mod error;
 pub mod hex;
+pub mod holder_keys;
 pub mod keyring;
 mod lineage;
 pub mod path;
@@ -32,6 +33,9 @@ pub use constraint::{Constraint, Value};
 pub use delegation::{DelegationRequest, HolderSignature};
 pub use error::KeyError;
 pub use error::{AttenuationError, Error, ModelError, StoreError};
+pub use holder_keys::{
+    CompromiseNotice, Endorsement, HolderKeyError, HolderKeyRecord, HolderKeys, MemoryHolderKeys,
+};
 pub use keyring::{KeyMaterial, KeyState, Keyring, SharedSecret};
 pub use lineage::{
     LINEAGE_DOMAIN, LineageEntry, LineageHash, LineageHasher, LineageIndex, MemoryLineageIndex,

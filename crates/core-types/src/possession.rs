@@ -42,6 +42,7 @@ use zeroize::Zeroizing;
 use crate::bounds::MAX_NAME_LEN;
 use crate::capability::{HolderBinding, HolderKey, KeyId, Subject, TokenId};
 use crate::error::{Error, StoreError};
+use crate::holder_keys::HolderKeys;
 use crate::lineage::LineageHash;
 use crate::provider::{DenyReason, Format, Verified};
 use crate::request::Request;
@@ -653,6 +654,10 @@ pub struct Possession<'a> {
     pub settings: PossessionSettings,
     /// Where accepted nonces are kept.
     pub nonces: &'a dyn NonceStore,
+    /// The holder-key directory that resolves a principal's key set
+    /// (DESIGN.md §9). Without it, a holder bound to a key set is denied
+    /// ([`DenyReason::HolderKeyUnknown`]).
+    pub holder_keys: Option<&'a dyn HolderKeys>,
 }
 
 impl<'a> Possession<'a> {
@@ -663,7 +668,15 @@ impl<'a> Possession<'a> {
             proof: None,
             settings: PossessionSettings::default(),
             nonces,
+            holder_keys: None,
         }
+    }
+
+    /// Resolves key-set bindings with this holder-key directory.
+    #[must_use]
+    pub fn with_holder_keys(mut self, directory: &'a dyn HolderKeys) -> Self {
+        self.holder_keys = Some(directory);
+        self
     }
 
     /// The proof presented.
@@ -692,7 +705,9 @@ impl fmt::Debug for Possession<'_> {
 
 /// Checks a proof of possession for a verified token (DESIGN.md §8), in order:
 /// (0, 1) size and version were checked when the proof was decoded
-/// ([`Proof::from_bytes`]); (2) sender: the signer is the holder's bound key;
+/// ([`Proof::from_bytes`]); (2) sender: the signer is the holder's bound key,
+/// or a key of the holder principal's key set that the directory admits at
+/// the proof's `issued_at` (a compromised key never);
 /// (3) binding: the proof names this token's lineage hash, the request's
 /// server, tool and action hash; (4) freshness: `issued_at <= now + skew` and
 /// `now <= issued_at + ttl`, without overflow; (5) the signature, over the
@@ -700,8 +715,7 @@ impl fmt::Debug for Possession<'_> {
 /// until `issued_at + ttl + skew`, only after every other check passed.
 ///
 /// `holder` is the effective holder after the last delegation; `token` the
-/// lineage hash of the token presented. A holder bound to a key set needs the
-/// holder-key directory of DESIGN.md §9, which is not built yet: it denies.
+/// lineage hash of the token presented.
 ///
 /// # Errors
 /// [`DenyReason::PossessionRequired`] without a proof, then the first failing
@@ -717,6 +731,15 @@ pub fn check_proof(
     // 2. Sender.
     match &holder.binding {
         Some(HolderBinding::Key(key)) if *key == proof.signer => {}
+        Some(HolderBinding::KeySet) => {
+            let directory = possession.holder_keys.ok_or(DenyReason::HolderKeyUnknown)?;
+            crate::holder_keys::admit(
+                directory,
+                &holder.principal,
+                &proof.signer,
+                proof.issued_at,
+            )?;
+        }
         _ => return Err(DenyReason::ProofSender),
     }
     // 3. Binding.
@@ -845,15 +868,13 @@ pub fn enforce(
 ) -> Result<(), DenyReason> {
     match &verified.holder.binding {
         None => Ok(()),
-        Some(HolderBinding::Key(_)) => check_proof(
+        Some(_) => check_proof(
             possession.ok_or(DenyReason::PossessionRequired)?,
             &verified.holder,
             &verified.lineage_hash,
             request,
             &Account::of(verified.format, &verified.key_id, &verified.token_id),
         ),
-        // A key set needs the holder-key directory of DESIGN.md §9.
-        Some(HolderBinding::KeySet) => Err(DenyReason::PossessionRequired),
     }
 }
 
@@ -1188,7 +1209,7 @@ mod tests {
     }
 
     #[test]
-    fn enforce_asks_a_proof_of_key_bound_holders_only() {
+    fn enforce_asks_a_proof_of_bound_holders_only() {
         let store = MemoryNonceStore::default();
         let holder = key(1);
         let request = Request::new("agent:a", "fs", "read", &FixedClock(NOW));
@@ -1224,12 +1245,28 @@ mod tests {
             enforce(Some(&checking), &bound, &request),
             Err(DenyReason::ProofReplay)
         );
-        // A key set needs the holder-key directory of DESIGN.md §9.
+        // A key set is resolved by a holder-key directory (DESIGN.md §9):
+        // without one, or without the key in it, denied; with it, accepted.
         let set = verdict(Subject::bound_to_key_set("agent:a"));
         assert_eq!(
-            enforce(Some(&checking), &set, &request),
+            enforce(None, &set, &request),
             Err(DenyReason::PossessionRequired)
         );
+        let fresh = Proof::sign(token(), &request, [2; 16], NOW, &holder).unwrap();
+        let checking = Possession::new(&store).with_proof(&fresh);
+        assert_eq!(
+            enforce(Some(&checking), &set, &request),
+            Err(DenyReason::HolderKeyUnknown)
+        );
+        let directory = crate::holder_keys::MemoryHolderKeys::new();
+        let with_directory = checking.with_holder_keys(&directory);
+        assert_eq!(
+            enforce(Some(&with_directory), &set, &request),
+            Err(DenyReason::HolderKeyUnknown)
+        );
+        crate::holder_keys::enroll(&directory, "agent:a", holder.public().clone(), 0, u64::MAX)
+            .unwrap();
+        assert_eq!(enforce(Some(&with_directory), &set, &request), Ok(()));
     }
 
     #[cfg(feature = "p256")]

@@ -337,6 +337,13 @@ pub enum DenyReason {
     /// The token names a key the verifier does not hold.
     #[error("unknown key id")]
     UnknownKey,
+    /// The token's key retired before the token's signed `issued_at`
+    /// (DESIGN.md §9): it verifies only what it signed before.
+    #[error("issuer key retired")]
+    KeyRetired,
+    /// The token's key is compromised: it verifies nothing (DESIGN.md §9).
+    #[error("issuer key compromised")]
+    KeyCompromised,
     /// A MAC or signature does not verify.
     #[error("bad signature or MAC")]
     BadSignature,
@@ -381,6 +388,17 @@ pub enum DenyReason {
     /// never verifies as a bearer token.
     #[error("proof of possession required")]
     PossessionRequired,
+    /// The proof's key is not in the holder principal's key set (DESIGN.md §9),
+    /// or there is no holder-key directory to ask.
+    #[error("proof key not in the holder's key set")]
+    HolderKeyUnknown,
+    /// The proof's key is in the holder's key set but not active at the
+    /// proof's time: outside its validity window, or retired before.
+    #[error("proof key not active at the proof's time")]
+    HolderKeyInactive,
+    /// The proof's key is marked compromised in the holder's key set.
+    #[error("proof key compromised")]
+    HolderKeyCompromised,
     /// A proof of possession does not decode within its size bounds.
     #[error("proof of possession malformed")]
     ProofMalformed,
@@ -418,6 +436,19 @@ pub enum DenyReason {
     /// The format's own authorizer refused or exceeded its limits.
     #[error("format authorizer: {0}")]
     Format(String),
+}
+
+impl From<crate::error::KeyError> for DenyReason {
+    /// How a verifier reports a key it could not use: retired and compromised
+    /// keys by their state, anything else as an unknown key.
+    fn from(e: crate::error::KeyError) -> Self {
+        use crate::error::KeyError;
+        match e {
+            KeyError::Retired { .. } => Self::KeyRetired,
+            KeyError::Compromised(_) => Self::KeyCompromised,
+            _ => Self::UnknownKey,
+        }
+    }
 }
 
 /// The one opaque denial a caller sees. [`Denied::reason`] is for operators' logs.

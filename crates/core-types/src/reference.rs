@@ -24,7 +24,7 @@ pub fn authorize(
     request: &Request,
 ) -> Result<Subject, DenyReason> {
     let holder = authorize_chain(root, steps, request)?;
-    if holder.holder_key().is_some() {
+    if holder.is_bound() {
         return Err(DenyReason::PossessionRequired);
     }
     Ok(holder)
@@ -42,8 +42,9 @@ pub fn authorize(
 /// - every step that delegates away from a holder bound to a key is signed by
 ///   that key ([`Attenuation::signed_by`]; otherwise
 ///   [`DenyReason::UnsignedDelegation`]): a thief cannot re-delegate;
-/// - no subject of the chain is bound to a principal's key set, which needs the
-///   holder-key directory of DESIGN.md §9 ([`DenyReason::PossessionRequired`]);
+/// - no step delegates away from a holder bound to a principal's key set: its
+///   hand-over signatures are undated, so no key state could judge them
+///   (DESIGN.md §9; [`DenyReason::UnsignedDelegation`]);
 /// - the request's subject is the effective holder's principal;
 /// - `now` is inside the root's window and inside every step's bounds;
 /// - some root grant is for the request's tool and every argument it constrains
@@ -76,9 +77,6 @@ pub fn authorize_chain(
         steps
             .iter()
             .filter_map(|s| s.delegate.as_ref().map(|to| (to, s.signed_by.as_ref()))),
-    )?;
-    check_key_sets(
-        std::iter::once(&root.subject).chain(steps.iter().filter_map(|s| s.delegate.as_ref())),
     )?;
     if request.subject != subject.principal {
         return Err(DenyReason::WrongSubject);
@@ -122,8 +120,9 @@ pub fn current_holder<'a>(root: &'a Capability, steps: &'a [Attenuation]) -> &'a
 
 /// The signed-delegation rule of DESIGN.md §8: walking the chain's hand-overs
 /// (each a new subject and the key that signed its step, if any) from `root`,
-/// every hand-over away from a bound holder is signed by its key (a holder
-/// bound to a key set can sign none until the holder-key directory exists).
+/// every hand-over away from a bound holder is signed by its key. A holder
+/// bound to a key set signs none: a hand-over signature carries no time, so
+/// the set's key states (DESIGN.md §9) could not judge it.
 ///
 /// # Errors
 /// [`DenyReason::UnsignedDelegation`] at the first that is not.
@@ -136,8 +135,7 @@ pub fn check_handovers<'a>(
         let signed = match &holder.binding {
             None => true,
             Some(HolderBinding::Key(k)) => signer == Some(k),
-            // No key of a key set can be checked without the holder-key
-            // directory of DESIGN.md §9: never signed.
+            // An undated signature cannot be judged by a key set's states.
             Some(_) => false,
         };
         if !signed {
@@ -146,21 +144,6 @@ pub fn check_handovers<'a>(
         holder = to;
     }
     Ok(())
-}
-
-/// Key-set bindings need the holder-key directory of DESIGN.md §9, which this
-/// version does not have: a chain with a subject bound to a key set denies.
-///
-/// # Errors
-/// [`DenyReason::PossessionRequired`] when some subject is bound to a key set.
-pub fn check_key_sets<'a>(
-    mut subjects: impl Iterator<Item = &'a Subject>,
-) -> Result<(), DenyReason> {
-    if subjects.any(|s| s.binding == Some(HolderBinding::KeySet)) {
-        Err(DenyReason::PossessionRequired)
-    } else {
-        Ok(())
-    }
 }
 
 impl Capability {
@@ -174,37 +157,23 @@ impl Capability {
         authorize(self, &[], request)
     }
 
-    /// Can an issuer sign this capability? It must be inside the size bounds,
-    /// and not bound to a key set (no holder-key directory yet, DESIGN.md §9).
+    /// Can an issuer sign this capability? It must be inside the size bounds.
     ///
     /// # Errors
-    /// [`ModelError::TooLarge`] or [`ModelError::HolderBindingUnsupported`].
+    /// [`ModelError::TooLarge`].
     pub fn check_issuable(&self) -> Result<(), ModelError> {
-        self.check_bounds()?;
-        if self.subject.binding == Some(HolderBinding::KeySet) {
-            return Err(ModelError::HolderBindingUnsupported);
-        }
-        Ok(())
+        self.check_bounds()
     }
 }
 
 impl Attenuation {
-    /// Can a holder append this step? It must be inside the size bounds,
-    /// delegate to no key-set-bound subject (DESIGN.md §9), and leave
-    /// `signed_by` to signing.
+    /// Can a holder append this step? It must be inside the size bounds and
+    /// leave `signed_by` to signing.
     ///
     /// # Errors
-    /// [`ModelError::TooLarge`], [`ModelError::HolderBindingUnsupported`] or
-    /// [`ModelError::SignerSetByHand`].
+    /// [`ModelError::TooLarge`] or [`ModelError::SignerSetByHand`].
     pub fn check_appendable(&self) -> Result<(), ModelError> {
         self.check_bounds()?;
-        if self
-            .delegate
-            .as_ref()
-            .is_some_and(|s| s.binding == Some(HolderBinding::KeySet))
-        {
-            return Err(ModelError::HolderBindingUnsupported);
-        }
         if self.signed_by.is_some() {
             return Err(ModelError::SignerSetByHand);
         }
@@ -227,7 +196,8 @@ impl Attenuation {
     /// May `signer` (or nobody) take this step from a credential whose current
     /// holder is `holder`? Unsigned: as [`Attenuation::check_unsigned_from`].
     /// Signed: the signer must be the key a bound holder is bound to (any key
-    /// may sign for an unbound holder; a key-set holder can sign nothing yet).
+    /// may sign for an unbound holder; a key-set holder signs nothing, see
+    /// [`check_handovers`]).
     ///
     /// # Errors
     /// [`ModelError::DelegationUnsigned`] or [`ModelError::DelegationSignature`].
@@ -413,7 +383,7 @@ mod tests {
     }
 
     #[test]
-    fn key_bindings_are_authorized_and_key_sets_refused() {
+    fn key_and_key_set_bindings_are_authorized() {
         let key = crate::capability::HolderKey::Ed25519([7; 32]);
         let mut bound = root();
         bound.subject = Subject::bound_to_key("agent:a", key.clone());
@@ -433,15 +403,9 @@ mod tests {
             authorize(&bound, &[], &read(150)),
             Err(DenyReason::PossessionRequired)
         );
-        assert_eq!(
-            bound.check_issuable(),
-            Err(ModelError::HolderBindingUnsupported)
-        );
+        assert_eq!(bound.check_issuable(), Ok(()));
         let to_set = Attenuation::new().delegate(Subject::bound_to_key_set("agent:b"));
-        assert_eq!(
-            to_set.check_appendable(),
-            Err(ModelError::HolderBindingUnsupported)
-        );
+        assert_eq!(to_set.check_appendable(), Ok(()));
         let step = Attenuation::new().delegate(Subject::bound_to_key("agent:b", key));
         assert_eq!(step.check_appendable(), Ok(()));
         let mut by_b = read(150);

@@ -23,7 +23,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use crate::attenuation::Attenuation;
-use crate::capability::{Capability, HolderBinding, ParentRef, TokenId};
+use crate::capability::{Capability, ParentRef, TokenId};
 use crate::delegation::DelegationRequest;
 use crate::error::{Error, ModelError};
 use crate::lineage::{LineageEntry, LineageHash};
@@ -89,6 +89,11 @@ pub trait Reissuer: Send + Sync {
     /// # Errors
     /// [`Error::Malformed`] when the text is not this format's text form.
     fn parse_text(&self, text: &str) -> Result<Token, Error>;
+
+    /// The id of the keyring's one signing key (DESIGN.md §9), `None` when no
+    /// key signs. Re-issued children and lineage-index rows are sealed by it,
+    /// whichever key made the parent, so that a rotation needs no re-issuance.
+    fn signing_key_id(&self) -> Option<&crate::capability::KeyId>;
 
     /// Seals a lineage-index row: authenticates `message`
     /// ([`LineageEntry::sealed_bytes`]) with the key `issuer`, in a form that
@@ -323,11 +328,6 @@ fn reissue<R: Reissuer + ?Sized>(
     let parent_cap = r
         .open(parent)
         .map_err(|reason| open_error(r, parent, reason))?;
-    // A key-set holder (no holder-key directory yet, DESIGN.md §9) can sign
-    // nothing this issuer could check: re-issuing would launder the binding.
-    if parent_cap.subject.binding == Some(HolderBinding::KeySet) {
-        return Err(ModelError::HolderBindingUnsupported.into());
-    }
     let parent_hash = LineageHash::compute(r.format(), parent.as_bytes());
     let holder = parent_cap.subject.holder_key();
     match authority {
@@ -343,6 +343,11 @@ fn reissue<R: Reissuer + ?Sized>(
         }
     }
     let mut child = parent_cap.attenuate(step)?;
+    // The signing key seals the child, whichever key made the parent.
+    child.issuer = r
+        .signing_key_id()
+        .ok_or(crate::error::KeyError::NoSigningKey)?
+        .clone();
     child.id = TokenId::random()?;
     child.parent = Some(ParentRef::new(r.format(), parent_cap.id, parent_hash));
     child.check_issuable()?;
@@ -442,7 +447,10 @@ impl<R: Reissuer> TokenProvider for R {
             cap.parent,
             Vec::new(),
         );
-        row.seal = self.seal_row(&cap.issuer, &row.sealed_bytes(Reissuer::format(self)))?;
+        let signer = self
+            .signing_key_id()
+            .ok_or(crate::error::KeyError::NoSigningKey)?;
+        row.seal = self.seal_row(signer, &row.sealed_bytes(Reissuer::format(self)))?;
         Ok(Some(row))
     }
 

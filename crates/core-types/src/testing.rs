@@ -151,6 +151,54 @@ pub mod workload {
 }
 
 /// A revocation list and a lineage index for one test: the public
+/// One key of a [`KeyPlan`]: its id, the seed its material is derived from
+/// (each provider's test derives its own kind of key from it), and its state.
+#[derive(Clone, Debug)]
+pub struct PlannedKey {
+    /// The key id.
+    pub id: KeyId,
+    /// The seed of the key material.
+    pub seed: u8,
+    /// The state it is put in.
+    pub state: crate::keyring::KeyState,
+}
+
+/// A keyring described independently of the format, so that the conformance
+/// suite can drive a rotation through any provider (its [`conformance::Setup::keyed`]).
+#[derive(Clone, Debug, Default)]
+pub struct KeyPlan {
+    /// The keys, in insertion order.
+    pub keys: Vec<PlannedKey>,
+    /// The signing key, if any.
+    pub signing: Option<KeyId>,
+}
+
+impl KeyPlan {
+    /// Builds the keyring: inserts every key active, switches signing, then
+    /// applies the states.
+    ///
+    /// # Errors
+    /// The keyring's refusal (duplicate ids, a retired signing key, ...).
+    pub fn build<K: crate::keyring::KeyMaterial>(
+        &self,
+        make: impl Fn(&KeyId, u8) -> Result<K, crate::error::KeyError>,
+    ) -> Result<crate::keyring::Keyring<K>, crate::error::KeyError> {
+        let mut ring = crate::keyring::Keyring::new();
+        for k in &self.keys {
+            ring.insert(make(&k.id, k.seed)?)?;
+        }
+        if let Some(id) = &self.signing {
+            ring.switch_signing(id)?;
+        }
+        for k in &self.keys {
+            if k.state != crate::keyring::KeyState::Active {
+                ring.set_state(&k.id, k.state)?;
+            }
+        }
+        Ok(ring)
+    }
+}
+
 /// [`MemoryStores`](crate::MemoryStores), under the name the suites use.
 pub use crate::lineage::MemoryStores as Stores;
 

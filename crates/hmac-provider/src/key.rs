@@ -120,7 +120,11 @@ mod tests {
             KeyError::DuplicateId(KeyId::new("k2").unwrap())
         );
         let k2 = KeyId::new("k2").unwrap();
-        assert_eq!(ring.for_verifying(&k2).unwrap().secret(), &[2; 32]);
+        assert_eq!(
+            ring.for_verifying(&k2).unwrap().verifier().secret(),
+            &[2; 32]
+        );
+        ring.switch_signing(&k2).unwrap();
         assert_eq!(ring.for_signing(&k2).unwrap().secret(), &[2; 32]);
         let k3 = KeyId::new("k3").unwrap();
         assert_eq!(ring.for_verifying(&k3).unwrap_err(), KeyError::NotFound);

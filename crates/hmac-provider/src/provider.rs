@@ -79,7 +79,7 @@ impl Reissuer for HmacProvider {
         let key = self
             .keys
             .for_signing(&capability.issuer)
-            .map_err(|_| Error::UnknownKey(capability.issuer.clone()))?;
+            .map_err(Error::from)?;
         let mut bytes = wire::encode_signed(capability).map_err(wire_error)?;
         let tag = Self::mac(key, &bytes).finalize().into_bytes();
         bytes.extend_from_slice(&tag);
@@ -94,11 +94,14 @@ impl Reissuer for HmacProvider {
         let key = self
             .keys
             .for_verifying(&framed.key_id)
-            .map_err(|_| DenyReason::UnknownKey)?;
-        Self::mac(key, framed.signed)
+            .map_err(DenyReason::from)?;
+        Self::mac(key.verifier(), framed.signed)
             .verify_slice(framed.tag)
             .map_err(|_| DenyReason::BadSignature)?;
-        wire::decode(&framed).map_err(|e| DenyReason::Malformed(e.describe()))
+        let cap = wire::decode(&framed).map_err(|e| DenyReason::Malformed(e.describe()))?;
+        // The signed issue time, under the key's lifecycle state.
+        key.admit(cap.issued_at).map_err(DenyReason::from)?;
+        Ok(cap)
     }
 
     fn unknown_key_error(&self, token: &Token) -> Error {
@@ -128,12 +131,13 @@ impl Reissuer for HmacProvider {
         Reissuer::parse_bytes(self, &decode_text(TEXT_PREFIX, text, max)?)
     }
 
+    fn signing_key_id(&self) -> Option<&KeyId> {
+        self.keys.signing_id()
+    }
+
     /// `len(key id) || key id || HMAC-SHA256(key, message)`.
     fn seal_row(&self, issuer: &KeyId, message: &[u8]) -> Result<Vec<u8>, Error> {
-        let key = self
-            .keys
-            .for_signing(issuer)
-            .map_err(|_| Error::UnknownKey(issuer.clone()))?;
+        let key = self.keys.for_signing(issuer).map_err(Error::from)?;
         let kid = issuer.as_str().as_bytes();
         let mut seal = Vec::with_capacity(1 + kid.len() + 32);
         seal.push(u8::try_from(kid.len()).map_err(|_| Error::Malformed("key id too long"))?);
@@ -156,11 +160,10 @@ impl Reissuer for HmacProvider {
             .ok()
             .and_then(|k| KeyId::new(k).ok())
             .ok_or(DenyReason::Malformed("row seal names no key id"))?;
-        let key = self
-            .keys
-            .for_verifying(&kid)
-            .map_err(|_| DenyReason::UnknownKey)?;
-        Self::mac(key, message)
+        let key = self.keys.for_verifying(&kid).map_err(DenyReason::from)?;
+        // A row carries no date: a retired key's rows were sealed before it
+        // retired (it never signs again); a compromised key's are refused.
+        Self::mac(key.verifier(), message)
             .verify_slice(tag)
             .map_err(|_| DenyReason::BadSignature)
     }

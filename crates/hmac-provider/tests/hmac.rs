@@ -135,34 +135,38 @@ fn sign(signed: Vec<u8>, secret: u8) -> Token {
     )
 }
 
-/// `issue` refuses a key-set binding (conformance suite); a key-set-bound
-/// token made by going around `issue` (what an older or buggy issuer could
-/// sign) is still denied at verification, after authentication, and is not
-/// re-issued. (Key bindings: the conformance check `holder_binding_needs_possession`.)
+/// A key-set-bound token is the encoding `issue` writes; without a proof it
+/// is denied after authentication; it is narrowed but not handed over by the
+/// issuer. (Proofs from the set: the conformance check
+/// `key_set_binding_admits_any_active_key`.)
 #[test]
-fn a_signed_key_set_token_is_denied() {
+fn a_key_set_token_needs_a_proof() {
     let p = provider();
     let stores = Stores::new();
-    {
-        let subject = Subject::bound_to_key_set(workload::SUBJECT);
-        let mut cap = workload::capability(kid("k1"));
-        cap.subject = subject;
-        let token = sign(
-            captoken_hmac_provider::wire::encode_signed(&cap).unwrap(),
-            1,
-        );
-        assert_eq!(p.inspect(&token).unwrap().capability, cap);
-        assert_eq!(
-            reason(p.verify(&token, &workload::request(0), &stores.cold())),
-            DenyReason::PossessionRequired
-        );
-        // The issuer refuses to re-issue from it, and the wrong key still reads as a bad MAC.
-        assert!(p.attenuate(&token, &workload::step(1)).is_err());
-        assert_eq!(
-            reason(provider_with("k1", 2).verify(&token, &workload::request(0), &stores.cold())),
-            DenyReason::BadSignature
-        );
-    }
+    let mut cap = workload::capability(kid("k1"));
+    cap.subject = Subject::bound_to_key_set(workload::SUBJECT);
+    let token = sign(
+        captoken_hmac_provider::wire::encode_signed(&cap).unwrap(),
+        1,
+    );
+    assert_eq!(p.issue(&cap).unwrap(), token);
+    assert_eq!(p.inspect(&token).unwrap().capability, cap);
+    assert_eq!(
+        reason(p.verify(&token, &workload::request(0), &stores.cold())),
+        DenyReason::PossessionRequired
+    );
+    assert!(
+        p.attenuate(&token, &workload::step(1).delegate(Subject::new("agent:x")))
+            .is_err()
+    );
+    assert!(
+        p.attenuate(&token, &captoken_core_types::Attenuation::new())
+            .is_ok()
+    );
+    assert_eq!(
+        reason(provider_with("k1", 2).verify(&token, &workload::request(0), &stores.cold())),
+        DenyReason::BadSignature
+    );
 }
 
 /// The cache of authenticated ancestors only ever saves time: with room for
@@ -262,6 +266,10 @@ mod conformance {
     captoken_core_types::conformance_tests!(Setup {
         provider: Box::new(provider()),
         wrong_key: Box::new(provider_with("k1", 2)),
+        keyed: |plan| {
+            let ring = plan.build(|id, seed| HmacKey::new(id.clone(), &[seed; 32]))?;
+            Ok(Box::new(HmacProvider::new(ring)))
+        },
     });
 }
 

@@ -130,9 +130,10 @@ mod tests {
         );
         let derived = key("k2", 2).derived().to_vec();
         assert_eq!(
-            ring.for_verifying(&kid("k2")).unwrap().derived()[..],
+            ring.for_verifying(&kid("k2")).unwrap().verifier().derived()[..],
             derived[..]
         );
+        ring.switch_signing(&kid("k2")).unwrap();
         assert_eq!(
             ring.for_signing(&kid("k2")).unwrap().derived()[..],
             derived[..]

@@ -108,7 +108,7 @@ impl MacaroonProvider {
         let key = self
             .keys
             .for_signing(&capability.issuer)
-            .map_err(|_| Error::UnknownKey(capability.issuer.clone()))?;
+            .map_err(Error::from)?;
         if capability.parent.is_some() {
             return Err(Error::Unsupported(
                 "a macaroon root has no parent: attenuate the parent instead",
@@ -388,10 +388,13 @@ impl TokenProvider for MacaroonProvider {
         let key = self
             .keys
             .for_verifying(&identifier.key_id)
-            .map_err(|_| DenyReason::UnknownKey)?;
-        let auth = Self::authenticate(key, &m)?;
+            .map_err(DenyReason::from)?;
+        let auth = Self::authenticate(key.verifier(), &m)?;
         let structure =
             chain::read(identifier, &m.caveats).map_err(|_| DenyReason::UnknownCaveat)?;
+        // The root's issue time is a caveat under the root key's MAC chain.
+        key.admit(structure.root.issued_at)
+            .map_err(DenyReason::from)?;
         Self::check_lineage(&structure, &auth, ctx)?;
         Self::check_third_party(&m, &auth, ctx, request.now)?;
         let holder = reference::authorize_chain(&structure.root, &structure.steps, request)?;

@@ -10,8 +10,8 @@ use std::fmt;
 
 use base64ct::{Base64UrlUnpadded, Encoding};
 use captoken_core_types::{
-    AttenuationMode, Capability, DenyReason, Error, Format, KeyId, Properties, Reissuer, RowCache,
-    Token, check_format,
+    AttenuationMode, Capability, DenyReason, Error, Format, KeyId, KeyState, Properties, Reissuer,
+    RowCache, Token, check_format,
 };
 use pasetors::token::UntrustedToken;
 use pasetors::version4::{LocalToken, PublicToken, V4};
@@ -91,7 +91,7 @@ mod sealed {
             keys: &Self::Keyring,
             framed: &Framed<Self::Untrusted>,
             assertion: &[u8],
-        ) -> Result<(KeyId, Vec<u8>), DenyReason>;
+        ) -> Result<(KeyId, captoken_core_types::KeyState, Vec<u8>), DenyReason>;
         /// The payload for unverified inspection; `v4.local` must decrypt (and so authenticate).
         fn peek(keys: &Self::Keyring, framed: &Framed<Self::Untrusted>) -> Result<Vec<u8>, Error>;
         /// Signs or encrypts a payload under the implicit assertion with the
@@ -102,6 +102,8 @@ mod sealed {
             payload: &[u8],
             assertion: &[u8],
         ) -> Result<String, Error>;
+        /// The keyring's signing key id.
+        fn signing_id(keys: &Self::Keyring) -> Option<&KeyId>;
     }
 }
 
@@ -259,7 +261,7 @@ impl<P: Purpose> Reissuer for PasetoProvider<P> {
         check_format(token, P::FORMAT)
             .map_err(|_| DenyReason::Malformed("token of another format"))?;
         let framed = frame::<P>(token.as_bytes()).map_err(DenyReason::Malformed)?;
-        let (key_id, payload) = P::open(&self.keys, &framed, IMPLICIT_ASSERTION)?;
+        let (key_id, state, payload) = P::open(&self.keys, &framed, IMPLICIT_ASSERTION)?;
         let cap = Claims::from_json(&payload)
             .and_then(Claims::into_capability)
             .map_err(DenyReason::Malformed)?;
@@ -267,6 +269,10 @@ impl<P: Purpose> Reissuer for PasetoProvider<P> {
             // Signed by a key this verifier knows under another key id.
             return Err(DenyReason::UnknownKey);
         }
+        // The signed `iat`, under the key's lifecycle state.
+        state
+            .admit(&key_id, cap.issued_at)
+            .map_err(DenyReason::from)?;
         Ok(cap)
     }
 
@@ -303,6 +309,10 @@ impl<P: Purpose> Reissuer for PasetoProvider<P> {
     /// (a PASETO payload is text), under the row assertion [`ROW_ASSERTION`] (so
     /// a row seal never opens as a token, nor a token as a row seal), with the
     /// issuer key's PASERK id in the footer.
+    fn signing_key_id(&self) -> Option<&KeyId> {
+        P::signing_id(&self.keys)
+    }
+
     fn seal_row(&self, issuer: &KeyId, message: &[u8]) -> Result<Vec<u8>, Error> {
         let payload = captoken_core_types::hex::encode(message);
         P::seal(&self.keys, issuer, payload.as_bytes(), ROW_ASSERTION).map(String::into_bytes)
@@ -310,7 +320,9 @@ impl<P: Purpose> Reissuer for PasetoProvider<P> {
 
     fn open_row(&self, message: &[u8], seal: &[u8]) -> Result<(), DenyReason> {
         let framed = frame::<P>(seal).map_err(DenyReason::Malformed)?;
-        let (_, payload) = P::open(&self.keys, &framed, ROW_ASSERTION)?;
+        // A row carries no date: a retired key's rows were sealed before it
+        // retired (it never signs again); a compromised key's are refused.
+        let (_, _, payload) = P::open(&self.keys, &framed, ROW_ASSERTION)?;
         if payload == captoken_core_types::hex::encode(message).as_bytes() {
             Ok(())
         } else {
@@ -349,13 +361,24 @@ impl Scheme for Public {
         keys: &PublicKeyring,
         framed: &Framed<Self::Untrusted>,
         assertion: &[u8],
-    ) -> Result<(KeyId, Vec<u8>), DenyReason> {
-        let key = keys
-            .for_verifying(&framed.kid)
-            .map_err(|_| DenyReason::UnknownKey)?;
-        let trusted = PublicToken::verify(key.key(), &framed.untrusted, None, Some(assertion))
-            .map_err(|_| DenyReason::BadSignature)?;
-        Ok((key.id().clone(), trusted.payload().as_bytes().to_vec()))
+    ) -> Result<(KeyId, KeyState, Vec<u8>), DenyReason> {
+        let key = keys.for_verifying(&framed.kid).map_err(DenyReason::from)?;
+        let trusted = PublicToken::verify(
+            key.verifier().key(),
+            &framed.untrusted,
+            None,
+            Some(assertion),
+        )
+        .map_err(|_| DenyReason::BadSignature)?;
+        Ok((
+            key.id().clone(),
+            key.state(),
+            trusted.payload().as_bytes().to_vec(),
+        ))
+    }
+
+    fn signing_id(keys: &PublicKeyring) -> Option<&KeyId> {
+        keys.signing_id()
     }
 
     fn peek(_: &PublicKeyring, framed: &Framed<Self::Untrusted>) -> Result<Vec<u8>, Error> {
@@ -368,9 +391,7 @@ impl Scheme for Public {
         payload: &[u8],
         assertion: &[u8],
     ) -> Result<String, Error> {
-        let key = keys
-            .for_signing(issuer)
-            .map_err(|_| Error::UnknownKey(issuer.clone()))?;
+        let key = keys.for_signing(issuer).map_err(Error::from)?;
         let footer = claims::footer(key.verifying_key().paserk_id())?;
         PublicToken::sign(key.secret(), payload, Some(&footer), Some(assertion)).map_err(library)
     }
@@ -401,18 +422,29 @@ impl Scheme for Local {
         keys: &LocalKeyring,
         framed: &Framed<Self::Untrusted>,
         assertion: &[u8],
-    ) -> Result<(KeyId, Vec<u8>), DenyReason> {
-        let key = keys
-            .for_verifying(&framed.kid)
-            .map_err(|_| DenyReason::UnknownKey)?;
-        let trusted = LocalToken::decrypt(key.key(), &framed.untrusted, None, Some(assertion))
-            .map_err(|_| DenyReason::BadSignature)?;
-        Ok((key.id().clone(), trusted.payload().as_bytes().to_vec()))
+    ) -> Result<(KeyId, KeyState, Vec<u8>), DenyReason> {
+        let key = keys.for_verifying(&framed.kid).map_err(DenyReason::from)?;
+        let trusted = LocalToken::decrypt(
+            key.verifier().key(),
+            &framed.untrusted,
+            None,
+            Some(assertion),
+        )
+        .map_err(|_| DenyReason::BadSignature)?;
+        Ok((
+            key.id().clone(),
+            key.state(),
+            trusted.payload().as_bytes().to_vec(),
+        ))
+    }
+
+    fn signing_id(keys: &LocalKeyring) -> Option<&KeyId> {
+        keys.signing_id()
     }
 
     fn peek(keys: &LocalKeyring, framed: &Framed<Self::Untrusted>) -> Result<Vec<u8>, Error> {
         Self::open(keys, framed, IMPLICIT_ASSERTION)
-            .map(|(_, payload)| payload)
+            .map(|(_, _, payload)| payload)
             .map_err(|reason| match reason {
                 DenyReason::UnknownKey => unknown_paserk_id(&framed.kid),
                 _ => Error::BadSignature,
@@ -425,9 +457,7 @@ impl Scheme for Local {
         payload: &[u8],
         assertion: &[u8],
     ) -> Result<String, Error> {
-        let key = keys
-            .for_signing(issuer)
-            .map_err(|_| Error::UnknownKey(issuer.clone()))?;
+        let key = keys.for_signing(issuer).map_err(Error::from)?;
         let footer = claims::footer(key.paserk_id())?;
         LocalToken::encrypt(key.key(), payload, Some(&footer), Some(assertion)).map_err(library)
     }

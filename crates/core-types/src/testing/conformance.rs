@@ -23,7 +23,16 @@ use crate::provider::{AttenuationMode, DenyReason, Format, Token, TokenProvider,
 use crate::reference::authorize;
 use crate::request::Request;
 
-use super::{FailingStore, KEY_ID, Stores, ancestors_of, deny_reason as reason, workload};
+use super::{
+    FailingStore, KEY_ID, KeyPlan, PlannedKey, Stores, ancestors_of, deny_reason as reason,
+    workload,
+};
+use crate::error::KeyError;
+use crate::holder_keys::{
+    self, CompromiseNotice, Endorsement, HolderKeyError, HolderKeys, MemoryHolderKeys,
+};
+use crate::keyring::KeyState;
+use crate::possession::PossessionSettings;
 
 /// A provider under test.
 pub struct Setup {
@@ -32,6 +41,9 @@ pub struct Setup {
     /// Knows [`KEY_ID`] with different key material: every token of `provider`
     /// must be denied by it.
     pub wrong_key: Box<dyn TokenProvider>,
+    /// A provider of this format over the keyring a [`KeyPlan`] describes
+    /// (the keyring's own errors passed through), for the key lifecycle checks.
+    pub keyed: fn(&KeyPlan) -> Result<Box<dyn TokenProvider>, KeyError>,
 }
 
 fn issuer() -> KeyId {
@@ -747,9 +759,8 @@ pub fn foreign_input_is_denied(s: &Setup) {
 /// proof by another key or a replayed proof is denied, and the verdict reports
 /// the bound holder. Delegating it on needs the holder's signature: an
 /// unsigned step and a step signed by another key are refused, a step signed
-/// by the holder verifies for the new subject. Key-set bindings, which need
-/// the holder-key directory of DESIGN.md §9, are refused at issue and at
-/// attenuation with [`ModelError::HolderBindingUnsupported`].
+/// by the holder verifies for the new subject, and so does a signed hand-over
+/// to another principal's key set, proved by a key of that set.
 pub fn holder_binding_needs_possession(s: &Setup) {
     for holder in holder_keys() {
         binding_needs_possession(s, &holder);
@@ -772,14 +783,6 @@ fn binding_needs_possession(s: &Setup, holder: &HolderSigningKey) {
     let p = &*s.provider;
     let thief = HolderSigningKey::from_seed(&[8; 32]);
     let mut cap = workload::capability(issuer());
-    cap.subject = Subject::bound_to_key_set(workload::SUBJECT);
-    assert!(
-        matches!(
-            p.issue(&cap),
-            Err(Error::Model(ModelError::HolderBindingUnsupported))
-        ),
-        "issued a key-set binding"
-    );
     cap.subject = Subject::bound_to_key(workload::SUBJECT, holder.public().clone());
     let stores = Stores::new();
     let root = match p.issue(&cap) {
@@ -832,14 +835,37 @@ fn binding_needs_possession(s: &Setup, holder: &HolderSigningKey) {
         ),
         "a thief signed a delegation"
     );
-    let to_set = Attenuation::new().delegate(Subject::bound_to_key_set("agent:other"));
-    assert!(
-        matches!(
-            p.attenuate_signed(&root, &to_set, holder),
-            Err(Error::Model(ModelError::HolderBindingUnsupported))
-        ),
-        "delegated to a key-set binding"
-    );
+    // The holder hands over to another principal's key set: any key the
+    // directory admits for that principal proves possession.
+    let other = Subject::bound_to_key_set("agent:other");
+    let to_set = Attenuation::new().delegate(other.clone());
+    match p.attenuate_signed(&root, &to_set, holder) {
+        Ok(child) => {
+            stores.record_index(p, &child).unwrap();
+            let device = HolderSigningKey::from_seed(&[9; 32]);
+            let directory = MemoryHolderKeys::new();
+            holder_keys::enroll(
+                &directory,
+                &other.principal,
+                device.public().clone(),
+                0,
+                u64::MAX,
+            )
+            .unwrap();
+            let by_other = Request {
+                subject: other.principal.clone(),
+                ..req.clone()
+            };
+            let hash = p.lineage_hash(&child).unwrap();
+            let proof = Proof::sign(hash, &by_other, [4; 16], req.now, &device).unwrap();
+            let ctx = stores
+                .cold()
+                .with_possession(checking.with_proof(&proof).with_holder_keys(&directory));
+            assert_eq!(p.verify(&child, &by_other, &ctx).unwrap().holder, other);
+        }
+        Err(Error::Unsupported(_)) if holder.ed25519_seed().is_none() => {}
+        Err(e) => panic!("a signed hand-over to a key set refused: {e}"),
+    }
     // A narrowing step needs no signature and keeps the binding.
     let narrowed = p.attenuate(&root, &Attenuation::new()).unwrap();
     stores.record_index(p, &narrowed).unwrap();
@@ -863,6 +889,276 @@ fn binding_needs_possession(s: &Setup, holder: &HolderSigningKey) {
         Err(Error::Unsupported(_)) => {}
         Err(e) => panic!("signed delegation refused: {e}"),
     }
+}
+
+/// A capability bound to its principal's key set (DESIGN.md §9) accepts a
+/// proof from any key the holder-key directory admits at the proof's time:
+/// two enrolled device keys and a key endorsed by one of them; not a stranger's
+/// key, a key outside its validity window, or a key marked compromised (by a
+/// notice from another key of the set), which leaves the others working.
+/// Without a directory it is denied. It can be narrowed, not handed over.
+pub fn key_set_binding_admits_any_active_key(s: &Setup) {
+    let p = &*s.provider;
+    let seed = |b: u8| HolderSigningKey::from_seed(&[b; 32]);
+    let (laptop, phone, session, late, stranger) =
+        (seed(21), seed(22), seed(23), seed(24), seed(25));
+    let principal = workload::SUBJECT;
+    let req = workload::request(0);
+    let now = req.now;
+    let directory = MemoryHolderKeys::new();
+    for device in [&laptop, &phone] {
+        holder_keys::enroll(
+            &directory,
+            principal,
+            device.public().clone(),
+            now - 3600,
+            now + 3600,
+        )
+        .unwrap();
+    }
+    holder_keys::enroll(
+        &directory,
+        principal,
+        late.public().clone(),
+        now + 100,
+        now + 3600,
+    )
+    .unwrap();
+    let mut cap = workload::capability(issuer());
+    cap.subject = Subject::bound_to_key_set(principal);
+    let stores = Stores::new();
+    let root = p.issue(&cap).unwrap();
+    stores.record_index(p, &root).unwrap();
+    let nonces = MemoryNonceStore::default();
+    let mut nonce = 0u8;
+    let mut verify = |token: &Token, signer: &HolderSigningKey, dir: Option<&dyn HolderKeys>| {
+        nonce += 1;
+        let hash = p.lineage_hash(token).unwrap();
+        let proof = Proof::sign(hash, &req, [nonce; 16], now, signer).unwrap();
+        let mut checking = Possession::new(&nonces).with_proof(&proof);
+        if let Some(dir) = dir {
+            checking = checking.with_holder_keys(dir);
+        }
+        p.verify(token, &req, &stores.cold().with_possession(checking))
+            .map_err(|d| d.reason().clone())
+    };
+    for device in [&laptop, &phone] {
+        assert_eq!(
+            verify(&root, device, Some(&directory)).unwrap().holder,
+            cap.subject
+        );
+    }
+    assert_eq!(
+        verify(&root, &laptop, None).unwrap_err(),
+        DenyReason::HolderKeyUnknown
+    );
+    assert_eq!(
+        verify(&root, &stranger, Some(&directory)).unwrap_err(),
+        DenyReason::HolderKeyUnknown
+    );
+    assert_eq!(
+        verify(&root, &late, Some(&directory)).unwrap_err(),
+        DenyReason::HolderKeyInactive
+    );
+    assert_eq!(
+        p.verify(&root, &req, &stores.cold()).unwrap_err().reason(),
+        &DenyReason::PossessionRequired
+    );
+    // A session key endorsed by the laptop joins the set; one endorsed by a
+    // stranger does not.
+    let settings = PossessionSettings::default();
+    let endorse = |by: &HolderSigningKey| {
+        Endorsement::sign(
+            principal,
+            session.public().clone(),
+            now - 60,
+            now + 600,
+            now,
+            by,
+        )
+        .unwrap()
+    };
+    assert!(matches!(
+        holder_keys::accept_endorsement(&directory, &endorse(&stranger), now, settings),
+        Err(HolderKeyError::SignerNotMember)
+    ));
+    assert_eq!(
+        verify(&root, &session, Some(&directory)).unwrap_err(),
+        DenyReason::HolderKeyUnknown
+    );
+    holder_keys::accept_endorsement(&directory, &endorse(&laptop), now, settings).unwrap();
+    verify(&root, &session, Some(&directory)).unwrap();
+    // The phone is stolen: the laptop marks it compromised. Its next proof is
+    // denied, the other keys keep working, and it can no longer endorse.
+    let notice =
+        CompromiseNotice::sign(principal, phone.public().clone(), now - 10, now, &laptop).unwrap();
+    holder_keys::accept_compromise_notice(&directory, &notice, now, settings).unwrap();
+    assert_eq!(
+        verify(&root, &phone, Some(&directory)).unwrap_err(),
+        DenyReason::HolderKeyCompromised
+    );
+    verify(&root, &laptop, Some(&directory)).unwrap();
+    verify(&root, &session, Some(&directory)).unwrap();
+    let by_thief = Endorsement::sign(
+        principal,
+        stranger.public().clone(),
+        now,
+        now + 60,
+        now,
+        &phone,
+    )
+    .unwrap();
+    assert!(matches!(
+        holder_keys::accept_endorsement(&directory, &by_thief, now, settings),
+        Err(HolderKeyError::SignerNotActive(_))
+    ));
+    // Narrowing keeps the binding; a hand-over from a key set is refused.
+    let narrowed = p.attenuate(&root, &Attenuation::new()).unwrap();
+    stores.record_index(p, &narrowed).unwrap();
+    assert_eq!(
+        verify(&narrowed, &laptop, Some(&directory)).unwrap().holder,
+        cap.subject
+    );
+    assert!(
+        p.attenuate(&root, &Attenuation::new().delegate(Subject::new("agent:x")))
+            .is_err(),
+        "handed over from a key set"
+    );
+}
+
+/// The rotation runbook of DESIGN.md §9, with tokens in flight at every stage:
+/// publish a new key (it verifies, does not sign) → switch signing → retire
+/// the old key at T (its tokens issued before T verify, at or after T deny,
+/// it signs nothing) → drop it (unknown). No genuine, unexpired token of an
+/// active key is denied at any stage; a compromised key's tokens are denied
+/// even backdated; a token naming the old key id but signed by other material
+/// is denied; a keyring refuses duplicate ids; every verdict names its key.
+pub fn issuer_keys_rotate_without_downtime(s: &Setup) {
+    use KeyState::{Active, Compromised, Retired};
+    let id = |name: &str| KeyId::new(name).unwrap();
+    let (old, new) = (id("rot-old"), id("rot-new"));
+    let keyring = |keys: &[(&KeyId, u8, KeyState)], signing: &KeyId| {
+        (s.keyed)(&KeyPlan {
+            keys: keys
+                .iter()
+                .map(|(id, seed, state)| PlannedKey {
+                    id: (*id).clone(),
+                    seed: *seed,
+                    state: *state,
+                })
+                .collect(),
+            signing: Some(signing.clone()),
+        })
+        .unwrap()
+    };
+    let req = workload::request(0);
+    let t0 = workload::NOT_BEFORE;
+    let retire_at = t0 + 50;
+    let stores = Stores::new();
+    // The issuer records every token it makes in the lineage index.
+    let issue = |p: &dyn TokenProvider, key: &KeyId, issued_at: u64| {
+        let mut cap = workload::capability(key.clone());
+        cap.id = TokenId::random().unwrap();
+        cap.issued_at = issued_at;
+        let token = p.issue(&cap)?;
+        stores.record_index(p, &token)?;
+        Ok::<_, Error>(token)
+    };
+    let verdict = |p: &dyn TokenProvider, token: &Token| {
+        p.verify(token, &req, &stores.cold())
+            .map_err(|d| d.reason().clone())
+    };
+    let key_of = |p: &dyn TokenProvider, token: &Token| verdict(p, token).unwrap().key_id;
+
+    // Stage 0: one key.
+    let stage0 = keyring(&[(&old, 1, Active)], &old);
+    let a = issue(&*stage0, &old, t0).unwrap();
+    // Stage 1: the new key is published; the old one still signs.
+    let stage1 = keyring(&[(&old, 1, Active), (&new, 2, Active)], &old);
+    assert!(matches!(
+        issue(&*stage1, &new, t0),
+        Err(Error::Key(KeyError::NotSigningKey { .. }))
+    ));
+    let b = issue(&*stage1, &old, t0 + 10).unwrap();
+    // Made before the retirement is decided, dated at T: denied once retired.
+    let at_t = issue(&*stage1, &old, retire_at).unwrap();
+    for token in [&a, &b] {
+        assert_eq!(key_of(&*stage1, token), old);
+    }
+    // Stage 2: the new key signs; old tokens still verify.
+    let stage2 = keyring(&[(&old, 1, Active), (&new, 2, Active)], &new);
+    assert!(matches!(
+        issue(&*stage2, &old, t0),
+        Err(Error::Key(KeyError::NotSigningKey { .. }))
+    ));
+    let c = issue(&*stage2, &new, t0 + 20).unwrap();
+    assert_eq!(key_of(&*stage2, &a), old);
+    assert_eq!(key_of(&*stage2, &c), new);
+    // A child of an old token, taken after the switch.
+    let child = stage2.attenuate(&a, &workload::step(1)).unwrap();
+    stores.record_index(&*stage2, &child).unwrap();
+    let child_req = workload::request(1);
+    stage2.verify(&child, &child_req, &stores.cold()).unwrap();
+    // Stage 3: the old key retires at T.
+    let stage3 = keyring(
+        &[(&old, 1, Retired { at: retire_at }), (&new, 2, Active)],
+        &new,
+    );
+    for token in [&a, &b] {
+        assert_eq!(key_of(&*stage3, token), old);
+    }
+    assert_eq!(key_of(&*stage3, &c), new);
+    stage3.verify(&child, &child_req, &stores.cold()).unwrap();
+    assert_eq!(
+        verdict(&*stage3, &at_t).unwrap_err(),
+        DenyReason::KeyRetired
+    );
+    assert!(matches!(
+        issue(&*stage3, &old, t0),
+        Err(Error::Key(KeyError::CannotSign(_)))
+    ));
+    // A token naming the retired key id, signed by other material.
+    let forger = keyring(&[(&old, 9, Active)], &old);
+    let forged = issue(&*forger, &old, t0).unwrap();
+    assert!(
+        verdict(&*stage3, &forged).is_err(),
+        "a forged token under a retired key id verified"
+    );
+    // Stage 4: the old key is dropped.
+    let stage4 = keyring(&[(&new, 2, Active)], &new);
+    assert_eq!(verdict(&*stage4, &a).unwrap_err(), DenyReason::UnknownKey);
+    assert_eq!(key_of(&*stage4, &c), new);
+    // An unknown key id, before the new key was published.
+    assert_eq!(verdict(&*stage0, &c).unwrap_err(), DenyReason::UnknownKey);
+    // Compromised: nothing it made verifies, whatever its date.
+    let breach = keyring(
+        &[(&old, 1, Compromised { at: retire_at }), (&new, 2, Active)],
+        &new,
+    );
+    for token in [&a, &b, &at_t] {
+        assert_eq!(
+            verdict(&*breach, token).unwrap_err(),
+            DenyReason::KeyCompromised
+        );
+    }
+    assert_eq!(key_of(&*breach, &c), new);
+    // A keyring refuses a second key of one id.
+    let duplicate = (s.keyed)(&KeyPlan {
+        keys: vec![
+            PlannedKey {
+                id: old.clone(),
+                seed: 1,
+                state: Active,
+            },
+            PlannedKey {
+                id: old.clone(),
+                seed: 2,
+                state: Active,
+            },
+        ],
+        signing: None,
+    });
+    assert_eq!(duplicate.err(), Some(KeyError::DuplicateId(old)));
 }
 
 /// Size bounds come before any format work: a request beyond them is denied
@@ -1004,6 +1300,8 @@ macro_rules! conformance_tests {
             foreign_input_is_denied,
             a_lying_lineage_index_never_allows,
             holder_binding_needs_possession,
+            key_set_binding_admits_any_active_key,
+            issuer_keys_rotate_without_downtime,
             size_bounds_are_enforced,
             path_traversal_is_denied,
         }
