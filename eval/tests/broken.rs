@@ -56,6 +56,9 @@ impl<F: Fault> TokenProvider for Broken<F> {
     fn properties(&self) -> Properties {
         self.inner.properties()
     }
+    fn marker(&self) -> captoken_core_types::Marker {
+        self.inner.marker()
+    }
     fn issue(&self, capability: &Capability) -> Result<Token, Error> {
         self.inner.issue(&F::issue(capability))
     }

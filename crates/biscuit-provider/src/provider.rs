@@ -382,6 +382,12 @@ impl TokenProvider for BiscuitProvider {
         }
     }
 
+    /// The container's first field, `root_key_id` (protobuf tag 0x08), which
+    /// every token this provider verifies has and canonical encoding puts first.
+    fn marker(&self) -> captoken_core_types::Marker {
+        captoken_core_types::Marker::FirstByte(0x08)
+    }
+
     fn issue(&self, capability: &Capability) -> Result<Token, Error> {
         // Size bounds and the interim holder-binding refusal, before any format work.
         capability.check_issuable()?;

@@ -45,8 +45,8 @@ pub use possession::{
     HolderSigningKey, MemoryNonceStore, NonceStore, Possession, PossessionSettings, Proof,
 };
 pub use provider::{
-    AttenuationMode, Denied, DenyReason, Format, Inspection, Properties, Token, TokenProvider,
-    Verified, VerifyContext, check_format, decode_text, encode_text,
+    AttenuationMode, Denied, DenyReason, ForeignLineage, Format, Inspection, Marker, Properties,
+    Token, TokenProvider, Verified, VerifyContext, check_format, decode_text, encode_text,
 };
 pub use reissue::{Reissuer, RowCache};
 pub use request::{Clock, FixedClock, Request, SystemClock};

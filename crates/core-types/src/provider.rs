@@ -6,7 +6,7 @@ use base64ct::{Base64UrlUnpadded, Encoding};
 use serde::{Deserialize, Serialize};
 
 use crate::attenuation::Attenuation;
-use crate::capability::{Capability, KeyId, Subject, TokenId};
+use crate::capability::{Capability, KeyId, ParentRef, Subject, TokenId};
 use crate::error::{Error, ModelError};
 use crate::lineage::{LineageEntry, LineageHash, LineageIndex, RevocationList};
 use crate::possession::{HolderSigningKey, Possession};
@@ -235,6 +235,85 @@ pub struct VerifyContext<'a> {
     /// nonce store and the settings. Without it, a capability bound to a holder
     /// key is denied ([`DenyReason::PossessionRequired`]).
     pub possession: Option<Possession<'a>>,
+    /// Verifies ancestors of other formats, for a chain that crosses a format
+    /// migration (DESIGN.md §9). Without it, an ancestor of another format
+    /// denies ([`DenyReason::LineageMismatch`]).
+    pub foreign: Option<&'a dyn ForeignLineage>,
+}
+
+/// Verifies the ancestry of a chain from an ancestor of another format than
+/// the verifying provider's (DESIGN.md §9 bridge): the ancestor and every one
+/// above it unrevoked and authenticated, from the context's supplied
+/// ancestors (live) or its lineage index (cold). A multi-format verifier
+/// implements it by handing the ancestor to the provider of its format.
+pub trait ForeignLineage: Send + Sync {
+    /// Walks the chain from `declared` up, at most `budget` ancestors; returns
+    /// how many it walked.
+    ///
+    /// # Errors
+    /// The first [`DenyReason`]: [`DenyReason::LineageMismatch`] for a format it
+    /// does not read.
+    fn verify_ancestry(
+        &self,
+        declared: &ParentRef,
+        ctx: &VerifyContext<'_>,
+        budget: usize,
+    ) -> Result<usize, DenyReason>;
+}
+
+/// How a format's text form is recognised, without parsing it (DESIGN.md §9):
+/// a multi-format verifier dispatches on it, never by trying formats in turn.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Marker {
+    /// The text starts with this prefix (`v4.public.`).
+    Prefix(&'static str),
+    /// Unpadded base64url text whose first decoded byte is this (a binary
+    /// framing's version or field tag).
+    FirstByte(u8),
+}
+
+impl Marker {
+    /// Does `text` carry this marker?
+    #[must_use]
+    pub fn matches(&self, text: &str) -> bool {
+        match *self {
+            Self::Prefix(p) => text.starts_with(p),
+            Self::FirstByte(b) => first_byte(text) == Some(b),
+        }
+    }
+
+    /// Could one text carry both markers? Prefixes overlap when one starts
+    /// the other; a prefix and a first byte when the prefix's first two
+    /// characters decode to that byte.
+    #[must_use]
+    pub fn overlaps(&self, other: &Self) -> bool {
+        match (*self, *other) {
+            (Self::Prefix(a), Self::Prefix(b)) => a.starts_with(b) || b.starts_with(a),
+            (Self::FirstByte(a), Self::FirstByte(b)) => a == b,
+            (Self::Prefix(p), Self::FirstByte(b)) | (Self::FirstByte(b), Self::Prefix(p)) => {
+                // A prefix shorter than two characters leaves the first byte open.
+                p.len() < 2 || first_byte(p) == Some(b)
+            }
+        }
+    }
+}
+
+/// The first byte of unpadded base64url `text`, from its first two characters.
+fn first_byte(text: &str) -> Option<u8> {
+    fn sextet(c: u8) -> Option<u8> {
+        match c {
+            b'A'..=b'Z' => Some(c - b'A'),
+            b'a'..=b'z' => Some(c - b'a' + 26),
+            b'0'..=b'9' => Some(c - b'0' + 52),
+            b'-' => Some(62),
+            b'_' => Some(63),
+            _ => None,
+        }
+    }
+    let mut chars = text.bytes();
+    let (hi, lo) = (sextet(chars.next()?)?, sextet(chars.next()?)?);
+    Some((hi << 2) | (lo >> 4))
 }
 
 impl<'a> VerifyContext<'a> {
@@ -247,6 +326,7 @@ impl<'a> VerifyContext<'a> {
             ancestors: &[],
             discharges: &[],
             possession: None,
+            foreign: None,
         }
     }
 
@@ -270,6 +350,13 @@ impl<'a> VerifyContext<'a> {
         self.possession = Some(possession);
         self
     }
+
+    /// Verifies ancestors of other formats with `foreign` (DESIGN.md §9).
+    #[must_use]
+    pub fn with_foreign(mut self, foreign: &'a dyn ForeignLineage) -> Self {
+        self.foreign = Some(foreign);
+        self
+    }
 }
 
 impl fmt::Debug for VerifyContext<'_> {
@@ -278,6 +365,7 @@ impl fmt::Debug for VerifyContext<'_> {
             .field("ancestors", &self.ancestors.len())
             .field("discharges", &self.discharges.len())
             .field("possession", &self.possession)
+            .field("foreign", &self.foreign.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -527,6 +615,32 @@ pub trait TokenProvider {
     /// What the format can do.
     fn properties(&self) -> Properties;
 
+    /// How this format's text form is recognised (DESIGN.md §9).
+    fn marker(&self) -> Marker;
+
+    /// Walks the chain from `declared`, an ancestor in this format of a token
+    /// of another format (DESIGN.md §9 bridge), at most `budget` ancestors;
+    /// see [`ForeignLineage`]. Formats whose tokens carry their own chain
+    /// cannot be walked from a reference: the default denies.
+    ///
+    /// # Errors
+    /// The first [`DenyReason`].
+    fn verify_ancestry(
+        &self,
+        declared: &ParentRef,
+        ctx: &VerifyContext<'_>,
+        budget: usize,
+    ) -> Result<usize, DenyReason> {
+        let _ = (declared, ctx, budget);
+        Err(DenyReason::LineageMismatch)
+    }
+
+    /// This provider as a re-issuing format, which a bridge can read a parent
+    /// from and write a child to (DESIGN.md §9); `None` for offline formats.
+    fn as_reissuer(&self) -> Option<&dyn crate::reissue::Reissuer> {
+        None
+    }
+
     /// Issues a token for `capability` with the key named by `capability.issuer`.
     ///
     /// # Errors
@@ -680,6 +794,31 @@ mod tests {
             serde_json::from_str::<LineageHash>("\"cdcd\"").is_err(),
             "short hash"
         );
+    }
+
+    #[test]
+    fn markers_match_and_overlap_as_documented() {
+        let hmac = Marker::Prefix("cth1.");
+        let public = Marker::Prefix("v4.public.");
+        let local = Marker::Prefix("v4.local.");
+        let macaroon = Marker::FirstByte(0x02);
+        let biscuit = Marker::FirstByte(0x08);
+        let all = [hmac, public, local, macaroon, biscuit];
+        for (i, a) in all.iter().enumerate() {
+            for (j, b) in all.iter().enumerate() {
+                assert_eq!(a.overlaps(b), i == j, "{a:?} {b:?}");
+            }
+        }
+        assert!(Marker::Prefix("v4.").overlaps(&public));
+        assert!(Marker::Prefix("c").overlaps(&macaroon));
+        // "cth1." starts with the base64url of 0x72.
+        assert!(Marker::Prefix("cth1.").overlaps(&Marker::FirstByte(0x72)));
+        assert!(hmac.matches("cth1.AAAA") && !hmac.matches("cth2.AAAA"));
+        let encoded = |bytes: &[u8]| Base64UrlUnpadded::encode_string(bytes);
+        assert!(macaroon.matches(&encoded(&[0x02, 0xff, 0x00])));
+        assert!(biscuit.matches(&encoded(&[0x08, 0x01])));
+        assert!(!biscuit.matches(&encoded(&[0x12, 0x01])));
+        assert!(!biscuit.matches("C") && !biscuit.matches("C!") && !biscuit.matches(""));
     }
 
     #[test]

@@ -31,7 +31,7 @@ use crate::possession::{
     self, Account, HolderSigningKey, NonceStore, Possession, PossessionSettings,
 };
 use crate::provider::{
-    Denied, DenyReason, Format, Inspection, Properties, Token, TokenProvider, Verified,
+    Denied, DenyReason, Format, Inspection, Marker, Properties, Token, TokenProvider, Verified,
     VerifyContext, check_format,
 };
 use crate::request::Request;
@@ -47,6 +47,9 @@ pub trait Reissuer: Send + Sync {
 
     /// What the format can do.
     fn properties(&self) -> Properties;
+
+    /// How the format's text form is recognised.
+    fn marker(&self) -> Marker;
 
     /// Encodes `capability` (already checked by [`Capability::check_issuable`])
     /// and authenticates it with the key named by its issuer.
@@ -142,7 +145,7 @@ pub trait Reissuer: Send + Sync {
             settings,
             now,
         };
-        reissue(self, parent, &request.step, &authority)
+        reissue(self, self, parent, &request.step, &authority)
     }
 }
 
@@ -246,31 +249,55 @@ fn authenticate_row<R: Reissuer + ?Sized>(
 }
 
 /// Checks the lineage of a re-issued credential: the credential (`own`) and
-/// every ancestor unrevoked, every ancestor authenticated (supplied in
-/// `ctx.ancestors`, parent first, else its credential from `ctx.lineage`, else
-/// from the row cache). Returns the number of ancestors.
+/// every ancestor unrevoked, every ancestor authenticated (see
+/// [`walk_ancestors`]). Returns the number of ancestors.
 fn walk_lineage<R: Reissuer + ?Sized>(
     r: &R,
     own: &LineageHash,
     parent: Option<ParentRef>,
     ctx: &VerifyContext<'_>,
 ) -> Result<usize, DenyReason> {
-    let revoked = |h: &LineageHash| ctx.revocations.is_revoked(h).map_err(|_| DenyReason::Store);
-    if revoked(own)? {
+    if ctx
+        .revocations
+        .is_revoked(own)
+        .map_err(|_| DenyReason::Store)?
+    {
         return Err(DenyReason::Revoked);
     }
+    walk_ancestors(r, parent, ctx, MAX_CHAIN)
+}
+
+/// Walks the ancestors from `next` up, at most `budget` of them: every one
+/// unrevoked and authenticated (supplied in `ctx.ancestors`, parent first,
+/// else its credential from `ctx.lineage`, else from the row cache). An
+/// ancestor of another format is handed, with the ancestors still supplied
+/// and the budget left, to `ctx.foreign` (DESIGN.md §9), and denies without
+/// one. Returns the number of ancestors walked.
+fn walk_ancestors<R: Reissuer + ?Sized>(
+    r: &R,
+    mut next: Option<ParentRef>,
+    ctx: &VerifyContext<'_>,
+    budget: usize,
+) -> Result<usize, DenyReason> {
+    let revoked = |h: &LineageHash| ctx.revocations.is_revoked(h).map_err(|_| DenyReason::Store);
     let mut supplied = ctx.ancestors.iter();
-    let mut next = parent;
     let mut walked = 0usize;
     while let Some(declared) = next {
+        if declared.format != r.format() {
+            // A chain that changes format: only a verifier that reads the
+            // other format can go on, never a guess.
+            let foreign = ctx.foreign.ok_or(DenyReason::LineageMismatch)?;
+            let rest = ctx.with_ancestors(supplied.as_slice());
+            let above = foreign.verify_ancestry(&declared, &rest, budget.saturating_sub(walked))?;
+            return walked
+                .checked_add(above)
+                .filter(|n| *n <= budget)
+                .ok_or(DenyReason::DepthExceeded);
+        }
         walked = walked
             .checked_add(1)
-            .filter(|n| *n <= MAX_CHAIN)
+            .filter(|n| *n <= budget)
             .ok_or(DenyReason::DepthExceeded)?;
-        // A chain that changes format needs a bridge (DESIGN.md §9): never guess.
-        if declared.format != r.format() {
-            return Err(DenyReason::LineageMismatch);
-        }
         if revoked(&declared.hash)? {
             return Err(DenyReason::Revoked);
         }
@@ -312,23 +339,25 @@ enum Authority<'a> {
     },
 }
 
-/// Re-issues `parent` narrowed by `step` (strictly: a widening step is
-/// refused), as a child whose parent is `parent`. A step that delegates away
+/// Re-issues `parent` (in `from`'s format, authenticated with its keys)
+/// narrowed by `step` (strictly: a widening step is refused), as a child in
+/// `to`'s format, sealed by its signing key, whose parent is `parent`. A step that delegates away
 /// from a key-bound holder needs that holder's key or signed request for
 /// exactly this parent and step (DESIGN.md §8); a request's nonce is reserved
 /// last, once everything else passed.
-fn reissue<R: Reissuer + ?Sized>(
-    r: &R,
+fn reissue<F: Reissuer + ?Sized, T: Reissuer + ?Sized>(
+    from: &F,
+    to: &T,
     parent: &Token,
     step: &Attenuation,
     authority: &Authority<'_>,
 ) -> Result<Token, Error> {
     step.check_appendable()?;
-    check_format(parent, r.format())?;
-    let parent_cap = r
+    check_format(parent, from.format())?;
+    let parent_cap = from
         .open(parent)
-        .map_err(|reason| open_error(r, parent, reason))?;
-    let parent_hash = LineageHash::compute(r.format(), parent.as_bytes());
+        .map_err(|reason| open_error(from, parent, reason))?;
+    let parent_hash = LineageHash::compute(from.format(), parent.as_bytes());
     let holder = parent_cap.subject.holder_key();
     match authority {
         Authority::Unsigned => step.check_taken_by(&parent_cap.subject, None)?,
@@ -339,17 +368,17 @@ fn reissue<R: Reissuer + ?Sized>(
             }
             // An unbound holder needs no signature, but a request that does
             // not verify is refused rather than ignored.
-            request.check_signature(holder.unwrap_or(&request.signature.signer), r.format())?;
+            request.check_signature(holder.unwrap_or(&request.signature.signer), from.format())?;
         }
     }
     let mut child = parent_cap.attenuate(step)?;
     // The signing key seals the child, whichever key made the parent.
-    child.issuer = r
+    child.issuer = to
         .signing_key_id()
         .ok_or(crate::error::KeyError::NoSigningKey)?
         .clone();
     child.id = TokenId::random()?;
-    child.parent = Some(ParentRef::new(r.format(), parent_cap.id, parent_hash));
+    child.parent = Some(ParentRef::new(from.format(), parent_cap.id, parent_hash));
     child.check_issuable()?;
     if let Authority::Request {
         request,
@@ -361,7 +390,7 @@ fn reissue<R: Reissuer + ?Sized>(
         let refused = |reason| Error::from(ModelError::DelegationRequestRefused(reason));
         let fresh_until =
             possession::freshness(*settings, request.issued_at, *now).map_err(refused)?;
-        let account = Account::of(r.format(), &parent_cap.issuer, &parent_cap.id);
+        let account = Account::of(from.format(), &parent_cap.issuer, &parent_cap.id);
         possession::reserve_nonce(
             &Possession::new(*nonces).with_settings(*settings),
             &request.signature.signer,
@@ -372,7 +401,31 @@ fn reissue<R: Reissuer + ?Sized>(
         )
         .map_err(refused)?;
     }
-    r.seal(&child)
+    to.seal(&child)
+}
+
+/// The bridge issuer of a format migration (DESIGN.md §9): re-issues `parent`,
+/// a token of `from`'s format authenticated with `from`'s keys, narrowed by
+/// `step`, as a child in `to`'s format sealed by `to`'s signing key. The child
+/// names its parent by format, id and lineage hash in the parent's own
+/// format, so a verifier that reads both formats (see [`crate::ForeignLineage`])
+/// verifies the chain live or cold, and revoking the parent revokes the child.
+/// A step that delegates away from a key-bound holder needs `holder`, that
+/// holder's key. Record the child in the lineage index with `to`, as any
+/// re-issued token.
+///
+/// # Errors
+/// As [`TokenProvider::attenuate_signed`] (or [`TokenProvider::attenuate`]
+/// without `holder`), and [`Error::Key`] when `to` has no signing key.
+pub fn bridge(
+    from: &dyn Reissuer,
+    to: &dyn Reissuer,
+    parent: &Token,
+    step: &Attenuation,
+    holder: Option<&HolderSigningKey>,
+) -> Result<Token, Error> {
+    let authority = holder.map_or(Authority::Unsigned, Authority::Key);
+    reissue(from, to, parent, step, &authority)
 }
 
 impl<R: Reissuer> TokenProvider for R {
@@ -384,13 +437,30 @@ impl<R: Reissuer> TokenProvider for R {
         Reissuer::properties(self)
     }
 
+    fn marker(&self) -> Marker {
+        Reissuer::marker(self)
+    }
+
+    fn verify_ancestry(
+        &self,
+        declared: &ParentRef,
+        ctx: &VerifyContext<'_>,
+        budget: usize,
+    ) -> Result<usize, DenyReason> {
+        walk_ancestors(self, Some(*declared), ctx, budget)
+    }
+
+    fn as_reissuer(&self) -> Option<&dyn Reissuer> {
+        Some(self)
+    }
+
     fn issue(&self, capability: &Capability) -> Result<Token, Error> {
         capability.check_issuable()?;
         self.seal(capability)
     }
 
     fn attenuate(&self, parent: &Token, step: &Attenuation) -> Result<Token, Error> {
-        reissue(self, parent, step, &Authority::Unsigned)
+        reissue(self, self, parent, step, &Authority::Unsigned)
     }
 
     fn attenuate_signed(
@@ -400,7 +470,7 @@ impl<R: Reissuer> TokenProvider for R {
         holder: &HolderSigningKey,
     ) -> Result<Token, Error> {
         // The holder's key is here: nothing travels, so nothing can be replayed.
-        reissue(self, parent, step, &Authority::Key(holder))
+        reissue(self, self, parent, step, &Authority::Key(holder))
     }
 
     fn verify(

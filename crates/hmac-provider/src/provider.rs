@@ -1,8 +1,8 @@
 //! The HMAC provider: sealing and opening HMAC tokens; issue, re-issue, verify and lineage come from `core-types`' re-issuing core.
 
 use captoken_core_types::{
-    AttenuationMode, Capability, DenyReason, Error, Format, KeyId, Properties, Reissuer, RowCache,
-    Token, check_format, decode_text, encode_text,
+    AttenuationMode, Capability, DenyReason, Error, Format, KeyId, Marker, Properties, Reissuer,
+    RowCache, Token, check_format, decode_text, encode_text,
 };
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -73,6 +73,10 @@ impl Reissuer for HmacProvider {
             third_party_caveats: false,
             revocation: "lineage-hash revocation list; cold verification of a re-issued chain also needs the issuer's lineage index",
         }
+    }
+
+    fn marker(&self) -> Marker {
+        Marker::Prefix(TEXT_PREFIX)
     }
 
     fn seal(&self, capability: &Capability) -> Result<Token, Error> {

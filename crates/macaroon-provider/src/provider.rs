@@ -334,6 +334,11 @@ impl TokenProvider for MacaroonProvider {
         }
     }
 
+    /// The binary form's version byte, 2, under base64 (either alphabet).
+    fn marker(&self) -> captoken_core_types::Marker {
+        captoken_core_types::Marker::FirstByte(wire::VERSION)
+    }
+
     /// Mints a macaroon for `capability` with the root key of `capability.issuer`.
     ///
     /// # Errors

@@ -248,6 +248,10 @@ impl<P: Purpose> Reissuer for PasetoProvider<P> {
         P::PROPERTIES
     }
 
+    fn marker(&self) -> captoken_core_types::Marker {
+        captoken_core_types::Marker::Prefix(P::HEADER)
+    }
+
     fn seal(&self, capability: &Capability) -> Result<Token, Error> {
         let payload = Claims::from_capability(capability)?.to_json()?;
         let text = P::seal(&self.keys, &capability.issuer, &payload, IMPLICIT_ASSERTION)?;
