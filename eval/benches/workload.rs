@@ -735,7 +735,31 @@ fn verify_with_proof<C: Candidate>(c: &mut Criterion) {
     group.finish();
 }
 
+/// Key selection (DESIGN.md §9): cold verify at depth 0 with the issuing key
+/// alone in the keyring, and among 999 other published keys. The parameter is
+/// the number of keys; selection is a map lookup, so the two should match.
+fn keyring_size<C: Candidate>(c: &mut Criterion) {
+    let mut group = c.benchmark_group("keyring");
+    for keys in captoken_eval::report::KEYRING_SIZES {
+        let p = C::provider_among(0, keys - 1);
+        let (revoked, index) = (MemoryRevocationList::new(), MemoryLineageIndex::new());
+        let tokens = chain(&p, &index);
+        let ctx = VerifyContext::new(&revoked, &index);
+        let request = workload::request(0);
+        assert!(p.verify(&tokens[0], &request, &ctx).is_ok(), "{}", C::NAME);
+        group.bench_function(BenchmarkId::new(C::NAME, keys), |b| {
+            b.iter(|| p.verify(black_box(&tokens[0]), black_box(&request), &ctx))
+        });
+    }
+    group.finish();
+}
+
 fn benches(c: &mut Criterion) {
+    keyring_size::<Hmac>(c);
+    keyring_size::<Macaroon>(c);
+    keyring_size::<PasetoPublic>(c);
+    keyring_size::<PasetoLocal>(c);
+    keyring_size::<Biscuit>(c);
     possession(c);
     huge_request::<Hmac>(c);
     huge_request::<Macaroon>(c);

@@ -30,7 +30,14 @@ pub trait Candidate {
 
     /// A provider that issues and verifies under [`KEY_ID`] with key material
     /// derived from `key_seed`: two seeds give two unrelated keys of the same id.
-    fn provider(key_seed: u8) -> Self::Provider;
+    fn provider(key_seed: u8) -> Self::Provider {
+        Self::provider_among(key_seed, 0)
+    }
+
+    /// [`Candidate::provider`], its keyring also holding `others` published
+    /// (verify-only) keys of other ids: key selection must cost the same for
+    /// 1 key and 1000 (DESIGN.md §9).
+    fn provider_among(key_seed: u8, others: usize) -> Self::Provider;
 
     /// A child of `parent` for `step` whose declared parent lineage hash is
     /// `forged` instead of the real one, made with only what the party who
@@ -80,10 +87,17 @@ impl Candidate for Hmac {
     const NAME: &'static str = "hmac";
     const CRATE: &'static str = "captoken-hmac-provider";
 
-    fn provider(key_seed: u8) -> HmacProvider {
-        let key = HmacKey::new(key_id(), &secret(key_seed))
-            .unwrap_or_else(|_| unreachable!("a 32-byte secret is accepted"));
-        HmacProvider::new(HmacKeyring::single(key))
+    fn provider_among(key_seed: u8, others: usize) -> HmacProvider {
+        let key = |id: KeyId, secret: [u8; 32]| {
+            HmacKey::new(id, &secret)
+                .unwrap_or_else(|_| unreachable!("a 32-byte secret is accepted"))
+        };
+        let mut ring = HmacKeyring::single(key(key_id(), secret(key_seed)));
+        for i in 0..others {
+            // A collision of derived selectors only drops that extra key.
+            let _ = ring.insert(key(other_id(i), other_secret(i)));
+        }
+        HmacProvider::new(ring)
     }
 
     fn forge_parent(
@@ -101,6 +115,21 @@ fn secret(key_seed: u8) -> [u8; 32] {
     [key_seed.wrapping_add(1); 32]
 }
 
+/// The id of the `i`-th extra key of [`Candidate::provider_among`].
+fn other_id(i: usize) -> KeyId {
+    KeyId::new(format!("extra-{i}")).unwrap_or_else(|_| unreachable!("a short printable id"))
+}
+
+/// The material of the `i`-th extra key: distinct from every other and from
+/// every [`secret`] (its last byte is 0xee).
+fn other_secret(i: usize) -> [u8; 32] {
+    let mut s = [0xee; 32];
+    if let Some(head) = s.get_mut(..8) {
+        head.copy_from_slice(&(i as u64).to_be_bytes());
+    }
+    s
+}
+
 /// Macaroons in the libmacaroons v2 format, attenuated offline.
 #[derive(Debug)]
 pub struct Macaroon;
@@ -110,10 +139,17 @@ impl Candidate for Macaroon {
     const NAME: &'static str = "macaroon";
     const CRATE: &'static str = "captoken-macaroon-provider";
 
-    fn provider(key_seed: u8) -> MacaroonProvider {
-        let key = MacaroonKey::new(key_id(), &secret(key_seed))
-            .unwrap_or_else(|_| unreachable!("a 32-byte secret is accepted"));
-        MacaroonProvider::new(MacaroonKeyring::single(key))
+    fn provider_among(key_seed: u8, others: usize) -> MacaroonProvider {
+        let key = |id: KeyId, secret: [u8; 32]| {
+            MacaroonKey::new(id, &secret)
+                .unwrap_or_else(|_| unreachable!("a 32-byte secret is accepted"))
+        };
+        let mut ring = MacaroonKeyring::single(key(key_id(), secret(key_seed)));
+        for i in 0..others {
+            // A collision of derived selectors only drops that extra key.
+            let _ = ring.insert(key(other_id(i), other_secret(i)));
+        }
+        MacaroonProvider::new(ring)
     }
 
     /// The holder appends the step as `attenuate` would, but declares `forged`
@@ -167,10 +203,17 @@ impl Candidate for PasetoPublic {
     const NAME: &'static str = "paseto-public";
     const CRATE: &'static str = "captoken-paseto-provider";
 
-    fn provider(key_seed: u8) -> PasetoPublicProvider {
-        let key = SigningKey::from_seed(key_id(), &secret(key_seed))
-            .unwrap_or_else(|_| unreachable!("a non-zero seed is accepted"));
-        PasetoPublicProvider::new(PublicKeyring::single(key))
+    fn provider_among(key_seed: u8, others: usize) -> PasetoPublicProvider {
+        let key = |id: KeyId, seed: [u8; 32]| {
+            SigningKey::from_seed(id, &seed)
+                .unwrap_or_else(|_| unreachable!("a non-zero seed is accepted"))
+        };
+        let mut ring = PublicKeyring::single(key(key_id(), secret(key_seed)));
+        for i in 0..others {
+            // A collision of derived selectors only drops that extra key.
+            let _ = ring.insert(key(other_id(i), other_secret(i)));
+        }
+        PasetoPublicProvider::new(ring)
     }
 
     fn forge_parent(
@@ -192,10 +235,17 @@ impl Candidate for PasetoLocal {
     const NAME: &'static str = "paseto-local";
     const CRATE: &'static str = "captoken-paseto-provider";
 
-    fn provider(key_seed: u8) -> PasetoLocalProvider {
-        let key = LocalKey::from_bytes(key_id(), &secret(key_seed))
-            .unwrap_or_else(|_| unreachable!("32 bytes are a local key"));
-        PasetoLocalProvider::new(LocalKeyring::single(key))
+    fn provider_among(key_seed: u8, others: usize) -> PasetoLocalProvider {
+        let key = |id: KeyId, secret: [u8; 32]| {
+            LocalKey::from_bytes(id, &secret)
+                .unwrap_or_else(|_| unreachable!("32 bytes are a local key"))
+        };
+        let mut ring = LocalKeyring::single(key(key_id(), secret(key_seed)));
+        for i in 0..others {
+            // A collision of derived selectors only drops that extra key.
+            let _ = ring.insert(key(other_id(i), other_secret(i)));
+        }
+        PasetoLocalProvider::new(ring)
     }
 
     fn forge_parent(
@@ -217,9 +267,14 @@ impl Candidate for Biscuit {
     const NAME: &'static str = "biscuit";
     const CRATE: &'static str = "captoken-biscuit-provider";
 
-    fn provider(key_seed: u8) -> BiscuitProvider {
-        let key = RootSigningKey::ed25519_from_seed(key_id(), &secret(key_seed));
-        BiscuitProvider::new(BiscuitKeyring::single(key))
+    fn provider_among(key_seed: u8, others: usize) -> BiscuitProvider {
+        let key = RootSigningKey::ed25519_from_seed;
+        let mut ring = BiscuitKeyring::single(key(key_id(), &secret(key_seed)));
+        for i in 0..others {
+            // A collision of derived selectors only drops that extra key.
+            let _ = ring.insert(key(other_id(i), &other_secret(i)));
+        }
+        BiscuitProvider::new(ring)
     }
 
     /// The holder appends, with biscuit-auth's own API, a block that declares

@@ -212,9 +212,22 @@ fn timings(
     out: &Path,
 ) -> Result<(), String> {
     let mut rows = Vec::new();
-    for op in ["verify", "issue", "attenuate", "verify-pop", "possession"] {
+    for op in [
+        "verify",
+        "issue",
+        "attenuate",
+        "verify-pop",
+        "possession",
+        "keyring",
+    ] {
+        // The keyring group's parameter is the number of keys, not a depth.
+        let params: &[usize] = if op == "keyring" {
+            &report::KEYRING_SIZES
+        } else {
+            &captoken_core_types::testing::workload::DEPTHS
+        };
         for series in series_names() {
-            for depth in captoken_core_types::testing::workload::DEPTHS {
+            for &depth in params {
                 let file = dir
                     .join(op)
                     .join(&series)

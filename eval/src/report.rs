@@ -105,6 +105,30 @@ pub const COMPARISONS: &[Comparison] = &[
 /// number of threads).
 pub const POSSESSION_SERIES: [&str; 2] = ["check-proof", "nonce-reserve-threads"];
 
+/// The keyring sizes of the `keyring` benchmark group (its parameter).
+pub const KEYRING_SIZES: [usize; 2] = [1, 1000];
+
+/// Cold verify at depth 0 per provider with a keyring of 1 key and of 1000:
+/// key selection is a map lookup, so the ratio should be about 1.
+#[must_use]
+pub fn keyring_table(timings: &Timings) -> String {
+    let mut t = String::from("| provider | 1 key | 1000 keys | ratio |\n|---|---|---|---|\n");
+    for c in COMPARISONS {
+        let at = |n| timings.median("keyring", c.provider, n);
+        let ns = |v: Option<f64>| v.map_or_else(|| "–".to_owned(), fmt_ns);
+        let [one, many] = KEYRING_SIZES;
+        let _ = writeln!(
+            t,
+            "| {} | {} | {} | {} |",
+            c.provider,
+            ns(at(one)),
+            ns(at(many)),
+            fmt_ratio2(at(many), at(one))
+        );
+    }
+    t
+}
+
 /// The floor series of a provider's verification with proof of possession:
 /// its bearer verify plus one Ed25519 verification.
 #[must_use]
@@ -581,6 +605,16 @@ pub fn tables(d: &Deterministic, timings: &Timings) -> BTreeMap<&'static str, St
         ),
         ("issue", issue_table(timings)),
         (
+            "keyring",
+            format!(
+                "{}\nMeasured {} on {} ({} run).\n",
+                keyring_table(timings),
+                timings.date,
+                timings.machine,
+                timings.mode
+            ),
+        ),
+        (
             "possession",
             format!(
                 "{}\nMeasured {} on {} ({} run).\n",
@@ -646,6 +680,9 @@ pub fn report(d: &Deterministic, timings: &Timings) -> String {
          outside the timing, the holder's cost) whose nonce is reserved in one in-memory store. The floor is the same\n\
          provider's bearer verify of the unbound chain plus one Ed25519 `verify_strict` over a proof-sized message; tenuo\n\
          verifies its holder's proof of possession on every call too, so the comparison is like for like.\n\n{possession}\n\
+         ## Key selection\n\n\
+         Cold verify at depth 0 with the issuing key alone in the keyring, and among 999 other published keys (DESIGN.md §9):\n\
+         a token names its key, and selection is one map lookup whatever the keyring's size.\n\n{keyring}\n\
          ## Issue and attenuate\n\n{issue}\n\
          ## Token size\n\n{sizes}\n\
          ![token size against chain depth](size.svg)\n\n\
@@ -662,6 +699,7 @@ pub fn report(d: &Deterministic, timings: &Timings) -> String {
         latency = section("latency"),
         issue = section("issue"),
         possession = section("possession"),
+        keyring = section("keyring"),
         sizes = section("sizes"),
         deps = section("dependencies"),
     )

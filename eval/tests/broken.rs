@@ -124,9 +124,9 @@ impl<F: Fault> Candidate for Broken<F> {
     const NAME: &'static str = "broken";
     const CRATE: &'static str = "captoken-hmac-provider";
 
-    fn provider(key_seed: u8) -> Self {
+    fn provider_among(key_seed: u8, others: usize) -> Self {
         Self {
-            inner: Hmac::provider(key_seed),
+            inner: Hmac::provider_among(key_seed, others),
             fault: std::marker::PhantomData,
         }
     }

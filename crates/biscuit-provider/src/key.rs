@@ -4,7 +4,7 @@ use std::fmt;
 
 use biscuit_auth::format::schema::public_key::Algorithm as ProtoAlgorithm;
 use biscuit_auth::{KeyPair, PublicKey};
-use captoken_core_types::{KeyError, KeyId, KeyMaterial, Keyring};
+use captoken_core_types::{KeyError, KeyId, KeyMaterial, Keyring, PublicKeyText, hex};
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
@@ -180,6 +180,11 @@ impl fmt::Debug for RootSigningKey {
     }
 }
 
+/// What [`RootPublicKey::from_text`] says of text not in its form.
+const NOT_KEY_TEXT: KeyError = KeyError::Encoding(
+    "root public key must be ed25519/<64 lower-case hex> or secp256r1/<66 lower-case hex>",
+);
+
 /// A root public key a verifier accepts, and the key id it stands for.
 #[derive(Clone, PartialEq, Eq)]
 pub struct RootPublicKey {
@@ -230,6 +235,44 @@ impl RootPublicKey {
         self.key.to_bytes()
     }
 
+    /// The public key as text, in biscuit-auth's (and biscuit-cli's) form:
+    /// `ed25519/` and 64 lower-case hex digits, or `secp256r1/` and the
+    /// compressed SEC1 point in 66.
+    #[must_use]
+    pub fn to_text(&self) -> String {
+        self.key.to_string()
+    }
+
+    /// A public key from the text [`RootPublicKey::to_text`] writes, and no
+    /// other spelling of it (upper-case hex, an uncompressed P-256 point).
+    ///
+    /// # Errors
+    /// [`KeyError::Encoding`] when the text is not in that form (or names
+    /// P-256 without the `p256` feature), [`KeyError::Invalid`] when its bytes
+    /// are not a point on the curve.
+    pub fn from_text(id: KeyId, text: &str) -> Result<Self, KeyError> {
+        let key = match text.split_once('/') {
+            Some(("ed25519", digits)) => {
+                let bytes = hex::decode::<32>(digits).map_err(|_| NOT_KEY_TEXT)?;
+                Self::from_bytes(id, RootAlgorithm::Ed25519, &bytes)?
+            }
+            #[cfg(feature = "p256")]
+            Some(("secp256r1", digits)) => {
+                let bytes = hex::decode::<33>(digits).map_err(|_| NOT_KEY_TEXT)?;
+                Self::from_bytes(id, RootAlgorithm::P256, &bytes)?
+            }
+            #[cfg(not(feature = "p256"))]
+            Some(("secp256r1", _)) => {
+                return Err(KeyError::Encoding("P-256 root keys need the p256 feature"));
+            }
+            _ => return Err(NOT_KEY_TEXT),
+        };
+        // One key, one text.
+        if key.to_text() != text {
+            return Err(NOT_KEY_TEXT);
+        }
+        Ok(key)
+    }
     pub(crate) fn key(&self) -> PublicKey {
         self.key
     }
@@ -309,6 +352,18 @@ impl KeyMaterial for RootKey {
             RootInner::Signing(key) => &key.public,
             RootInner::Public(key) => key,
         }
+    }
+}
+
+/// In a key-set document, the root public key in biscuit-auth's text form
+/// ([`RootPublicKey::to_text`]); read back, a verify-only key.
+impl PublicKeyText for RootKey {
+    fn public_text(&self) -> Option<String> {
+        Some(self.verifier().to_text())
+    }
+
+    fn from_public_text(id: &KeyId, text: &str) -> Result<Self, KeyError> {
+        RootPublicKey::from_text(id.clone(), text).map(Self::from)
     }
 }
 
@@ -429,6 +484,43 @@ mod tests {
         assert_eq!(ring.len(), 3);
     }
 
+    #[test]
+    fn public_text_is_biscuit_auths_form_and_only_it() {
+        let key = RootKey::from(RootSigningKey::ed25519_from_seed(kid("k1"), &[7; 32]));
+        let text = key.public_text().unwrap();
+        let digits = text.strip_prefix("ed25519/").unwrap();
+        assert_eq!(digits, hex::encode(&key.public_key().to_bytes()));
+        // biscuit-auth (and so biscuit-cli) reads the same text as the same key.
+        assert_eq!(text.parse::<PublicKey>().unwrap(), key.public_key().key());
+        let back = RootKey::from_public_text(&kid("k1"), &text).unwrap();
+        assert_eq!(back.public_key(), key.public_key());
+        assert!(back.signing_key().is_none());
+        let not_text = KeyError::Encoding(
+            "root public key must be ed25519/<64 lower-case hex> or secp256r1/<66 lower-case hex>",
+        );
+        for bad in [
+            String::new(),
+            digits.to_owned(),
+            text.to_uppercase().replace("ED25519", "ed25519"),
+            format!("{text}00"),
+            text[..text.len() - 2].to_owned(),
+            format!("ed25519-private/{digits}"),
+            format!("ed25519:{digits}"),
+            format!("x/{digits}"),
+        ] {
+            assert_eq!(
+                RootKey::from_public_text(&kid("k1"), &bad).unwrap_err(),
+                not_text,
+                "{bad}"
+            );
+        }
+        #[cfg(not(feature = "p256"))]
+        assert_eq!(
+            RootKey::from_public_text(&kid("k1"), &format!("secp256r1/02{digits}")).unwrap_err(),
+            KeyError::Encoding("P-256 root keys need the p256 feature")
+        );
+    }
+
     #[cfg(feature = "p256")]
     #[test]
     fn p256_keys() {
@@ -452,6 +544,24 @@ mod tests {
             RootPublicKey::p256(kid("p"), &[4; 10]).unwrap_err(),
             KeyError::Invalid("not a SEC1-encoded P-256 public key")
         );
+        // Text: secp256r1/ and the compressed point, as biscuit-auth writes it.
+        let text = RootKey::from(key).public_text().unwrap();
+        assert_eq!(
+            text,
+            format!("secp256r1/{}", hex::encode(&public.to_bytes()))
+        );
+        assert_eq!(text.len(), 10 + 66);
+        assert_eq!(
+            RootKey::from_public_text(&kid("p"), &text)
+                .unwrap()
+                .public_key(),
+            &public
+        );
+        let uncompressed = format!("secp256r1/04{}", "ab".repeat(64));
+        assert!(matches!(
+            RootKey::from_public_text(&kid("p"), &uncompressed).unwrap_err(),
+            KeyError::Encoding(_)
+        ));
         let a = RootSigningKey::generate_p256(kid("p")).unwrap();
         let b = RootSigningKey::generate_p256(kid("p")).unwrap();
         assert_eq!(a.public().algorithm(), RootAlgorithm::P256);

@@ -437,6 +437,11 @@ impl<K: KeyMaterial> Keyring<K> {
         })
     }
 
+    /// The id of the key tokens name by `selector`, whatever its state.
+    pub(crate) fn id_of_selector(&self, selector: &K::Selector) -> Option<&KeyId> {
+        self.by_selector.get(selector).map(|e| e.key.id())
+    }
+
     /// The signing key's id, if the keyring has one.
     #[must_use]
     pub fn signing_id(&self) -> Option<&KeyId> {

@@ -14,6 +14,7 @@ mod error;
 pub mod hex;
 pub mod holder_keys;
 pub mod keyring;
+pub mod keyset;
 mod lineage;
 pub mod path;
 pub mod possession;
@@ -37,6 +38,7 @@ pub use holder_keys::{
     CompromiseNotice, Endorsement, HolderKeyError, HolderKeyRecord, HolderKeys, MemoryHolderKeys,
 };
 pub use keyring::{KeyMaterial, KeyState, Keyring, SharedSecret};
+pub use keyset::{KeyRecord, KeySetDocument, KeySetError, PublicKeyText};
 pub use lineage::{
     LINEAGE_DOMAIN, LineageEntry, LineageHash, LineageHasher, LineageIndex, MemoryLineageIndex,
     MemoryRevocationList, MemoryStores, ROW_DOMAIN, RevocationList,

@@ -14,6 +14,7 @@ use crate::request::{FixedClock, Request};
 
 pub mod conformance;
 pub mod generate;
+pub mod key_sets;
 
 use generate::Bytes;
 

@@ -2,7 +2,8 @@
 
 use std::fmt;
 
-use captoken_core_types::{KeyError, KeyId, Keyring, SharedSecret};
+use captoken_core_types::keyset::NO_PUBLIC_HALF;
+use captoken_core_types::{KeyError, KeyId, Keyring, PublicKeyText, SharedSecret};
 use zeroize::Zeroizing;
 
 /// A shared secret for HMAC-SHA256 and the key id tokens name it by.
@@ -68,6 +69,18 @@ impl fmt::Debug for HmacKey {
 impl SharedSecret for HmacKey {
     fn key_id(&self) -> &KeyId {
         &self.id
+    }
+}
+
+/// A shared secret is never exported: a key-set document lists its id and
+/// state only.
+impl PublicKeyText for HmacKey {
+    fn public_text(&self) -> Option<String> {
+        None
+    }
+
+    fn from_public_text(_id: &KeyId, _text: &str) -> Result<Self, KeyError> {
+        Err(NO_PUBLIC_HALF)
     }
 }
 

@@ -2,7 +2,8 @@
 
 use std::fmt;
 
-use captoken_core_types::{KeyError, KeyId, Keyring, SharedSecret};
+use captoken_core_types::keyset::NO_PUBLIC_HALF;
+use captoken_core_types::{KeyError, KeyId, Keyring, PublicKeyText, SharedSecret};
 use zeroize::Zeroizing;
 
 use crate::crypto::{Sig, derive_key};
@@ -74,6 +75,18 @@ impl fmt::Debug for MacaroonKey {
 impl SharedSecret for MacaroonKey {
     fn key_id(&self) -> &KeyId {
         &self.id
+    }
+}
+
+/// A root secret is never exported: a key-set document lists its id and
+/// state only.
+impl PublicKeyText for MacaroonKey {
+    fn public_text(&self) -> Option<String> {
+        None
+    }
+
+    fn from_public_text(_id: &KeyId, _text: &str) -> Result<Self, KeyError> {
+        Err(NO_PUBLIC_HALF)
     }
 }
 

@@ -11,7 +11,8 @@
 use std::fmt;
 
 use base64ct::{Base64UrlUnpadded, Encoding};
-use captoken_core_types::{KeyError, KeyId, KeyMaterial, Keyring};
+use captoken_core_types::keyset::NO_PUBLIC_HALF;
+use captoken_core_types::{KeyError, KeyId, KeyMaterial, Keyring, PublicKeyText};
 use pasetors::keys::{
     AsymmetricKeyPair, AsymmetricPublicKey, AsymmetricSecretKey, Generate, SymmetricKey,
 };
@@ -305,6 +306,18 @@ impl KeyMaterial for LocalKey {
     }
 }
 
+/// A shared local key is never exported: a key-set document lists its id and
+/// state only.
+impl PublicKeyText for LocalKey {
+    fn public_text(&self) -> Option<String> {
+        None
+    }
+
+    fn from_public_text(_id: &KeyId, _text: &str) -> Result<Self, KeyError> {
+        Err(NO_PUBLIC_HALF)
+    }
+}
+
 /// One key of a [`PublicKeyring`]: a key pair this keyring signs and verifies
 /// with, or a public key it only verifies with. Made with `From` (or `.into()`)
 /// from a [`SigningKey`] or a [`VerifyingKey`].
@@ -372,6 +385,18 @@ impl KeyMaterial for PublicEntry {
     }
 }
 
+/// In a key-set document, the public key as a PASERK, `k4.public.…`; read
+/// back, a verify-only entry ([`VerifyingKey::from_paserk`]).
+impl PublicKeyText for PublicEntry {
+    fn public_text(&self) -> Option<String> {
+        Some(self.verifier().to_paserk())
+    }
+
+    fn from_public_text(id: &KeyId, text: &str) -> Result<Self, KeyError> {
+        VerifyingKey::from_paserk(id.clone(), text).map(Self::from)
+    }
+}
+
 /// The Ed25519 keys a [`crate::PasetoPublicProvider`] signs and verifies with,
 /// by PASERK id (`k4.pid.…`) for verification and by key id for issuing. A
 /// verifier holds public keys only ([`VerifyingKey`]); an issuer also holds the
@@ -414,6 +439,30 @@ mod tests {
                 "{secret}: {shown}"
             );
         }
+    }
+
+    #[test]
+    fn public_text_is_the_paserk_and_local_keys_have_none() {
+        let entry = PublicEntry::from(SigningKey::from_seed(kid("k1"), &[7; 32]).unwrap());
+        let text = entry.public_text().unwrap();
+        assert_eq!(text, entry.verifying_key().to_paserk());
+        assert!(text.starts_with("k4.public."));
+        let back = PublicEntry::from_public_text(&kid("k1"), &text).unwrap();
+        assert!(back.signing_key().is_none());
+        assert_eq!(
+            back.verifying_key().paserk_id(),
+            entry.verifying_key().paserk_id()
+        );
+        assert_eq!(
+            PublicEntry::from_public_text(&kid("k1"), "k4.secret.AAAA").unwrap_err(),
+            KeyError::Encoding("not a k4.public PASERK")
+        );
+        let local = LocalKey::from_bytes(kid("k2"), &[7; 32]).unwrap();
+        assert_eq!(local.public_text(), None);
+        assert_eq!(
+            LocalKey::from_public_text(&kid("k2"), &text).unwrap_err(),
+            NO_PUBLIC_HALF
+        );
     }
 
     #[test]
