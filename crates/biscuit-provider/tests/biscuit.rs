@@ -1151,6 +1151,8 @@ proptest! {
             let at = i.index(bytes.len());
             bytes[at] ^= b | 1;
         }
+        // Two edits of one byte may cancel out: that is the genuine token.
+        prop_assume!(bytes != tokens[2].as_bytes());
         let edited = Token::new(FORMAT, bytes);
         prop_assert!(p.verify(&edited, &workload::request(2), &stores.cold()).is_err());
         let _ = p.inspect(&edited);
