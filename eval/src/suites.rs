@@ -13,7 +13,7 @@ use captoken_core_types::testing::{
 use captoken_core_types::{
     Attenuation, AttenuationMode, Capability, Constraint, Denied, DenyReason, Error, Grant,
     HolderSigningKey, LineageHash, LineageIndex, MemoryLineageIndex, MemoryRevocationList, Request,
-    RevocationList, Subject, Token, TokenProvider, ToolRef, Value, Verified, VerifyContext,
+    RevocationWriter, Subject, Token, TokenProvider, ToolRef, Value, Verified, VerifyContext,
 };
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestError, TestRng, TestRunner};

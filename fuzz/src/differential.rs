@@ -14,7 +14,7 @@
 use arbitrary::Unstructured;
 use captoken_core_types::reference::authorize;
 use captoken_core_types::{
-    LineageHash, MemoryRevocationList, RevocationList, Token, VerifyContext,
+    LineageHash, MemoryRevocationList, RevocationWriter, Token, VerifyContext,
 };
 
 use crate::chain::Chain;

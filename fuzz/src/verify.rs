@@ -34,7 +34,7 @@ use captoken_core_types::reference::authorize;
 use captoken_core_types::testing::workload;
 use captoken_core_types::{
     AttenuationMode, LineageHash, MemoryLineageIndex, MemoryRevocationList, Request,
-    RevocationList, Token, Verified, VerifyContext,
+    RevocationList, RevocationWriter, Token, Verified, VerifyContext,
 };
 
 use crate::input::{self, final_subject};

@@ -488,14 +488,13 @@ impl TokenProvider for BiscuitProvider {
             return Err(DenyReason::LineageMismatch.into());
         }
         self.check_ancestors(&hashes, ctx)?;
-        for h in &hashes {
-            if ctx
-                .revocations
-                .is_revoked(h)
-                .map_err(|_| DenyReason::Store)?
-            {
-                return Err(DenyReason::Revoked.into());
-            }
+        // The whole chain, in one question to the revocation list.
+        if ctx
+            .revocations
+            .any_revoked(&hashes)
+            .map_err(|_| DenyReason::Store)?
+        {
+            return Err(DenyReason::Revoked.into());
         }
         let holder = scan.holder();
         let ambient = dl::ambient(request, &holder.principal, proto.blocks.len() + 1);

@@ -25,7 +25,7 @@ use captoken_biscuit_provider::{BiscuitProvider, FORMAT};
 use captoken_core_types::testing::workload;
 use captoken_core_types::{
     Attenuation, Capability, Constraint, DenyReason, Grant, HolderSigningKey, LineageHash,
-    RevocationList, Subject, Token, TokenProvider,
+    RevocationWriter, Subject, Token, TokenProvider,
 };
 use common::*;
 use p256::ecdsa::Signature as Ecdsa;

@@ -520,7 +520,7 @@ fn revoking_a_signed_step_denies_its_descendants() {
     );
     let lineage = p.lineage(&child).unwrap();
     assert_eq!(lineage[1], p.lineage_hash(&signed).unwrap());
-    use captoken_core_types::RevocationList;
+    use captoken_core_types::RevocationWriter;
     stores.revoked.revoke(lineage[1]).unwrap();
     assert_eq!(
         reason(p.verify(&child, &by("agent:sub", 1), &stores.cold())),

@@ -3,7 +3,7 @@
 #![allow(clippy::unwrap_used, reason = "tests")]
 
 use captoken::core::testing::{Stores, workload};
-use captoken::core::{RevocationList, reissue::bridge};
+use captoken::core::{RevocationWriter, reissue::bridge};
 use captoken::hmac::{HmacKey, HmacKeyring, HmacProvider};
 use captoken::paseto::{PasetoPublicProvider, PublicKeyring, SigningKey};
 use captoken::{

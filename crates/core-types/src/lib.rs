@@ -41,7 +41,7 @@ pub use keyring::{KeyMaterial, KeyState, Keyring, SharedSecret};
 pub use keyset::{KeyRecord, KeySetDocument, KeySetError, PublicKeyText};
 pub use lineage::{
     LINEAGE_DOMAIN, LineageEntry, LineageHash, LineageHasher, LineageIndex, MemoryLineageIndex,
-    MemoryRevocationList, MemoryStores, ROW_DOMAIN, RevocationList,
+    MemoryRevocationList, MemoryStores, ROW_DOMAIN, RevocationList, RevocationWriter,
 };
 pub use possession::{
     HolderSigningKey, MemoryNonceStore, NonceStore, Possession, PossessionSettings, Proof,

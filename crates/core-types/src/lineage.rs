@@ -175,21 +175,41 @@ impl LineageEntry {
     }
 }
 
-/// Revoked lineage hashes. Revoking a hash denies that credential and every descendant.
+/// Revoked lineage hashes, the reading side: what a verifier holds (a
+/// read-only handle is enough). A revoked hash denies that credential and
+/// every descendant; [`RevocationWriter`] revokes.
 ///
 /// Implementations report storage failures as errors; verifiers deny on error (fail closed).
 pub trait RevocationList: Send + Sync {
-    /// Revokes a credential and all its descendants.
-    ///
-    /// # Errors
-    /// [`StoreError`] when the revocation could not be recorded.
-    fn revoke(&self, hash: LineageHash) -> Result<(), StoreError>;
-
     /// Has this credential been revoked?
     ///
     /// # Errors
     /// [`StoreError`] when the store cannot answer.
     fn is_revoked(&self, hash: &LineageHash) -> Result<bool, StoreError>;
+
+    /// Has any of these credentials been revoked? What a verification asks
+    /// once for a whole chain; a store over a database answers it in one
+    /// query. The default asks [`RevocationList::is_revoked`] for each.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the store cannot answer.
+    fn any_revoked(&self, hashes: &[LineageHash]) -> Result<bool, StoreError> {
+        for hash in hashes {
+            if self.is_revoked(hash)? {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+}
+
+/// The writing side of a revocation list: an issuer's or an operator's.
+pub trait RevocationWriter: RevocationList {
+    /// Revokes a credential and all its descendants. Revoking twice is a no-op.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the revocation could not be recorded.
+    fn revoke(&self, hash: LineageHash) -> Result<(), StoreError>;
 }
 
 /// Token id -> (lineage hash, parent, issuer's seal), written by issuers of
@@ -209,6 +229,29 @@ pub trait LineageIndex: Send + Sync {
     /// # Errors
     /// [`StoreError`] when the store cannot answer.
     fn get(&self, id: &TokenId) -> Result<Option<LineageEntry>, StoreError>;
+
+    /// The entries of `id` and of its recorded ancestors, following each
+    /// entry's parent id, child first, at most `max`: what a cold verification
+    /// asks once for a whole chain; a store over a database answers it in one
+    /// query. It stops at a root or a missing entry. Nothing here is believed: the
+    /// verifier checks each entry against what its child declares and its seal.
+    /// The default asks [`LineageIndex::get`] for each.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the store cannot answer.
+    fn ancestry(&self, id: &TokenId, max: usize) -> Result<Vec<LineageEntry>, StoreError> {
+        let mut rows: Vec<LineageEntry> = Vec::new();
+        let mut next = Some(*id);
+        while let Some(id) = next {
+            if rows.len() >= max {
+                break;
+            }
+            let Some(row) = self.get(&id)? else { break };
+            next = row.parent.map(|p| p.id);
+            rows.push(row);
+        }
+        Ok(rows)
+    }
 }
 
 /// An in-memory revocation list and lineage index together, for a
@@ -266,13 +309,20 @@ impl MemoryRevocationList {
     }
 }
 
-impl RevocationList for MemoryRevocationList {
+impl RevocationWriter for MemoryRevocationList {
     fn revoke(&self, hash: LineageHash) -> Result<(), StoreError> {
         self.revoked
             .write()
             .map_err(|_| StoreError::Poisoned)?
             .insert(hash);
         Ok(())
+    }
+}
+
+impl RevocationList for MemoryRevocationList {
+    fn any_revoked(&self, hashes: &[LineageHash]) -> Result<bool, StoreError> {
+        let revoked = self.revoked.read().map_err(|_| StoreError::Poisoned)?;
+        Ok(hashes.iter().any(|h| revoked.contains(h)))
     }
 
     fn is_revoked(&self, hash: &LineageHash) -> Result<bool, StoreError> {

@@ -19,7 +19,7 @@
 //! does not check the same seal again; evicting from it only costs time. A
 //! cache belongs to one provider and its keyring, and is never shared.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 
 use crate::attenuation::Attenuation;
@@ -248,39 +248,50 @@ fn authenticate_row<R: Reissuer + ?Sized>(
     Ok(row.parent)
 }
 
-/// Checks the lineage of a re-issued credential: the credential (`own`) and
-/// every ancestor unrevoked, every ancestor authenticated (see
-/// [`walk_ancestors`]). Returns the number of ancestors.
+/// Checks the lineage of a re-issued credential: every ancestor
+/// authenticated (see [`walk_ancestors`]), then the credential (`own`) and
+/// every ancestor unrevoked, in one [`crate::RevocationList::any_revoked`] question.
+/// Returns the number of ancestors.
 fn walk_lineage<R: Reissuer + ?Sized>(
     r: &R,
     own: &LineageHash,
     parent: Option<ParentRef>,
     ctx: &VerifyContext<'_>,
 ) -> Result<usize, DenyReason> {
-    if ctx
-        .revocations
-        .is_revoked(own)
-        .map_err(|_| DenyReason::Store)?
-    {
-        return Err(DenyReason::Revoked);
-    }
-    walk_ancestors(r, parent, ctx, MAX_CHAIN)
+    let mut hashes = Vec::with_capacity(8);
+    hashes.push(*own);
+    let walked = walk_ancestors(r, parent, ctx, MAX_CHAIN, &mut hashes)?;
+    check_unrevoked(ctx, &hashes)?;
+    Ok(walked)
 }
 
-/// Walks the ancestors from `next` up, at most `budget` of them: every one
-/// unrevoked and authenticated (supplied in `ctx.ancestors`, parent first,
-/// else its credential from `ctx.lineage`, else from the row cache). An
+/// Denies when any of `hashes` is revoked, or the list cannot answer.
+fn check_unrevoked(ctx: &VerifyContext<'_>, hashes: &[LineageHash]) -> Result<(), DenyReason> {
+    match ctx.revocations.any_revoked(hashes) {
+        Ok(false) => Ok(()),
+        Ok(true) => Err(DenyReason::Revoked),
+        Err(_) => Err(DenyReason::Store),
+    }
+}
+
+/// Walks the ancestors from `next` up, at most `budget` of them, every one
+/// authenticated: supplied in `ctx.ancestors` (parent first), else from the
+/// row cache, else its row from `ctx.lineage` (the rest of the chain's rows
+/// asked for at once, [`crate::LineageIndex::ancestry`]). Pushes each ancestor's
+/// lineage hash onto `hashes`, for the caller's one revocation question. An
 /// ancestor of another format is handed, with the ancestors still supplied
-/// and the budget left, to `ctx.foreign` (DESIGN.md §9), and denies without
-/// one. Returns the number of ancestors walked.
+/// and the budget left, to `ctx.foreign` (DESIGN.md §9), which checks its
+/// own part of the chain, revocation included; without one it denies.
+/// Returns the number of ancestors walked.
 fn walk_ancestors<R: Reissuer + ?Sized>(
     r: &R,
     mut next: Option<ParentRef>,
     ctx: &VerifyContext<'_>,
     budget: usize,
+    hashes: &mut Vec<LineageHash>,
 ) -> Result<usize, DenyReason> {
-    let revoked = |h: &LineageHash| ctx.revocations.is_revoked(h).map_err(|_| DenyReason::Store);
     let mut supplied = ctx.ancestors.iter();
+    let mut fetched: VecDeque<LineageEntry> = VecDeque::new();
     let mut walked = 0usize;
     while let Some(declared) = next {
         if declared.format != r.format() {
@@ -298,20 +309,30 @@ fn walk_ancestors<R: Reissuer + ?Sized>(
             .checked_add(1)
             .filter(|n| *n <= budget)
             .ok_or(DenyReason::DepthExceeded)?;
-        if revoked(&declared.hash)? {
-            return Err(DenyReason::Revoked);
-        }
+        hashes.push(declared.hash);
         next = match supplied.next() {
             Some(token) => authenticate(r, token, &declared)?,
             None => match r.row_cache().get(&declared.hash) {
                 Some((id, grandparent)) if id == declared.id => grandparent,
                 Some(_) => return Err(DenyReason::LineageMismatch),
                 None => {
-                    let row = ctx
-                        .lineage
-                        .get(&declared.id)
-                        .map_err(|_| DenyReason::Store)?
-                        .ok_or(DenyReason::LineageUnknown)?;
+                    // Rows fetched earlier in this walk come in chain order;
+                    // those of ancestors the cache answered are skipped.
+                    while fetched
+                        .front()
+                        .is_some_and(|row| row.token_id != declared.id)
+                    {
+                        fetched.pop_front();
+                    }
+                    if fetched.is_empty() {
+                        let left = budget.saturating_sub(walked).saturating_add(1);
+                        fetched = ctx
+                            .lineage
+                            .ancestry(&declared.id, left)
+                            .map_err(|_| DenyReason::Store)?
+                            .into();
+                    }
+                    let row = fetched.pop_front().ok_or(DenyReason::LineageUnknown)?;
                     authenticate_row(r, &row, &declared)?
                 }
             },
@@ -447,7 +468,10 @@ impl<R: Reissuer> TokenProvider for R {
         ctx: &VerifyContext<'_>,
         budget: usize,
     ) -> Result<usize, DenyReason> {
-        walk_ancestors(self, Some(*declared), ctx, budget)
+        let mut hashes = Vec::with_capacity(8);
+        let walked = walk_ancestors(self, Some(*declared), ctx, budget, &mut hashes)?;
+        check_unrevoked(ctx, &hashes)?;
+        Ok(walked)
     }
 
     fn as_reissuer(&self) -> Option<&dyn Reissuer> {

@@ -224,11 +224,13 @@ pub fn deny_reason(verdict: Result<Verified, Denied>) -> DenyReason {
 #[derive(Clone, Copy, Debug, Default)]
 pub struct FailingStore;
 
-impl RevocationList for FailingStore {
+impl crate::lineage::RevocationWriter for FailingStore {
     fn revoke(&self, _: LineageHash) -> Result<(), StoreError> {
         Err(StoreError::Backend("down".into()))
     }
+}
 
+impl RevocationList for FailingStore {
     fn is_revoked(&self, _: &LineageHash) -> Result<bool, StoreError> {
         Err(StoreError::Backend("down".into()))
     }

@@ -11,8 +11,8 @@ use captoken_core_types::reference::authorize;
 use captoken_core_types::testing::{self, workload};
 use captoken_core_types::testing::{Stores, ancestors_of, deny_reason as reason};
 use captoken_core_types::{
-    Capability, DenyReason, Error, KeyId, LineageIndex, ParentRef, RevocationList, Subject, Token,
-    TokenProvider,
+    Capability, DenyReason, Error, KeyId, LineageIndex, ParentRef, RevocationWriter, Subject,
+    Token, TokenProvider,
 };
 use captoken_hmac_provider::{FORMAT, HmacKey, HmacKeyring, HmacProvider, TEXT_PREFIX};
 use proptest::prelude::*;

@@ -223,15 +223,16 @@ impl MacaroonProvider {
                 return Err(DenyReason::LineageMismatch);
             }
         }
-        let revoked =
-            |h: &LineageHash| ctx.revocations.is_revoked(h).map_err(|_| DenyReason::Store);
-        if revoked(&auth.own)? {
+        // The token and every ancestor, in one question to the revocation list.
+        let mut hashes = Vec::with_capacity(structure.boundaries.len() + 1);
+        hashes.push(auth.own);
+        hashes.extend(structure.boundaries.iter().rev().map(|b| b.parent));
+        if ctx
+            .revocations
+            .any_revoked(&hashes)
+            .map_err(|_| DenyReason::Store)?
+        {
             return Err(DenyReason::Revoked);
-        }
-        for boundary in structure.boundaries.iter().rev() {
-            if revoked(&boundary.parent)? {
-                return Err(DenyReason::Revoked);
-            }
         }
         Ok(())
     }
