@@ -15,6 +15,7 @@ use crate::request::{FixedClock, Request};
 pub mod conformance;
 pub mod generate;
 pub mod key_sets;
+pub mod stores;
 
 use generate::Bytes;
 
@@ -242,6 +243,46 @@ impl LineageIndex for FailingStore {
     }
 
     fn get(&self, _: &TokenId) -> Result<Option<LineageEntry>, StoreError> {
+        Err(StoreError::Backend("down".into()))
+    }
+}
+
+impl crate::possession::NonceStore for FailingStore {
+    fn reserve(
+        &self,
+        _: &crate::HolderKey,
+        _: &[u8; 16],
+        _: u64,
+        _: u64,
+        _: &crate::possession::Account,
+    ) -> Result<crate::possession::Reservation, StoreError> {
+        Err(StoreError::Backend("down".into()))
+    }
+}
+
+impl crate::holder_keys::HolderKeys for FailingStore {
+    fn get(
+        &self,
+        _: &str,
+        _: &crate::HolderKey,
+    ) -> Result<Option<crate::HolderKeyRecord>, StoreError> {
+        Err(StoreError::Backend("down".into()))
+    }
+
+    fn insert(&self, _: &str, _: crate::HolderKeyRecord) -> Result<(), StoreError> {
+        Err(StoreError::Backend("down".into()))
+    }
+
+    fn set_state(
+        &self,
+        _: &str,
+        _: &crate::HolderKey,
+        _: crate::KeyState,
+    ) -> Result<(), StoreError> {
+        Err(StoreError::Backend("down".into()))
+    }
+
+    fn keys(&self, _: &str) -> Result<Vec<crate::HolderKeyRecord>, StoreError> {
         Err(StoreError::Backend("down".into()))
     }
 }
