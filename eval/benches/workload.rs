@@ -18,7 +18,8 @@ use base64ct::{Base64UrlUnpadded, Encoding};
 use captoken_biscuit_provider::RootSigningKey;
 use captoken_core_types::testing::workload;
 use captoken_core_types::{
-    LineageIndex, MemoryLineageIndex, MemoryRevocationList, Token, TokenProvider, VerifyContext,
+    HolderKey, LineageHash, LineageIndex, MemoryLineageIndex, MemoryRevocationList, MemoryStores,
+    Token, TokenId, TokenProvider, VerifyContext,
 };
 use captoken_eval::candidate::{
     Biscuit, Candidate, Hmac, Macaroon, PasetoLocal, PasetoPublic, key_id,
@@ -754,7 +755,199 @@ fn keyring_size<C: Candidate>(c: &mut Criterion) {
     group.finish();
 }
 
+/// A unique scratch path for a benchmark's SQLite file.
+fn scratch(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("captoken-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    let path = dir.join(name);
+    for suffix in ["", "-wal", "-shm"] {
+        let mut p = path.as_os_str().to_owned();
+        p.push(suffix);
+        let _ = std::fs::remove_file(std::path::PathBuf::from(p));
+    }
+    path
+}
+
+/// The i-th entry of a store fixture: its lineage hash, token id and nonce.
+fn fixture(i: u64) -> (LineageHash, TokenId, [u8; 16]) {
+    let mut h = [0x5c; 32];
+    h[..8].copy_from_slice(&i.to_be_bytes());
+    let mut id = [0x6d; 16];
+    id[..8].copy_from_slice(&i.to_be_bytes());
+    let mut n = [0x7e; 16];
+    n[..8].copy_from_slice(&i.to_be_bytes());
+    (LineageHash(h), TokenId(id), n)
+}
+
+/// Fills a fresh SQLite store with `n` revocations, lineage rows and live
+/// nonces in one transaction, writing the tables directly (a million entries
+/// through `reserve`, one durable commit each, would take most of an hour).
+/// The columns are the store's schema version 1; a schema change makes this
+/// fail loudly rather than time an empty table.
+fn fill_sqlite(
+    path: &std::path::Path,
+    n: usize,
+    scope: &HolderKey,
+    account: &captoken_core_types::possession::Account,
+) {
+    let mut db = rusqlite::Connection::open(path).expect("open fixture");
+    let tx = db.transaction().expect("transaction");
+    {
+        let mut revoked = tx.prepare("INSERT INTO revoked (hash) VALUES (?1)").expect("schema 1");
+        let mut lineage = tx
+            .prepare("INSERT INTO lineage (token_id, hash, seal) VALUES (?1, ?2, ?3)")
+            .expect("schema 1");
+        let mut nonces = tx
+            .prepare(
+                "INSERT INTO nonces (scope, nonce, keep_until, account) VALUES (?1, ?2, ?3, ?4)",
+            )
+            .expect("schema 1");
+        // u64::MAX ("never expires") in the store's order-preserving encoding.
+        let never = i64::MAX;
+        for i in 0..n as u64 {
+            let (hash, id, nonce) = fixture(i);
+            revoked.execute([&hash.0[..]]).expect("fill");
+            lineage
+                .execute(rusqlite::params![&id.0[..], &hash.0[..], &[0u8; 40][..]])
+                .expect("fill");
+            nonces
+                .execute(rusqlite::params![
+                    scope.to_string(),
+                    &nonce[..],
+                    never,
+                    &account.as_bytes()[..]
+                ])
+                .expect("fill");
+        }
+    }
+    tx.commit().expect("commit");
+}
+
+/// The stores (issue 16): `is_revoked`, lineage `get` and nonce `reserve`
+/// with 10^3, 10^5 and 10^6 entries already in each table, in memory and on
+/// SQLite; cold verify at depth 8 over each; SQLite `reserve` on 1 and 2
+/// threads, each with its own handle.
+fn stores(c: &mut Criterion) {
+    use captoken_core_types::possession::{Account, MemoryNonceStore, NonceStore};
+    use captoken_core_types::{LineageEntry, RevocationList, RevocationWriter};
+    use captoken_eval::report::{STORE_SIZES, STORE_VERIFY_DEPTH};
+    use captoken_store_sqlite::{SqliteOptions, SqliteStore};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let scope = HolderKey::Ed25519([9; 32]);
+    let account = Account::of(Hmac::provider(0).format(), &key_id(), &TokenId([9; 16]));
+    let options = SqliteOptions::default().with_nonce_bounds(usize::MAX >> 2, usize::MAX >> 2);
+    let mut group = c.benchmark_group("store");
+    for n in STORE_SIZES {
+        let path = scratch(&format!("store-{n}.db"));
+        drop(SqliteStore::create(&path, options.clone()).expect("create"));
+        fill_sqlite(&path, n, &scope, &account);
+        let sqlite = SqliteStore::open(&path).expect("open");
+        let (revoked, index) = (MemoryRevocationList::new(), MemoryLineageIndex::new());
+        let nonces = MemoryNonceStore::new(usize::MAX, usize::MAX);
+        for i in 0..n as u64 {
+            let (hash, id, nonce) = fixture(i);
+            revoked.revoke(hash).expect("revoke");
+            index
+                .record(LineageEntry::new(id, hash, None, vec![0; 40]))
+                .expect("record");
+            nonces
+                .reserve(&scope, &nonce, u64::MAX, 0, &account)
+                .expect("reserve");
+        }
+        let present = |k: u64| fixture(k.wrapping_mul(2_654_435_761) % n as u64);
+        let lists: [(&str, &dyn RevocationList); 2] = [("memory", &revoked), ("sqlite", &sqlite)];
+        for (name, list) in lists {
+            assert!(list.is_revoked(&present(1).0).expect("answer"));
+            let k = AtomicU64::new(0);
+            group.bench_function(BenchmarkId::new(format!("{name}-is-revoked"), n), |b| {
+                b.iter(|| list.is_revoked(&present(k.fetch_add(1, Ordering::Relaxed)).0))
+            });
+        }
+        let indexes: [(&str, &dyn LineageIndex); 2] = [("memory", &index), ("sqlite", &sqlite)];
+        for (name, idx) in indexes {
+            assert!(idx.get(&present(1).1).expect("answer").is_some());
+            let k = AtomicU64::new(0);
+            group.bench_function(BenchmarkId::new(format!("{name}-lineage-get"), n), |b| {
+                b.iter(|| idx.get(&present(k.fetch_add(1, Ordering::Relaxed)).1))
+            });
+        }
+        let stores: [(&str, &dyn NonceStore); 2] = [("memory", &nonces), ("sqlite", &sqlite)];
+        for (name, store) in stores {
+            // Fresh nonces beyond the fixture's: every call reserves.
+            let next = AtomicU64::new(n as u64 + 1);
+            group.bench_function(BenchmarkId::new(format!("{name}-reserve"), n), |b| {
+                b.iter(|| {
+                    let (_, _, nonce) = fixture(next.fetch_add(1, Ordering::Relaxed));
+                    store.reserve(&scope, &nonce, u64::MAX, 0, &account)
+                })
+            });
+        }
+        drop(sqlite);
+        let _ = std::fs::remove_file(&path);
+    }
+    group.finish();
+
+    // Cold verify at depth 8 over each store: the chain's rows recorded, nothing revoked.
+    let p = Hmac::provider(0).with_row_cache(0);
+    let path = scratch("verify.db");
+    let sqlite = SqliteStore::create(&path, options.clone()).expect("create");
+    let memory = MemoryStores::new();
+    let tokens = workload_chain(&p, STORE_VERIFY_DEPTH).expect("chain");
+    for t in &tokens {
+        if let Some(row) = p.index_entry(t).expect("row") {
+            sqlite.record(row.clone()).expect("record");
+            memory.index.record(row).expect("record");
+        }
+    }
+    let request = workload::request(STORE_VERIFY_DEPTH);
+    let leaf = &tokens[STORE_VERIFY_DEPTH];
+    let mut group = c.benchmark_group("store-verify");
+    let contexts = [
+        ("hmac-memory", memory.cold()),
+        ("hmac-sqlite", VerifyContext::new(&sqlite, &sqlite)),
+    ];
+    for (name, ctx) in contexts {
+        assert!(p.verify(leaf, &request, &ctx).is_ok(), "{name}");
+        group.bench_function(BenchmarkId::new(name, STORE_VERIFY_DEPTH), |b| {
+            b.iter(|| p.verify(black_box(leaf), black_box(&request), &ctx))
+        });
+    }
+    group.finish();
+
+    // Durable reservations per second, one handle per thread on one file.
+    let mut group = c.benchmark_group("store-reserve-threads");
+    let next = AtomicU64::new(0);
+    for threads in [1u64, 2] {
+        let handles: Vec<SqliteStore> = (0..threads)
+            .map(|_| SqliteStore::open(&path).expect("open"))
+            .collect();
+        group.bench_function(BenchmarkId::new("sqlite", threads), |b| {
+            b.iter_custom(|iters| {
+                let start = std::time::Instant::now();
+                std::thread::scope(|s| {
+                    for h in &handles {
+                        let (next, scope, account) = (&next, &scope, &account);
+                        s.spawn(move || {
+                            for _ in 0..iters {
+                                let (_, _, nonce) = fixture(next.fetch_add(1, Ordering::Relaxed));
+                                let r = h.reserve(scope, &nonce, u64::MAX, 0, account);
+                                black_box(r.expect("reserve"));
+                            }
+                        });
+                    }
+                });
+                // Time per reservation across all threads: throughput is its inverse.
+                start.elapsed() / u32::try_from(threads).unwrap_or(1)
+            })
+        });
+    }
+    group.finish();
+    drop(sqlite);
+    let _ = std::fs::remove_dir_all(path.parent().expect("scratch dir"));
+}
+
 fn benches(c: &mut Criterion) {
+    stores(c);
     keyring_size::<Hmac>(c);
     keyring_size::<Macaroon>(c);
     keyring_size::<PasetoPublic>(c);

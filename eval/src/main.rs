@@ -201,6 +201,9 @@ fn series_names() -> Vec<String> {
                 .chain(std::iter::once(report::pop_floor(c.provider)))
         })
         .chain(report::POSSESSION_SERIES.iter().map(|s| (*s).to_owned()))
+        .chain(report::STORE_SERIES.iter().map(|s| (*s).to_owned()))
+        .chain(report::STORE_VERIFY_SERIES.iter().map(|s| (*s).to_owned()))
+        .chain(std::iter::once("sqlite".to_owned()))
         .collect()
 }
 
@@ -219,12 +222,16 @@ fn timings(
         "verify-pop",
         "possession",
         "keyring",
+        "store",
+        "store-verify",
+        "store-reserve-threads",
     ] {
-        // The keyring group's parameter is the number of keys, not a depth.
-        let params: &[usize] = if op == "keyring" {
-            &report::KEYRING_SIZES
-        } else {
-            &captoken_core_types::testing::workload::DEPTHS
+        // Some groups' parameter is not a depth.
+        let params: &[usize] = match op {
+            "keyring" => &report::KEYRING_SIZES,
+            "store" => &report::STORE_SIZES,
+            "store-reserve-threads" => &[1, 2],
+            _ => &captoken_core_types::testing::workload::DEPTHS,
         };
         for series in series_names() {
             for &depth in params {

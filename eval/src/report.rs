@@ -105,6 +105,71 @@ pub const COMPARISONS: &[Comparison] = &[
 /// number of threads).
 pub const POSSESSION_SERIES: [&str; 2] = ["check-proof", "nonce-reserve-threads"];
 
+/// The store sizes of the `store` benchmark group (its parameter): entries
+/// already in each table when a lookup or reservation is timed.
+pub const STORE_SIZES: [usize; 3] = [1_000, 100_000, 1_000_000];
+
+/// The series of the `store` group: (store, operation) pairs.
+pub const STORE_SERIES: [&str; 6] = [
+    "memory-is-revoked",
+    "sqlite-is-revoked",
+    "memory-lineage-get",
+    "sqlite-lineage-get",
+    "memory-reserve",
+    "sqlite-reserve",
+];
+
+/// The series of the `store-verify` group (cold verify of the HMAC workload at
+/// depth 8) and of the `store-reserve-threads` group (SQLite `reserve`, one
+/// handle per thread; the parameter is the number of threads).
+pub const STORE_VERIFY_SERIES: [&str; 2] = ["hmac-memory", "hmac-sqlite"];
+
+/// The depth of the `store-verify` group.
+pub const STORE_VERIFY_DEPTH: usize = 8;
+
+/// Store lookups and reservations by size, cold verify over each store, and
+/// the SQLite store's reservation throughput.
+#[must_use]
+pub fn store_table(timings: &Timings) -> String {
+    let ns = |v: Option<f64>| v.map_or_else(|| "–".to_owned(), fmt_ns);
+    let mut t = String::from("| operation | store |");
+    for n in STORE_SIZES {
+        let _ = write!(t, " {n} entries |");
+    }
+    t.push_str("\n|---|---|");
+    t.push_str(&"---|".repeat(STORE_SIZES.len()));
+    t.push('\n');
+    for series in STORE_SERIES {
+        let (store, op) = series.split_once('-').unwrap_or((series, ""));
+        let _ = write!(t, "| `{op}` | {store} |");
+        for n in STORE_SIZES {
+            let _ = write!(t, " {} |", ns(timings.median("store", series, n)));
+        }
+        t.push('\n');
+    }
+    let verify = |s: &str| timings.median("store-verify", s, STORE_VERIFY_DEPTH);
+    let [memory, sqlite] = STORE_VERIFY_SERIES.map(verify);
+    let rate = |threads: usize| {
+        timings
+            .median("store-reserve-threads", "sqlite", threads)
+            .filter(|v| *v > 0.0)
+            .map_or_else(|| "–".to_owned(), |v| format!("{:.0}/s", 1e9 / v))
+    };
+    let _ = write!(
+        t,
+        "\nCold verify of the HMAC workload at depth {STORE_VERIFY_DEPTH} (every ancestor's row and the revocation of\n\
+         the whole chain asked once each): {} over the in-memory stores, {} over SQLite ({}). A durable `reserve`\n\
+         is one `IMMEDIATE` transaction committed with `synchronous=FULL`; one host sustains {} with one thread\n\
+         and {} with two (each with its own handle on one file).\n",
+        ns(memory),
+        ns(sqlite),
+        fmt_ratio2(sqlite, memory),
+        rate(1),
+        rate(2),
+    );
+    t
+}
+
 /// The keyring sizes of the `keyring` benchmark group (its parameter).
 pub const KEYRING_SIZES: [usize; 2] = [1, 1000];
 
@@ -605,6 +670,16 @@ pub fn tables(d: &Deterministic, timings: &Timings) -> BTreeMap<&'static str, St
         ),
         ("issue", issue_table(timings)),
         (
+            "stores",
+            format!(
+                "{}\nMeasured {} on {} ({} run).\n",
+                store_table(timings),
+                timings.date,
+                timings.machine,
+                timings.mode
+            ),
+        ),
+        (
             "keyring",
             format!(
                 "{}\nMeasured {} on {} ({} run).\n",
@@ -683,6 +758,10 @@ pub fn report(d: &Deterministic, timings: &Timings) -> String {
          ## Key selection\n\n\
          Cold verify at depth 0 with the issuing key alone in the keyring, and among 999 other published keys (DESIGN.md §9):\n\
          a token names its key, and selection is one map lookup whatever the keyring's size.\n\n{keyring}\n\
+         ## Durable stores\n\n\
+         Lookups and reservations with that many entries already in each table, through the store traits: the in-memory\n\
+         stores and `captoken-store-sqlite` (one file, WAL, `synchronous=FULL`). Lookups must stay flat with size (a primary\n\
+         key, never a scan).\n\n{stores}\n\
          ## Issue and attenuate\n\n{issue}\n\
          ## Token size\n\n{sizes}\n\
          ![token size against chain depth](size.svg)\n\n\
@@ -700,6 +779,7 @@ pub fn report(d: &Deterministic, timings: &Timings) -> String {
         issue = section("issue"),
         possession = section("possession"),
         keyring = section("keyring"),
+        stores = section("stores"),
         sizes = section("sizes"),
         deps = section("dependencies"),
     )
