@@ -793,7 +793,9 @@ fn fill_sqlite(
     let mut db = rusqlite::Connection::open(path).expect("open fixture");
     let tx = db.transaction().expect("transaction");
     {
-        let mut revoked = tx.prepare("INSERT INTO revoked (hash) VALUES (?1)").expect("schema 1");
+        let mut revoked = tx
+            .prepare("INSERT INTO revoked (hash) VALUES (?1)")
+            .expect("schema 1");
         let mut lineage = tx
             .prepare("INSERT INTO lineage (token_id, hash, seal) VALUES (?1, ?2, ?3)")
             .expect("schema 1");

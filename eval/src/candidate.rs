@@ -1,15 +1,16 @@
 //! How the suites and benchmarks obtain each provider: one `Candidate` per token format.
 
-use captoken_biscuit_provider::{BiscuitKeyring, BiscuitProvider, RootSigningKey};
+use captoken_biscuit_provider::{BiscuitProvider, RootKey, RootSigningKey};
 use captoken_core_types::{
-    Attenuation, Capability, Error, KeyId, LineageHash, ParentRef, Token, TokenProvider,
+    Attenuation, Capability, Error, KeyId, KeyMaterial, Keyring, LineageHash, ParentRef, Token,
+    TokenProvider,
 };
-use captoken_hmac_provider::{HmacKey, HmacKeyring, HmacProvider};
+use captoken_hmac_provider::{HmacKey, HmacProvider};
 use captoken_macaroon_provider::caveat::Claim;
 use captoken_macaroon_provider::wire::{Caveat, Macaroon as WireMacaroon};
-use captoken_macaroon_provider::{MacaroonKey, MacaroonKeyring, MacaroonProvider};
+use captoken_macaroon_provider::{MacaroonKey, MacaroonProvider};
 use captoken_paseto_provider::{
-    LocalKey, LocalKeyring, PasetoLocalProvider, PasetoPublicProvider, PublicKeyring, SigningKey,
+    LocalKey, PasetoLocalProvider, PasetoPublicProvider, PublicEntry, SigningKey,
 };
 use hmac::Mac as _;
 
@@ -88,16 +89,14 @@ impl Candidate for Hmac {
     const CRATE: &'static str = "captoken-hmac-provider";
 
     fn provider_among(key_seed: u8, others: usize) -> HmacProvider {
-        let key = |id: KeyId, secret: [u8; 32]| {
-            HmacKey::new(id, &secret)
-                .unwrap_or_else(|_| unreachable!("a 32-byte secret is accepted"))
-        };
-        let mut ring = HmacKeyring::single(key(key_id(), secret(key_seed)));
-        for i in 0..others {
-            // A collision of derived selectors only drops that extra key.
-            let _ = ring.insert(key(other_id(i), other_secret(i)));
-        }
-        HmacProvider::new(ring)
+        HmacProvider::new(ring_among(
+            key_seed,
+            others,
+            |id: KeyId, secret: [u8; 32]| {
+                HmacKey::new(id, &secret)
+                    .unwrap_or_else(|_| unreachable!("a 32-byte secret is accepted"))
+            },
+        ))
     }
 
     fn forge_parent(
@@ -113,6 +112,22 @@ impl Candidate for Hmac {
 /// The 32 bytes of key material for a seed.
 fn secret(key_seed: u8) -> [u8; 32] {
     [key_seed.wrapping_add(1); 32]
+}
+
+/// The keyring of [`Candidate::provider_among`]: the key [`KEY_ID`] from
+/// `key_seed`, then `others` extra keys; `make` builds one key of the format
+/// from an id and 32 bytes of material.
+fn ring_among<K: KeyMaterial>(
+    key_seed: u8,
+    others: usize,
+    make: impl Fn(KeyId, [u8; 32]) -> K,
+) -> Keyring<K> {
+    let mut ring = Keyring::single(make(key_id(), secret(key_seed)));
+    for i in 0..others {
+        // A collision of derived selectors only drops that extra key.
+        let _ = ring.insert(make(other_id(i), other_secret(i)));
+    }
+    ring
 }
 
 /// The id of the `i`-th extra key of [`Candidate::provider_among`].
@@ -140,16 +155,14 @@ impl Candidate for Macaroon {
     const CRATE: &'static str = "captoken-macaroon-provider";
 
     fn provider_among(key_seed: u8, others: usize) -> MacaroonProvider {
-        let key = |id: KeyId, secret: [u8; 32]| {
-            MacaroonKey::new(id, &secret)
-                .unwrap_or_else(|_| unreachable!("a 32-byte secret is accepted"))
-        };
-        let mut ring = MacaroonKeyring::single(key(key_id(), secret(key_seed)));
-        for i in 0..others {
-            // A collision of derived selectors only drops that extra key.
-            let _ = ring.insert(key(other_id(i), other_secret(i)));
-        }
-        MacaroonProvider::new(ring)
+        MacaroonProvider::new(ring_among(
+            key_seed,
+            others,
+            |id: KeyId, secret: [u8; 32]| {
+                MacaroonKey::new(id, &secret)
+                    .unwrap_or_else(|_| unreachable!("a 32-byte secret is accepted"))
+            },
+        ))
     }
 
     /// The holder appends the step as `attenuate` would, but declares `forged`
@@ -204,16 +217,12 @@ impl Candidate for PasetoPublic {
     const CRATE: &'static str = "captoken-paseto-provider";
 
     fn provider_among(key_seed: u8, others: usize) -> PasetoPublicProvider {
-        let key = |id: KeyId, seed: [u8; 32]| {
-            SigningKey::from_seed(id, &seed)
-                .unwrap_or_else(|_| unreachable!("a non-zero seed is accepted"))
-        };
-        let mut ring = PublicKeyring::single(key(key_id(), secret(key_seed)));
-        for i in 0..others {
-            // A collision of derived selectors only drops that extra key.
-            let _ = ring.insert(key(other_id(i), other_secret(i)));
-        }
-        PasetoPublicProvider::new(ring)
+        PasetoPublicProvider::new(ring_among(key_seed, others, |id: KeyId, seed: [u8; 32]| {
+            PublicEntry::from(
+                SigningKey::from_seed(id, &seed)
+                    .unwrap_or_else(|_| unreachable!("a non-zero seed is accepted")),
+            )
+        }))
     }
 
     fn forge_parent(
@@ -236,16 +245,14 @@ impl Candidate for PasetoLocal {
     const CRATE: &'static str = "captoken-paseto-provider";
 
     fn provider_among(key_seed: u8, others: usize) -> PasetoLocalProvider {
-        let key = |id: KeyId, secret: [u8; 32]| {
-            LocalKey::from_bytes(id, &secret)
-                .unwrap_or_else(|_| unreachable!("32 bytes are a local key"))
-        };
-        let mut ring = LocalKeyring::single(key(key_id(), secret(key_seed)));
-        for i in 0..others {
-            // A collision of derived selectors only drops that extra key.
-            let _ = ring.insert(key(other_id(i), other_secret(i)));
-        }
-        PasetoLocalProvider::new(ring)
+        PasetoLocalProvider::new(ring_among(
+            key_seed,
+            others,
+            |id: KeyId, secret: [u8; 32]| {
+                LocalKey::from_bytes(id, &secret)
+                    .unwrap_or_else(|_| unreachable!("32 bytes are a local key"))
+            },
+        ))
     }
 
     fn forge_parent(
@@ -268,13 +275,9 @@ impl Candidate for Biscuit {
     const CRATE: &'static str = "captoken-biscuit-provider";
 
     fn provider_among(key_seed: u8, others: usize) -> BiscuitProvider {
-        let key = RootSigningKey::ed25519_from_seed;
-        let mut ring = BiscuitKeyring::single(key(key_id(), &secret(key_seed)));
-        for i in 0..others {
-            // A collision of derived selectors only drops that extra key.
-            let _ = ring.insert(key(other_id(i), &other_secret(i)));
-        }
-        BiscuitProvider::new(ring)
+        BiscuitProvider::new(ring_among(key_seed, others, |id, seed: [u8; 32]| {
+            RootKey::from(RootSigningKey::ed25519_from_seed(id, &seed))
+        }))
     }
 
     /// The holder appends, with biscuit-auth's own API, a block that declares
