@@ -39,6 +39,12 @@
 //!   ([`PostgresOptions::max_connections`]); a connection is taken for one
 //!   operation and kept afterwards only if it is still healthy.
 //!
+//! - **A local snapshot for the hot path.** [`RevocationSnapshot`] keeps the
+//!   revocation list in memory, loaded once and then followed through
+//!   `LISTEN/NOTIFY` (a trigger of the schema announces every committed
+//!   revocation); it reports its staleness when the subscription is lost and
+//!   fails every call once that exceeds the bound it was started with.
+//!
 //! Times are Unix seconds, any `u64` (`u64::MAX` meaning "never"), stored as
 //! `BIGINT` with the top bit flipped: an order-preserving mapping onto `i64`,
 //! so every comparison the store makes holds.
@@ -59,6 +65,7 @@
 #![forbid(unsafe_code)]
 
 mod schema;
+pub mod snapshot;
 mod stores;
 
 use std::fmt;
@@ -68,10 +75,12 @@ use std::time::{Duration, Instant};
 use captoken_core_types::{MemoryHolderKeys, MemoryNonceStore, StoreError};
 use postgres::{Client, Config, NoTls};
 
+pub use snapshot::RevocationSnapshot;
+
 /// The schema version this build reads and writes. A database of an older
 /// version is migrated forward at [`PostgresStore::connect`]; a newer one is
 /// refused.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// How a new store is bounded, and how the handle talks to the server.
 ///
@@ -171,7 +180,7 @@ impl Failure {
         Self::Store(StoreError::Backend(message.into()))
     }
 
-    fn into_store_error(self) -> StoreError {
+    pub(crate) fn into_store_error(self) -> StoreError {
         match self {
             Self::Sql(e) => StoreError::Backend(describe(&e)),
             Self::Store(e) => e,
@@ -192,7 +201,7 @@ impl From<StoreError> for Failure {
 }
 
 /// A client error as text, with the server's message where there is one.
-fn describe(e: &postgres::Error) -> String {
+pub(crate) fn describe(e: &postgres::Error) -> String {
     match e.as_db_error() {
         Some(db) => format!("postgres: {}: {}", db.code().code(), db.message()),
         None => format!("postgres: {e}"),
@@ -397,7 +406,10 @@ fn newer(version: i32) -> Failure {
 /// The checks and settings of every new connection: captoken's schema at
 /// this build's version, a primary (not a server in recovery), a statement
 /// timeout, and `synchronous_commit` at least `on`.
-fn prepare_session(client: &mut Client, statement_timeout: Duration) -> Result<(), Failure> {
+pub(crate) fn prepare_session(
+    client: &mut Client,
+    statement_timeout: Duration,
+) -> Result<(), Failure> {
     let rows = client.query(
         "SELECT version, pg_is_in_recovery(), current_setting('synchronous_commit') \
          FROM captoken_schema",

@@ -5,7 +5,7 @@ use postgres::Transaction;
 use crate::Failure;
 
 /// The schema version this build reads and writes (the row of `captoken_schema`).
-pub(crate) const VERSION: i32 = 1;
+pub(crate) const VERSION: i32 = 2;
 
 /// The key of the transaction-scoped advisory lock taken while the schema is
 /// created or migrated, so that replicas connecting at once do it once.
@@ -15,7 +15,7 @@ pub(crate) const SCHEMA_LOCK: i64 = 0x6361_7074_6f6b_656e;
 /// `MIGRATIONS[i]` takes a database from version `i` to version `i + 1`;
 /// version 0 is a database without captoken's tables. A new version is one
 /// more step here; a step is never edited once released.
-const MIGRATIONS: [&str; 1] = [V1];
+const MIGRATIONS: [&str; 2] = [V1, V2];
 
 // The tables of the SQLite store, under a `captoken_` prefix so that they can
 // share a database with others. Times are BIGINT with the top bit flipped
@@ -103,6 +103,28 @@ BEGIN
 END $$;
 CREATE TRIGGER captoken_holder_keys_counted AFTER INSERT OR DELETE ON captoken_holder_keys
     FOR EACH ROW EXECUTE FUNCTION captoken_count_holder_keys();
+";
+
+/// The channel on which the database announces every new revocation
+/// (`crate::snapshot::RevocationSnapshot` listens on it).
+pub(crate) const REVOKED_CHANNEL: &str = "captoken_revoked";
+
+// Version 2: every revocation committed, by any replica or any tool, is
+// announced on the `captoken_revoked` channel, so that local snapshots of the
+// revocation list follow it. The payload is the table's schema, a colon and
+// the hash in lower-case hex: the channel is database-wide, and a database may
+// hold several stores in different schemas, so a listener keeps only the
+// payloads of its own schema. `pg_notify` is delivered at commit, and not at
+// all for a rolled-back insert (nor for an `ON CONFLICT DO NOTHING` that
+// inserted nothing).
+const V2: &str = "
+CREATE FUNCTION captoken_notify_revoked() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_notify('captoken_revoked', TG_TABLE_SCHEMA || ':' || encode(NEW.hash, 'hex'));
+    RETURN NULL;
+END $$;
+CREATE TRIGGER captoken_revoked_notified AFTER INSERT ON captoken_revoked
+    FOR EACH ROW EXECUTE FUNCTION captoken_notify_revoked();
 ";
 
 /// Applies every migration step after version `from`, then stamps
