@@ -8,6 +8,7 @@
 mod attenuation;
 pub mod bounds;
 mod capability;
+pub mod columns;
 mod constraint;
 pub mod delegation;
 mod error;

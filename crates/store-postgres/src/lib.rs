@@ -72,6 +72,7 @@ use std::fmt;
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use captoken_core_types::columns::bound_to_column;
 use captoken_core_types::{MemoryHolderKeys, MemoryNonceStore, StoreError};
 use postgres::{Client, Config, NoTls};
 
@@ -208,30 +209,6 @@ pub(crate) fn describe(e: &postgres::Error) -> String {
     }
 }
 
-/// A time (Unix seconds, any `u64`) as a `BIGINT`: `t` with its top bit
-/// flipped, read as `i64`. The mapping preserves order, so the store's
-/// comparisons (`keep_until < now`) hold for every `u64`, `u64::MAX`
-/// ("never") included.
-///
-/// # Errors
-/// Never; a `Result` for the callers' `?`.
-pub(crate) fn to_sql_int(t: u64) -> Result<i64, StoreError> {
-    Ok(i64::from_be_bytes((t ^ (1 << 63)).to_be_bytes()))
-}
-
-/// A `BIGINT` written by [`to_sql_int`] read back as a time.
-///
-/// # Errors
-/// Never; a `Result` for the callers' `?`.
-pub(crate) fn from_sql_int(v: i64) -> Result<u64, StoreError> {
-    Ok(u64::from_be_bytes(v.to_be_bytes()) ^ (1 << 63))
-}
-
-/// A bound as a `BIGINT`.
-fn bound(n: usize) -> Result<i64, StoreError> {
-    i64::try_from(n).map_err(|_| StoreError::Backend(format!("bound {n} beyond i64::MAX")))
-}
-
 /// The revocation list, lineage index, nonce store and holder-key directory
 /// in one PostgreSQL database, shared by every replica that connects to it.
 ///
@@ -259,9 +236,9 @@ impl PostgresStore {
             .map_err(|e| StoreError::Backend(format!("connection string: {e}")))?;
         config.connect_timeout(options.connect_timeout);
         let wanted = Bounds {
-            nonce_capacity: bound(options.nonce_capacity)?,
-            nonce_quota: bound(options.nonce_quota)?,
-            holder_key_capacity: bound(options.holder_key_capacity)?,
+            nonce_capacity: bound_to_column(options.nonce_capacity)?,
+            nonce_quota: bound_to_column(options.nonce_quota)?,
+            holder_key_capacity: bound_to_column(options.holder_key_capacity)?,
         };
         let pool = Pool {
             state: Mutex::new(PoolState {
@@ -524,41 +501,5 @@ impl Pool {
             }
             self.freed.notify_one();
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn times_map_to_bigint_in_order_and_back() {
-        let times = [
-            0,
-            1,
-            1_000,
-            i64::MAX as u64,
-            1 << 63,
-            u64::MAX - 1,
-            u64::MAX,
-        ];
-        for pair in times.windows(2) {
-            let [a, b] = pair else { unreachable!() };
-            assert!(
-                to_sql_int(*a).unwrap() < to_sql_int(*b).unwrap(),
-                "{a} < {b}"
-            );
-        }
-        for t in times {
-            assert_eq!(from_sql_int(to_sql_int(t).unwrap()).unwrap(), t);
-        }
-        assert_eq!(to_sql_int(0).unwrap(), i64::MIN);
-        assert_eq!(to_sql_int(u64::MAX).unwrap(), i64::MAX);
-    }
-
-    #[test]
-    fn bounds_beyond_bigint_are_refused() {
-        assert_eq!(bound(5).unwrap(), 5);
-        assert!(matches!(bound(usize::MAX), Err(StoreError::Backend(_))));
     }
 }

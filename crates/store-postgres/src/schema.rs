@@ -19,7 +19,7 @@ const MIGRATIONS: [&str; 2] = [V1, V2];
 
 // The tables of the SQLite store, under a `captoken_` prefix so that they can
 // share a database with others. Times are BIGINT with the top bit flipped
-// (`crate::to_sql_int`). Every table is logged (no UNLOGGED): a committed
+// (`captoken_core_types::columns::time_to_column`). Every table is logged (no UNLOGGED): a committed
 // write survives a server crash. The counters of live nonces and holder-key
 // records are kept by triggers in the transaction that changes the rows, so a
 // reservation reads two rows instead of counting a table; the `nonce_count`

@@ -7,7 +7,8 @@ use captoken_core_types::{
 };
 use postgres::{GenericClient, Row};
 
-use crate::{Failure, PostgresStore, from_sql_int, to_sql_int};
+use crate::{Failure, PostgresStore};
+use captoken_core_types::columns::{holder_record_from_columns, state_to_columns, time_to_column};
 
 /// The most expired nonces one pruning statement deletes.
 const PRUNE_BATCH: i64 = 10_000;
@@ -188,8 +189,8 @@ impl NonceStore for PostgresStore {
         now: u64,
         account: &Account,
     ) -> Result<Reservation, StoreError> {
-        let keep_until = to_sql_int(keep_until)?;
-        let now = to_sql_int(now)?;
+        let keep_until = time_to_column(keep_until);
+        let now = time_to_column(now);
         let scope = scope.to_string();
         let nonce = nonce.as_slice();
         let account = account.as_bytes().as_slice();
@@ -278,16 +279,6 @@ impl NonceStore for PostgresStore {
     }
 }
 
-/// A key state as its `state` and `state_at` columns.
-fn state_columns(state: KeyState) -> Result<(&'static str, Option<i64>), StoreError> {
-    Ok(match state {
-        KeyState::Active => ("active", None),
-        KeyState::Retired { at } => ("retired", Some(to_sql_int(at)?)),
-        KeyState::Compromised { at } => ("compromised", Some(to_sql_int(at)?)),
-        _ => return Err(StoreError::Backend("unknown key state".into())),
-    })
-}
-
 /// The holder-key columns after the principal, in the order [`record_from_row`] reads them.
 const HOLDER_COLUMNS: &str = "key, not_before, not_after, state, state_at";
 
@@ -298,19 +289,8 @@ fn record_from_row(row: &Row) -> Result<HolderKeyRecord, Failure> {
     let not_after: i64 = row.try_get(2)?;
     let state: String = row.try_get(3)?;
     let at: Option<i64> = row.try_get(4)?;
-    let key = HolderKey::parse(&key).map_err(|_| malformed("holder key"))?;
-    let mut record = HolderKeyRecord::new(key, from_sql_int(not_before)?, from_sql_int(not_after)?);
-    record.state = match (state.as_str(), at) {
-        ("active", None) => KeyState::Active,
-        ("retired", Some(at)) => KeyState::Retired {
-            at: from_sql_int(at)?,
-        },
-        ("compromised", Some(at)) => KeyState::Compromised {
-            at: from_sql_int(at)?,
-        },
-        _ => return Err(malformed("holder key")),
-    };
-    Ok(record)
+    holder_record_from_columns(&key, not_before, not_after, &state, at)
+        .ok_or_else(|| malformed("holder key"))
 }
 
 /// The record of `principal`'s `key`; `lock` takes its row lock until the
@@ -350,9 +330,9 @@ impl HolderKeys for PostgresStore {
 
     fn insert(&self, principal: &str, record: HolderKeyRecord) -> Result<(), StoreError> {
         let key = record.key.to_string();
-        let not_before = to_sql_int(record.not_before)?;
-        let not_after = to_sql_int(record.not_after)?;
-        let (state, at) = state_columns(record.state)?;
+        let not_before = time_to_column(record.not_before);
+        let not_after = time_to_column(record.not_after);
+        let (state, at) = state_to_columns(record.state);
         let capacity = self.bounds().holder_key_capacity;
         self.with(|client| {
             let mut tx = client.transaction()?;
@@ -399,7 +379,7 @@ impl HolderKeys for PostgresStore {
                 .then(state)
                 .map_err(|_| StoreError::StateRegression { from, to: state })?;
             if next != from {
-                let (name, at) = state_columns(next)?;
+                let (name, at) = state_to_columns(next);
                 tx.execute(
                     "UPDATE captoken_holder_keys SET state = $3, state_at = $4 \
                      WHERE principal = $1 AND key = $2",

@@ -57,6 +57,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Duration;
 
+use captoken_core_types::columns::bound_to_column;
 use captoken_core_types::{MemoryHolderKeys, MemoryNonceStore, StoreError};
 use rusqlite::{Connection, ErrorCode, OpenFlags, TransactionBehavior};
 
@@ -205,30 +206,6 @@ fn open_error(f: Failure) -> StoreError {
     f.into_store_error(&mut None)
 }
 
-/// A time (Unix seconds, any `u64`) as an SQLite integer: `t` with its top
-/// bit flipped, read as `i64`. The mapping preserves order, so the store's
-/// comparisons (`keep_until < now`) hold for every `u64`, `u64::MAX` ("never")
-/// included.
-///
-/// # Errors
-/// Never; a `Result` for the callers' `?`.
-pub(crate) fn to_sql_int(t: u64) -> Result<i64, StoreError> {
-    Ok(i64::from_be_bytes((t ^ (1 << 63)).to_be_bytes()))
-}
-
-/// A bound as an SQLite integer.
-fn bound(n: usize) -> Result<i64, StoreError> {
-    i64::try_from(n).map_err(|_| StoreError::Backend(format!("bound {n} beyond i64::MAX")))
-}
-
-/// An SQLite integer written by [`to_sql_int`] read back as a time.
-///
-/// # Errors
-/// Never; a `Result` for the callers' `?`.
-pub(crate) fn from_sql_int(v: i64) -> Result<u64, StoreError> {
-    Ok(u64::from_be_bytes(v.to_be_bytes()) ^ (1 << 63))
-}
-
 /// The path of SQLite's file beside the database: `-wal`, `-shm`, `-journal`.
 fn sibling(path: &Path, suffix: &str) -> PathBuf {
     let mut s = path.as_os_str().to_owned();
@@ -247,9 +224,9 @@ impl SqliteStore {
     pub fn create(path: impl AsRef<Path>, options: SqliteOptions) -> Result<Self, StoreError> {
         let path = path.as_ref();
         let bounds = Bounds {
-            nonce_capacity: bound(options.nonce_capacity)?,
-            nonce_quota: bound(options.nonce_quota)?,
-            holder_key_capacity: bound(options.holder_key_capacity)?,
+            nonce_capacity: bound_to_column(options.nonce_capacity)?,
+            nonce_quota: bound_to_column(options.nonce_quota)?,
+            holder_key_capacity: bound_to_column(options.holder_key_capacity)?,
         };
         let wal = sibling(path, "-wal");
         if wal.exists() {
