@@ -13,6 +13,7 @@
 )]
 
 use std::hint::black_box;
+use std::time::Duration;
 
 use base64ct::{Base64UrlUnpadded, Encoding};
 use captoken_biscuit_provider::RootSigningKey;
@@ -919,28 +920,12 @@ fn stores(c: &mut Criterion) {
     // Durable reservations per second, one handle per thread on one file.
     let mut group = c.benchmark_group("store-reserve-threads");
     let next = AtomicU64::new(0);
-    for threads in [1u64, 2] {
+    for threads in captoken_eval::report::STORE_THREADS {
         let handles: Vec<SqliteStore> = (0..threads)
             .map(|_| SqliteStore::open(&path).expect("open"))
             .collect();
         group.bench_function(BenchmarkId::new("sqlite", threads), |b| {
-            b.iter_custom(|iters| {
-                let start = std::time::Instant::now();
-                std::thread::scope(|s| {
-                    for h in &handles {
-                        let (next, scope, account) = (&next, &scope, &account);
-                        s.spawn(move || {
-                            for _ in 0..iters {
-                                let (_, _, nonce) = fixture(next.fetch_add(1, Ordering::Relaxed));
-                                let r = h.reserve(scope, &nonce, u64::MAX, 0, account);
-                                black_box(r.expect("reserve"));
-                            }
-                        });
-                    }
-                });
-                // Time per reservation across all threads: throughput is its inverse.
-                start.elapsed() / u32::try_from(threads).unwrap_or(1)
-            })
+            b.iter_custom(|iters| reserve_on_threads(&handles, iters, &next, &scope, &account))
         });
     }
     group.finish();
@@ -948,8 +933,197 @@ fn stores(c: &mut Criterion) {
     let _ = std::fs::remove_dir_all(path.parent().expect("scratch dir"));
 }
 
+/// Fills a fresh PostgreSQL store schema with `n` revocations, lineage rows
+/// and live nonces, writing the tables directly in batches with the
+/// per-row triggers off and the counters set once (through `reserve`, a
+/// million durable commits would take most of an hour). Schema version 2's
+/// columns; a schema change makes this fail loudly.
+fn fill_postgres(params: &str, n: usize, scope: &HolderKey, account: &[u8]) {
+    let mut client = postgres::Client::connect(params, postgres::NoTls).expect("connect");
+    let mut tx = client.transaction().expect("begin");
+    tx.batch_execute(
+        "ALTER TABLE captoken_revoked DISABLE TRIGGER USER;
+         ALTER TABLE captoken_nonces DISABLE TRIGGER USER;",
+    )
+    .expect("schema 2");
+    let scope = scope.to_string();
+    let never = i64::MAX;
+    for start in (0..n as u64).step_by(50_000) {
+        let end = (start + 50_000).min(n as u64);
+        let (mut hashes, mut ids, mut nonces) = (Vec::new(), Vec::new(), Vec::new());
+        for i in start..end {
+            let (hash, id, nonce) = fixture(i);
+            hashes.push(hash.0.to_vec());
+            ids.push(id.0.to_vec());
+            nonces.push(nonce.to_vec());
+        }
+        tx.execute(
+            "INSERT INTO captoken_revoked (hash) SELECT unnest($1::bytea[])",
+            &[&hashes],
+        )
+        .expect("fill");
+        tx.execute(
+            "INSERT INTO captoken_lineage (token_id, hash, seal) \
+             SELECT i, h, '\\x00'::bytea FROM unnest($1::bytea[], $2::bytea[]) AS t(i, h)",
+            &[&ids, &hashes],
+        )
+        .expect("fill");
+        tx.execute(
+            "INSERT INTO captoken_nonces (scope, nonce, keep_until, account) \
+             SELECT $1, x, $2, $3 FROM unnest($4::bytea[]) AS t(x)",
+            &[&scope, &never, &account, &nonces],
+        )
+        .expect("fill");
+    }
+    let live = i64::try_from(n).expect("size");
+    tx.execute(
+        "UPDATE captoken_meta SET value = $1 WHERE name = 'nonce_count'",
+        &[&live],
+    )
+    .expect("schema 2");
+    if n > 0 {
+        tx.execute(
+            "INSERT INTO captoken_nonce_accounts (account, live) VALUES ($1, $2)",
+            &[&account, &live],
+        )
+        .expect("schema 2");
+    }
+    tx.batch_execute(
+        "ALTER TABLE captoken_revoked ENABLE TRIGGER USER;
+         ALTER TABLE captoken_nonces ENABLE TRIGGER USER;",
+    )
+    .expect("schema 2");
+    tx.commit().expect("commit");
+    client
+        .batch_execute("ANALYZE captoken_revoked, captoken_lineage, captoken_nonces")
+        .expect("analyze");
+}
+
+/// The PostgreSQL store (issue 17), against a throw-away server on a loopback
+/// TCP port with `fsync` on: `is_revoked`, lineage `get` and `reserve` by size
+/// (series of the `store` group), cold verify at depth 8 with and without the
+/// revocation snapshot, and `reserve` from 1, 2 and 4 clients, each with its
+/// own store handle. Skipped (with a message) where PostgreSQL is not installed.
+fn postgres_stores(c: &mut Criterion) {
+    use captoken_core_types::possession::{Account, NonceStore};
+    use captoken_core_types::{RevocationList, RevocationWriter};
+    use captoken_eval::report::{STORE_SIZES, STORE_THREADS, STORE_VERIFY_DEPTH};
+    use captoken_store_postgres::test_server::Server;
+    use captoken_store_postgres::{PostgresOptions, PostgresStore, RevocationSnapshot};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let Some(server) = Server::start_loopback("bench", false) else {
+        return;
+    };
+    let scope = HolderKey::Ed25519([9; 32]);
+    let account = Account::of(Hmac::provider(0).format(), &key_id(), &TokenId([9; 16]));
+    let options = PostgresOptions::default().with_nonce_bounds(usize::MAX >> 2, usize::MAX >> 2);
+    let mut group = c.benchmark_group("store");
+    for n in STORE_SIZES {
+        let params = server.fresh_schema();
+        drop(PostgresStore::connect(&params, options.clone()).expect("connect"));
+        fill_postgres(&params, n, &scope, account.as_bytes());
+        let store = PostgresStore::connect(&params, options.clone()).expect("connect");
+        let present = |k: u64| fixture(k.wrapping_mul(2_654_435_761) % n as u64);
+        assert!(store.is_revoked(&present(1).0).expect("answer"));
+        assert!(store.get(&present(1).1).expect("answer").is_some());
+        let k = AtomicU64::new(0);
+        group.bench_function(BenchmarkId::new("postgres-is-revoked", n), |b| {
+            b.iter(|| store.is_revoked(&present(k.fetch_add(1, Ordering::Relaxed)).0))
+        });
+        group.bench_function(BenchmarkId::new("postgres-lineage-get", n), |b| {
+            b.iter(|| store.get(&present(k.fetch_add(1, Ordering::Relaxed)).1))
+        });
+        let next = AtomicU64::new(n as u64 + 1);
+        group.bench_function(BenchmarkId::new("postgres-reserve", n), |b| {
+            b.iter(|| {
+                let (_, _, nonce) = fixture(next.fetch_add(1, Ordering::Relaxed));
+                store.reserve(&scope, &nonce, u64::MAX, 0, &account)
+            })
+        });
+    }
+    group.finish();
+
+    // Cold verify at depth 8: every ancestor's row from the server; the
+    // revocations from the server, or from the snapshot in memory.
+    let p = Hmac::provider(0).with_row_cache(0);
+    let params = server.fresh_schema();
+    let store = PostgresStore::connect(&params, options.clone()).expect("connect");
+    let snapshot = RevocationSnapshot::start(&params, Duration::from_secs(5)).expect("snapshot");
+    let tokens = workload_chain(&p, STORE_VERIFY_DEPTH).expect("chain");
+    for t in &tokens {
+        if let Some(row) = p.index_entry(t).expect("row") {
+            store.record(row).expect("record");
+        }
+    }
+    store.revoke(LineageHash([1; 32])).expect("revoke");
+    while !snapshot
+        .is_revoked(&LineageHash([1; 32]))
+        .expect("snapshot")
+    {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let request = workload::request(STORE_VERIFY_DEPTH);
+    let leaf = &tokens[STORE_VERIFY_DEPTH];
+    let mut group = c.benchmark_group("store-verify");
+    let contexts = [
+        ("hmac-postgres", VerifyContext::new(&store, &store)),
+        (
+            "hmac-postgres-snapshot",
+            VerifyContext::new(&snapshot, &store),
+        ),
+    ];
+    for (name, ctx) in contexts {
+        assert!(p.verify(leaf, &request, &ctx).is_ok(), "{name}");
+        group.bench_function(BenchmarkId::new(name, STORE_VERIFY_DEPTH), |b| {
+            b.iter(|| p.verify(black_box(leaf), black_box(&request), &ctx))
+        });
+    }
+    group.finish();
+
+    // Reservations per second from several clients at once (replicas), each
+    // with its own handle on one server.
+    let mut group = c.benchmark_group("store-reserve-threads");
+    let next = AtomicU64::new(0);
+    for threads in STORE_THREADS {
+        let handles: Vec<PostgresStore> = (0..threads)
+            .map(|_| PostgresStore::connect(&params, options.clone()).expect("connect"))
+            .collect();
+        group.bench_function(BenchmarkId::new("postgres", threads), |b| {
+            b.iter_custom(|iters| reserve_on_threads(&handles, iters, &next, &scope, &account))
+        });
+    }
+    group.finish();
+    drop((snapshot, store));
+}
+
+/// `iters` fresh reservations on each of `handles` at once, one thread per
+/// handle; the time per reservation across all threads (throughput is its inverse).
+fn reserve_on_threads<S: captoken_core_types::possession::NonceStore + Sync>(
+    handles: &[S],
+    iters: u64,
+    next: &std::sync::atomic::AtomicU64,
+    scope: &HolderKey,
+    account: &captoken_core_types::possession::Account,
+) -> Duration {
+    use std::sync::atomic::Ordering;
+    let start = std::time::Instant::now();
+    std::thread::scope(|s| {
+        for h in handles {
+            s.spawn(move || {
+                for _ in 0..iters {
+                    let (_, _, nonce) = fixture(next.fetch_add(1, Ordering::Relaxed));
+                    let r = h.reserve(scope, &nonce, u64::MAX, 0, account);
+                    black_box(r.expect("reserve"));
+                }
+            });
+        }
+    });
+    start.elapsed() / u32::try_from(handles.len()).unwrap_or(1).max(1)
+}
+
 fn benches(c: &mut Criterion) {
     stores(c);
+    postgres_stores(c);
     keyring_size::<Hmac>(c);
     keyring_size::<Macaroon>(c);
     keyring_size::<PasetoPublic>(c);

@@ -203,7 +203,7 @@ fn series_names() -> Vec<String> {
         .chain(report::POSSESSION_SERIES.iter().map(|s| (*s).to_owned()))
         .chain(report::STORE_SERIES.iter().map(|s| (*s).to_owned()))
         .chain(report::STORE_VERIFY_SERIES.iter().map(|s| (*s).to_owned()))
-        .chain(std::iter::once("sqlite".to_owned()))
+        .chain(report::STORE_THREAD_SERIES.iter().map(|s| (*s).to_owned()))
         .collect()
 }
 
@@ -230,7 +230,7 @@ fn timings(
         let params: &[usize] = match op {
             "keyring" => &report::KEYRING_SIZES,
             "store" => &report::STORE_SIZES,
-            "store-reserve-threads" => &[1, 2],
+            "store-reserve-threads" => &report::STORE_THREADS,
             _ => &captoken_core_types::testing::workload::DEPTHS,
         };
         for series in series_names() {

@@ -110,19 +110,34 @@ pub const POSSESSION_SERIES: [&str; 2] = ["check-proof", "nonce-reserve-threads"
 pub const STORE_SIZES: [usize; 3] = [1_000, 100_000, 1_000_000];
 
 /// The series of the `store` group: (store, operation) pairs.
-pub const STORE_SERIES: [&str; 6] = [
+pub const STORE_SERIES: [&str; 9] = [
     "memory-is-revoked",
     "sqlite-is-revoked",
+    "postgres-is-revoked",
     "memory-lineage-get",
     "sqlite-lineage-get",
+    "postgres-lineage-get",
     "memory-reserve",
     "sqlite-reserve",
+    "postgres-reserve",
 ];
 
-/// The series of the `store-verify` group (cold verify of the HMAC workload at
-/// depth 8) and of the `store-reserve-threads` group (SQLite `reserve`, one
-/// handle per thread; the parameter is the number of threads).
-pub const STORE_VERIFY_SERIES: [&str; 2] = ["hmac-memory", "hmac-sqlite"];
+/// The series of the `store-verify` group: cold verify of the HMAC workload at
+/// depth 8 over each store (PostgreSQL with revocations from the server, and
+/// from the in-memory snapshot).
+pub const STORE_VERIFY_SERIES: [&str; 4] = [
+    "hmac-memory",
+    "hmac-sqlite",
+    "hmac-postgres",
+    "hmac-postgres-snapshot",
+];
+
+/// The series of the `store-reserve-threads` group: `reserve` from several
+/// threads at once, one store handle each.
+pub const STORE_THREAD_SERIES: [&str; 2] = ["sqlite", "postgres"];
+
+/// The thread counts of the `store-reserve-threads` group (its parameter).
+pub const STORE_THREADS: [usize; 3] = [1, 2, 4];
 
 /// The depth of the `store-verify` group.
 pub const STORE_VERIFY_DEPTH: usize = 8;
@@ -148,25 +163,53 @@ pub fn store_table(timings: &Timings) -> String {
         t.push('\n');
     }
     let verify = |s: &str| timings.median("store-verify", s, STORE_VERIFY_DEPTH);
-    let [memory, sqlite] = STORE_VERIFY_SERIES.map(verify);
-    let rate = |threads: usize| {
-        timings
-            .median("store-reserve-threads", "sqlite", threads)
-            .filter(|v| *v > 0.0)
-            .map_or_else(|| "–".to_owned(), |v| format!("{:.0}/s", 1e9 / v))
-    };
+    let [memory, sqlite, postgres, snapshot] = STORE_VERIFY_SERIES.map(verify);
     let _ = write!(
         t,
-        "\nCold verify of the HMAC workload at depth {STORE_VERIFY_DEPTH} (every ancestor's row and the revocation of\n\
-         the whole chain asked once each): {} over the in-memory stores, {} over SQLite ({}). A durable `reserve`\n\
-         is one `IMMEDIATE` transaction committed with `synchronous=FULL`; one host sustains {} with one thread\n\
-         and {} with two (each with its own handle on one file).\n",
+        "\nCold verify of the HMAC workload at depth {STORE_VERIFY_DEPTH} (every ancestor's row and the revocation of the\n\
+         whole chain asked once each):\n\n\
+         | stores | median | ratio to memory |\n|---|---|---|\n\
+         | in memory | {} | 1.00 |\n\
+         | SQLite | {} | {} |\n\
+         | PostgreSQL (revocations and rows from the server) | {} | {} |\n\
+         | PostgreSQL rows, revocations from the `RevocationSnapshot` | {} | {} |\n\n\
+         The snapshot saves {} per verification ({} of the server-only time).\n",
         ns(memory),
         ns(sqlite),
         fmt_ratio2(sqlite, memory),
-        rate(1),
-        rate(2),
+        ns(postgres),
+        fmt_ratio2(postgres, memory),
+        ns(snapshot),
+        fmt_ratio2(snapshot, memory),
+        match (postgres, snapshot) {
+            (Some(p), Some(s)) => fmt_ns(p - s),
+            _ => "–".to_owned(),
+        },
+        fmt_ratio2(snapshot, postgres),
     );
+    let _ = write!(
+        t,
+        "\nDurable reservations per second from several threads at once, each with its own handle (SQLite: one file,\n\
+         one `IMMEDIATE` transaction committed with `synchronous=FULL` each; PostgreSQL: one server on a loopback port\n\
+         with `fsync` on, one transaction each, serialised on the live-nonce counter):\n\n| store |"
+    );
+    for n in STORE_THREADS {
+        let _ = write!(t, " {n} thread{} |", if n == 1 { "" } else { "s" });
+    }
+    t.push_str("\n|---|");
+    t.push_str(&"---|".repeat(STORE_THREADS.len()));
+    t.push('\n');
+    for series in STORE_THREAD_SERIES {
+        let _ = write!(t, "| {series} |");
+        for n in STORE_THREADS {
+            let rate = timings
+                .median("store-reserve-threads", series, n)
+                .filter(|v| *v > 0.0)
+                .map_or_else(|| "–".to_owned(), |v| format!("{:.0}/s", 1e9 / v));
+            let _ = write!(t, " {rate} |");
+        }
+        t.push('\n');
+    }
     t
 }
 
@@ -760,8 +803,9 @@ pub fn report(d: &Deterministic, timings: &Timings) -> String {
          a token names its key, and selection is one map lookup whatever the keyring's size.\n\n{keyring}\n\
          ## Durable stores\n\n\
          Lookups and reservations with that many entries already in each table, through the store traits: the in-memory\n\
-         stores and `captoken-store-sqlite` (one file, WAL, `synchronous=FULL`). Lookups must stay flat with size (a primary\n\
-         key, never a scan).\n\n{stores}\n\
+         stores, `captoken-store-sqlite` (one file, WAL, `synchronous=FULL`) and `captoken-store-postgres` (a throw-away\n\
+         server on a loopback port, `fsync` on, one connection). Lookups must stay flat with size (a primary key, never a\n\
+         scan).\n\n{stores}\n\
          ## Issue and attenuate\n\n{issue}\n\
          ## Token size\n\n{sizes}\n\
          ![token size against chain depth](size.svg)\n\n\

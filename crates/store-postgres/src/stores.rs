@@ -7,7 +7,7 @@ use captoken_core_types::{
 };
 use postgres::{GenericClient, Row};
 
-use crate::{Failure, PostgresStore};
+use crate::{Conn, Failure, PostgresStore, Session};
 use captoken_core_types::columns::{holder_record_from_columns, state_to_columns, time_to_column};
 
 /// The most expired nonces one pruning statement deletes.
@@ -24,14 +24,19 @@ impl RevocationList for PostgresStore {
 
     fn any_revoked(&self, hashes: &[LineageHash]) -> Result<bool, StoreError> {
         let hashes: Vec<&[u8]> = hashes.iter().map(|h| h.0.as_slice()).collect();
-        self.with(|client| Ok(client.query_one(ANY_REVOKED_SQL, &[&hashes])?.try_get(0)?))
+        self.with(|conn| {
+            Ok(conn
+                .session()
+                .query_one(ANY_REVOKED_SQL, &[&hashes])?
+                .try_get(0)?)
+        })
     }
 }
 
 impl RevocationWriter for PostgresStore {
     fn revoke(&self, hash: LineageHash) -> Result<(), StoreError> {
-        self.with(|client| {
-            client.execute(
+        self.with(|conn| {
+            conn.session().execute(
                 "INSERT INTO captoken_revoked (hash) VALUES ($1) ON CONFLICT (hash) DO NOTHING",
                 &[&hash.0.as_slice()],
             )?;
@@ -41,7 +46,11 @@ impl RevocationWriter for PostgresStore {
 }
 
 /// The lineage columns, in the order [`entry_from_row`] reads them.
-const LINEAGE_COLUMNS: &str = "token_id, hash, parent_format, parent_id, parent_hash, seal";
+macro_rules! lineage_columns {
+    () => {
+        "token_id, hash, parent_format, parent_id, parent_hash, seal"
+    };
+}
 
 fn malformed(what: &str) -> Failure {
     Failure::backend(format!("malformed {what} row in store"))
@@ -52,7 +61,7 @@ fn array<const N: usize>(bytes: Vec<u8>, what: &str) -> Result<[u8; N], Failure>
     <[u8; N]>::try_from(bytes).map_err(|_| malformed(what))
 }
 
-/// Reads a lineage row (columns [`LINEAGE_COLUMNS`]).
+/// Reads a lineage row (columns [`lineage_columns`]).
 fn entry_from_row(row: &Row) -> Result<LineageEntry, Failure> {
     let token_id: Vec<u8> = row.try_get(0)?;
     let hash: Vec<u8> = row.try_get(1)?;
@@ -78,11 +87,15 @@ fn entry_from_row(row: &Row) -> Result<LineageEntry, Failure> {
 }
 
 fn get_entry(
-    client: &mut impl GenericClient,
+    s: &mut Session<'_, impl GenericClient>,
     id: &TokenId,
 ) -> Result<Option<LineageEntry>, Failure> {
-    let row = client.query_opt(
-        &format!("SELECT {LINEAGE_COLUMNS} FROM captoken_lineage WHERE token_id = $1"),
+    let row = s.query_opt(
+        concat!(
+            "SELECT ",
+            lineage_columns!(),
+            " FROM captoken_lineage WHERE token_id = $1"
+        ),
         &[&id.0.as_slice()],
     )?;
     match row {
@@ -116,12 +129,14 @@ impl LineageIndex for PostgresStore {
         let parent = entry
             .parent
             .map(|p| (p.format.tag().to_owned(), p.id.0, p.hash.0));
-        self.with(|client| {
+        self.with(|conn| {
+            let mut s = conn.session();
             // The insert decides; when a row is there already, it must be this one.
-            let inserted = client.execute(
-                &format!(
-                    "INSERT INTO captoken_lineage ({LINEAGE_COLUMNS}) \
-                     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (token_id) DO NOTHING"
+            let inserted = s.execute(
+                concat!(
+                    "INSERT INTO captoken_lineage (",
+                    lineage_columns!(),
+                    ") VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (token_id) DO NOTHING"
                 ),
                 &[
                     &entry.token_id.0.as_slice(),
@@ -135,7 +150,7 @@ impl LineageIndex for PostgresStore {
             if inserted == 1 {
                 return Ok(());
             }
-            match get_entry(client, &entry.token_id)? {
+            match get_entry(&mut s, &entry.token_id)? {
                 Some(existing) if existing == entry => Ok(()),
                 Some(_) => Err(StoreError::Conflict(entry.token_id).into()),
                 None => Err(Failure::backend("lineage row vanished after a conflict")),
@@ -144,13 +159,15 @@ impl LineageIndex for PostgresStore {
     }
 
     fn get(&self, id: &TokenId) -> Result<Option<LineageEntry>, StoreError> {
-        self.with(|client| get_entry(client, id))
+        self.with(|conn| get_entry(&mut conn.session(), id))
     }
 
     fn ancestry(&self, id: &TokenId, max: usize) -> Result<Vec<LineageEntry>, StoreError> {
         let limit = i64::try_from(max).unwrap_or(i64::MAX);
-        self.with(|client| {
-            let rows = client.query(ANCESTRY_SQL, &[&id.0.as_slice(), &limit])?;
+        self.with(|conn| {
+            let rows = conn
+                .session()
+                .query(ANCESTRY_SQL, &[&id.0.as_slice(), &limit])?;
             let out = rows
                 .iter()
                 .map(entry_from_row)
@@ -195,38 +212,44 @@ impl NonceStore for PostgresStore {
         let nonce = nonce.as_slice();
         let account = account.as_bytes().as_slice();
         let bounds = self.bounds();
-        self.with(|client| {
+        self.with(|conn| {
+            let Conn { client, statements } = conn;
             let mut tx = client.transaction()?;
+            let mut s = Session {
+                client: &mut tx,
+                statements,
+            };
             // The lock every reservation takes first: the counts read below
             // cannot change under this transaction.
-            tx.query_one(
+            s.query_one(
                 "SELECT value FROM captoken_meta WHERE name = 'nonce_count' FOR UPDATE",
                 &[],
             )?;
             // Expired: it may be reserved again (its proof is stale anyway).
-            tx.execute(
+            s.execute(
                 "DELETE FROM captoken_nonces WHERE scope = $1 AND nonce = $2 AND keep_until < $3",
                 &[&scope, &nonce, &now],
             )?;
             // The counts before this nonce is added.
-            let counts = |tx: &mut postgres::Transaction<'_>| -> Result<(i64, i64), Failure> {
-                let total: i64 = tx
-                    .query_one(
-                        "SELECT value FROM captoken_meta WHERE name = 'nonce_count'",
-                        &[],
-                    )?
-                    .try_get(0)?;
-                let mine: i64 = match tx.query_opt(
-                    "SELECT live FROM captoken_nonce_accounts WHERE account = $1",
-                    &[&account],
-                )? {
-                    Some(row) => row.try_get(0)?,
-                    None => 0,
+            let counts =
+                |s: &mut Session<'_, postgres::Transaction<'_>>| -> Result<(i64, i64), Failure> {
+                    let total: i64 = s
+                        .query_one(
+                            "SELECT value FROM captoken_meta WHERE name = 'nonce_count'",
+                            &[],
+                        )?
+                        .try_get(0)?;
+                    let mine: i64 = match s.query_opt(
+                        "SELECT live FROM captoken_nonce_accounts WHERE account = $1",
+                        &[&account],
+                    )? {
+                        Some(row) => row.try_get(0)?,
+                        None => 0,
+                    };
+                    Ok((total, mine))
                 };
-                Ok((total, mine))
-            };
-            let (mut total, mut mine) = counts(&mut tx)?;
-            let inserted = tx.execute(
+            let (mut total, mut mine) = counts(&mut s)?;
+            let inserted = s.execute(
                 "INSERT INTO captoken_nonces (scope, nonce, keep_until, account) \
                  VALUES ($1, $2, $3, $4) ON CONFLICT (scope, nonce) DO NOTHING",
                 &[&scope, &nonce, &keep_until, &account],
@@ -244,7 +267,7 @@ impl NonceStore for PostgresStore {
                 }
                 // Prune expired entries, oldest first, a bounded batch at a
                 // time; a live entry (or the one just added) is never removed.
-                let mut pruned = tx.execute(
+                let mut pruned = s.execute(
                     "DELETE FROM captoken_nonces WHERE (scope, nonce) IN \
                      (SELECT scope, nonce FROM captoken_nonces \
                       WHERE keep_until < $1 AND NOT (scope = $2 AND nonce = $3) \
@@ -252,7 +275,7 @@ impl NonceStore for PostgresStore {
                     &[&now, &scope, &nonce, &PRUNE_BATCH],
                 )?;
                 if over_quota {
-                    pruned += tx.execute(
+                    pruned += s.execute(
                         "DELETE FROM captoken_nonces WHERE (scope, nonce) IN \
                          (SELECT scope, nonce FROM captoken_nonces \
                           WHERE account = $1 AND keep_until < $2 \
@@ -262,14 +285,14 @@ impl NonceStore for PostgresStore {
                     )?;
                 }
                 if pruned == 0 {
-                    tx.execute(
+                    s.execute(
                         "DELETE FROM captoken_nonces WHERE scope = $1 AND nonce = $2",
                         &[&scope, &nonce],
                     )?;
                     break Reservation::Full;
                 }
                 // The counts now include the new row: take it off again.
-                let (t, m) = counts(&mut tx)?;
+                let (t, m) = counts(&mut s)?;
                 total = t - 1;
                 mine = m - 1;
             };
@@ -280,9 +303,13 @@ impl NonceStore for PostgresStore {
 }
 
 /// The holder-key columns after the principal, in the order [`record_from_row`] reads them.
-const HOLDER_COLUMNS: &str = "key, not_before, not_after, state, state_at";
+macro_rules! holder_columns {
+    () => {
+        "key, not_before, not_after, state, state_at"
+    };
+}
 
-/// Reads a holder-key row (columns [`HOLDER_COLUMNS`]).
+/// Reads a holder-key row (columns [`holder_columns`]).
 fn record_from_row(row: &Row) -> Result<HolderKeyRecord, Failure> {
     let key: String = row.try_get(0)?;
     let not_before: i64 = row.try_get(1)?;
@@ -296,20 +323,23 @@ fn record_from_row(row: &Row) -> Result<HolderKeyRecord, Failure> {
 /// The record of `principal`'s `key`; `lock` takes its row lock until the
 /// end of the transaction.
 fn get_record(
-    client: &mut impl GenericClient,
+    s: &mut Session<'_, impl GenericClient>,
     principal: &str,
     key: &str,
     expected: &HolderKey,
     lock: bool,
 ) -> Result<Option<HolderKeyRecord>, Failure> {
-    let row = client.query_opt(
-        &format!(
-            "SELECT {HOLDER_COLUMNS} FROM captoken_holder_keys \
-             WHERE principal = $1 AND key = $2{}",
-            if lock { " FOR UPDATE" } else { "" }
-        ),
-        &[&principal, &key],
-    )?;
+    const GET: &str = concat!(
+        "SELECT ",
+        holder_columns!(),
+        " FROM captoken_holder_keys WHERE principal = $1 AND key = $2"
+    );
+    const GET_LOCKED: &str = concat!(
+        "SELECT ",
+        holder_columns!(),
+        " FROM captoken_holder_keys WHERE principal = $1 AND key = $2 FOR UPDATE"
+    );
+    let row = s.query_opt(if lock { GET_LOCKED } else { GET }, &[&principal, &key])?;
     match row {
         Some(row) => {
             let record = record_from_row(&row)?;
@@ -325,7 +355,7 @@ fn get_record(
 impl HolderKeys for PostgresStore {
     fn get(&self, principal: &str, key: &HolderKey) -> Result<Option<HolderKeyRecord>, StoreError> {
         let text = key.to_string();
-        self.with(|client| get_record(client, principal, &text, key, false))
+        self.with(|conn| get_record(&mut conn.session(), principal, &text, key, false))
     }
 
     fn insert(&self, principal: &str, record: HolderKeyRecord) -> Result<(), StoreError> {
@@ -334,17 +364,22 @@ impl HolderKeys for PostgresStore {
         let not_after = time_to_column(record.not_after);
         let (state, at) = state_to_columns(record.state);
         let capacity = self.bounds().holder_key_capacity;
-        self.with(|client| {
+        self.with(|conn| {
+            let Conn { client, statements } = conn;
             let mut tx = client.transaction()?;
+            let mut s = Session {
+                client: &mut tx,
+                statements,
+            };
             // Serialises enrolments from every replica: the count cannot
             // change under this transaction.
-            let held: i64 = tx
+            let held: i64 = s
                 .query_one(
                     "SELECT value FROM captoken_meta WHERE name = 'holder_key_count' FOR UPDATE",
                     &[],
                 )?
                 .try_get(0)?;
-            match get_record(&mut tx, principal, &key, &record.key, false)? {
+            match get_record(&mut s, principal, &key, &record.key, false)? {
                 Some(existing) if existing == record => return Ok(()),
                 Some(_) => return Err(StoreError::HolderKeyExists.into()),
                 None => {}
@@ -352,7 +387,7 @@ impl HolderKeys for PostgresStore {
             if held >= capacity {
                 return Err(StoreError::Full.into());
             }
-            tx.execute(
+            s.execute(
                 "INSERT INTO captoken_holder_keys \
                  (principal, key, not_before, not_after, state, state_at) \
                  VALUES ($1, $2, $3, $4, $5, $6)",
@@ -370,9 +405,14 @@ impl HolderKeys for PostgresStore {
         state: KeyState,
     ) -> Result<(), StoreError> {
         let text = key.to_string();
-        self.with(|client| {
+        self.with(|conn| {
+            let Conn { client, statements } = conn;
             let mut tx = client.transaction()?;
-            let held = get_record(&mut tx, principal, &text, key, true)?
+            let mut s = Session {
+                client: &mut tx,
+                statements,
+            };
+            let held = get_record(&mut s, principal, &text, key, true)?
                 .ok_or(StoreError::HolderKeyUnknown)?;
             let from = held.state;
             let next = from
@@ -380,7 +420,7 @@ impl HolderKeys for PostgresStore {
                 .map_err(|_| StoreError::StateRegression { from, to: state })?;
             if next != from {
                 let (name, at) = state_to_columns(next);
-                tx.execute(
+                s.execute(
                     "UPDATE captoken_holder_keys SET state = $3, state_at = $4 \
                      WHERE principal = $1 AND key = $2",
                     &[&principal, &text, &name, &at],
@@ -392,11 +432,12 @@ impl HolderKeys for PostgresStore {
     }
 
     fn keys(&self, principal: &str) -> Result<Vec<HolderKeyRecord>, StoreError> {
-        self.with(|client| {
-            let rows = client.query(
-                &format!(
-                    "SELECT {HOLDER_COLUMNS} FROM captoken_holder_keys \
-                     WHERE principal = $1 ORDER BY key"
+        self.with(|conn| {
+            let rows = conn.session().query(
+                concat!(
+                    "SELECT ",
+                    holder_columns!(),
+                    " FROM captoken_holder_keys WHERE principal = $1 ORDER BY key"
                 ),
                 &[&principal],
             )?;

@@ -102,3 +102,23 @@ fn bounds_are_written_once_and_read_back() {
         );
     }
 }
+
+#[test]
+fn connection_strings_come_from_the_environment_and_never_reach_errors() {
+    let var = "CAPTOKEN_TEST_UNSET_DATABASE_URL";
+    match PostgresStore::connect_env(var, PostgresOptions::default()) {
+        Err(StoreError::Backend(m)) => assert!(m.contains(var), "{m}"),
+        other => panic!("an unset variable must be an error, got {other:?}"),
+    }
+    let Some(server) = common::shared() else {
+        return;
+    };
+    // A password in the string is not echoed by a failed connect.
+    let secret = "hunter2-do-not-print";
+    let params = format!("{} password={secret} sslmode=require", server.params(None));
+    match PostgresStore::connect(&params, PostgresOptions::default()) {
+        // No TLS: `sslmode=require` fails rather than falling back to plain text.
+        Err(StoreError::Backend(m)) => assert!(!m.contains(secret), "{m}"),
+        other => panic!("sslmode=require must fail without TLS, got {other:?}"),
+    }
+}
