@@ -526,6 +526,49 @@ pub enum DenyReason {
     Format(String),
 }
 
+impl DenyReason {
+    /// A stable, snake_case name of the reason, for structured logs (the
+    /// text of [`DenyReason::Format`] and [`DenyReason::Malformed`] is left out).
+    #[must_use]
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Malformed(_) => "malformed",
+            Self::UnknownKey => "unknown_key",
+            Self::KeyRetired => "key_retired",
+            Self::KeyCompromised => "key_compromised",
+            Self::BadSignature => "bad_signature",
+            Self::WrongSubject => "wrong_subject",
+            Self::NotYetValid => "not_yet_valid",
+            Self::Expired => "expired",
+            Self::NoMatchingGrant => "no_matching_grant",
+            Self::ConstraintViolated => "constraint_violated",
+            Self::DepthExceeded => "depth_exceeded",
+            Self::Revoked => "revoked",
+            Self::LineageMismatch => "lineage_mismatch",
+            Self::LineageUnknown => "lineage_unknown",
+            Self::UnknownCaveat => "unknown_caveat",
+            Self::Discharge => "discharge",
+            Self::Store => "store",
+            Self::PossessionRequired => "possession_required",
+            Self::HolderKeyUnknown => "holder_key_unknown",
+            Self::HolderKeyInactive => "holder_key_inactive",
+            Self::HolderKeyCompromised => "holder_key_compromised",
+            Self::ProofMalformed => "proof_malformed",
+            Self::ProofSchema => "proof_schema",
+            Self::ProofSender => "proof_sender",
+            Self::ProofBinding => "proof_binding",
+            Self::ProofStale => "proof_stale",
+            Self::ProofFutureDated => "proof_future_dated",
+            Self::ProofSignature => "proof_signature",
+            Self::ProofReplay => "proof_replay",
+            Self::NonceStoreFull => "nonce_store_full",
+            Self::UnsignedDelegation => "unsigned_delegation",
+            Self::RequestTooLarge => "request_too_large",
+            Self::Format(_) => "format",
+        }
+    }
+}
+
 impl From<crate::error::KeyError> for DenyReason {
     /// How a verifier reports a key it could not use: retired and compromised
     /// keys by their state, anything else as an unknown key.
