@@ -756,6 +756,42 @@ fn keyring_size<C: Candidate>(c: &mut Criterion) {
     group.finish();
 }
 
+/// The front door (issue 18): `Gateway::check` of a bearer token's text at
+/// depth 0, against the same provider's `verify` of the parsed token (the
+/// `verify` group) and its `parse_text` plus `verify`, all over in-memory stores.
+fn gateway<C: Candidate>(c: &mut Criterion)
+where
+    C::Provider: Send + Sync + 'static,
+{
+    let p = C::provider(0);
+    let (revoked, index) = (MemoryRevocationList::new(), MemoryLineageIndex::new());
+    let token = &chain(&p, &index)[0];
+    let text = p.to_text(token);
+    let ctx = VerifyContext::new(&revoked, &index);
+    let request = workload::request(0);
+    let gateway = captoken::Gateway::builder()
+        .read(C::provider(0))
+        .build()
+        .expect("gateway");
+    assert!(
+        gateway.check(&text, None, &request).is_allowed(),
+        "{}",
+        C::NAME
+    );
+    let mut group = c.benchmark_group("gateway");
+    group.bench_function(BenchmarkId::new(C::NAME, 0), |b| {
+        b.iter(|| gateway.check(black_box(&text), None, black_box(&request)))
+    });
+    let parse_verify = captoken_eval::report::parse_verify_series(C::NAME);
+    group.bench_function(BenchmarkId::new(parse_verify, 0), |b| {
+        b.iter(|| {
+            p.parse_text(black_box(&text))
+                .map(|t| p.verify(&t, black_box(&request), &ctx))
+        })
+    });
+    group.finish();
+}
+
 /// A unique scratch path for a benchmark's SQLite file.
 fn scratch(name: &str) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("captoken-bench-{}", std::process::id()));
@@ -1130,6 +1166,11 @@ fn benches(c: &mut Criterion) {
     keyring_size::<PasetoLocal>(c);
     keyring_size::<Biscuit>(c);
     possession(c);
+    gateway::<Hmac>(c);
+    gateway::<Macaroon>(c);
+    gateway::<PasetoPublic>(c);
+    gateway::<PasetoLocal>(c);
+    gateway::<Biscuit>(c);
     huge_request::<Hmac>(c);
     huge_request::<Macaroon>(c);
     huge_request::<PasetoPublic>(c);

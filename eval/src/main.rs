@@ -199,6 +199,7 @@ fn series_names() -> Vec<String> {
                 .chain(c.peers.iter().map(|p| p.0))
                 .map(str::to_owned)
                 .chain(std::iter::once(report::pop_floor(c.provider)))
+                .chain(std::iter::once(report::parse_verify_series(c.provider)))
         })
         .chain(report::POSSESSION_SERIES.iter().map(|s| (*s).to_owned()))
         .chain(report::STORE_SERIES.iter().map(|s| (*s).to_owned()))
@@ -222,6 +223,7 @@ fn timings(
         "verify-pop",
         "possession",
         "keyring",
+        "gateway",
         "store",
         "store-verify",
         "store-reserve-threads",

@@ -213,6 +213,40 @@ pub fn store_table(timings: &Timings) -> String {
     t
 }
 
+/// The `gateway` group's series of a provider's `parse_text` plus `verify`
+/// (the group's series named after the provider is `Gateway::check`).
+#[must_use]
+pub fn parse_verify_series(provider: &str) -> String {
+    format!("{provider}-parse-verify")
+}
+
+/// `Gateway::check` of a token's text at depth 0 against the provider's own
+/// `verify` of the parsed token and its `parse_text` plus `verify`.
+#[must_use]
+pub fn gateway_table(timings: &Timings) -> String {
+    let ns = |v: Option<f64>| v.map_or_else(|| "–".to_owned(), fmt_ns);
+    let mut t = String::from(
+        "| provider | `verify` (parsed token) | `parse_text` + `verify` | `Gateway::check` (text) | check / verify | check / parse + verify |\n\
+         |---|---|---|---|---|---|\n",
+    );
+    for c in COMPARISONS {
+        let verify = timings.median("verify", c.provider, 0);
+        let parse = timings.median("gateway", &parse_verify_series(c.provider), 0);
+        let check = timings.median("gateway", c.provider, 0);
+        let _ = writeln!(
+            t,
+            "| {} | {} | {} | {} | {} | {} |",
+            c.provider,
+            ns(verify),
+            ns(parse),
+            ns(check),
+            fmt_ratio2(check, verify),
+            fmt_ratio2(check, parse)
+        );
+    }
+    t
+}
+
 /// The keyring sizes of the `keyring` benchmark group (its parameter).
 pub const KEYRING_SIZES: [usize; 2] = [1, 1000];
 
@@ -723,6 +757,16 @@ pub fn tables(d: &Deterministic, timings: &Timings) -> BTreeMap<&'static str, St
             ),
         ),
         (
+            "gateway",
+            format!(
+                "{}\nMeasured {} on {} ({} run).\n",
+                gateway_table(timings),
+                timings.date,
+                timings.machine,
+                timings.mode
+            ),
+        ),
+        (
             "keyring",
             format!(
                 "{}\nMeasured {} on {} ({} run).\n",
@@ -798,6 +842,10 @@ pub fn report(d: &Deterministic, timings: &Timings) -> String {
          outside the timing, the holder's cost) whose nonce is reserved in one in-memory store. The floor is the same\n\
          provider's bearer verify of the unbound chain plus one Ed25519 `verify_strict` over a proof-sized message; tenuo\n\
          verifies its holder's proof of possession on every call too, so the comparison is like for like.\n\n{possession}\n\
+         ## The front door\n\n\
+         `Gateway::check` (crate `captoken`) of a bearer token's text at depth 0 over in-memory stores: marker dispatch,\n\
+         parsing, the provider's verification and the decision with its per-format counters, against the provider's own\n\
+         `verify` of the already parsed token (the verify table's depth 0) and its `parse_text` plus `verify`.\n\n{gateway}\n\
          ## Key selection\n\n\
          Cold verify at depth 0 with the issuing key alone in the keyring, and among 999 other published keys (DESIGN.md §9):\n\
          a token names its key, and selection is one map lookup whatever the keyring's size.\n\n{keyring}\n\
@@ -822,6 +870,7 @@ pub fn report(d: &Deterministic, timings: &Timings) -> String {
         latency = section("latency"),
         issue = section("issue"),
         possession = section("possession"),
+        gateway = section("gateway"),
         keyring = section("keyring"),
         stores = section("stores"),
         sizes = section("sizes"),

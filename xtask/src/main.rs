@@ -31,6 +31,11 @@ const PROVIDERS: [&str; 4] = [
     "paseto-provider",
 ];
 
+/// Every feature of the `captoken` crate, for its "all features" dependency count.
+const CAPTOKEN_FEATURES: [&str; 7] = [
+    "hmac", "macaroon", "biscuit", "paseto", "sqlite", "postgres", "json",
+];
+
 /// Suite cases per provider: default run, and `--full`.
 const QUICK_CASES: u32 = 1024;
 const FULL_CASES: u32 = 16384;
@@ -117,13 +122,33 @@ fn dependency_sets() -> Result<Vec<(String, BTreeSet<String>)>, String> {
         .collect::<Result<_, _>>()?;
     let mut sets = Vec::new();
     for (name, dir) in &providers {
-        let crates =
-            dependency_closure(&format!("deps-of-{name}"), &[(name.clone(), dir.clone())])?;
+        let crates = dependency_closure(
+            &format!("deps-of-{name}"),
+            &[(name.clone(), dir.clone())],
+            &[],
+        )?;
         sets.push((name.clone(), crates));
     }
     sets.push((
         "all providers".to_owned(),
-        dependency_closure("deps-of-all-providers", &providers)?,
+        dependency_closure("deps-of-all-providers", &providers, &[])?,
+    ));
+    // The stores, and the front door with its default features and with all.
+    for folder in ["store-sqlite", "store-postgres"] {
+        let dir = root().join("crates").join(folder);
+        let name = package_name(&dir)?;
+        let crates = dependency_closure(&format!("deps-of-{name}"), &[(name.clone(), dir)], &[])?;
+        sets.push((name, crates));
+    }
+    let front = root().join("crates").join("captoken");
+    let front = vec![(package_name(&front)?, front)];
+    sets.push((
+        "captoken (default features)".to_owned(),
+        dependency_closure("deps-of-captoken", &front, &[])?,
+    ));
+    sets.push((
+        "captoken (all features)".to_owned(),
+        dependency_closure("deps-of-captoken-all", &front, &CAPTOKEN_FEATURES)?,
     ));
     Ok(sets)
 }
@@ -334,9 +359,15 @@ struct ScratchPackage<'a> {
 #[derive(Debug, Serialize)]
 struct PathDependency<'a> {
     path: &'a Path,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    features: &'a [&'a str],
 }
 
-fn scratch_manifest(scratch_name: &str, deps: &[(String, PathBuf)]) -> Result<String, String> {
+fn scratch_manifest(
+    scratch_name: &str,
+    deps: &[(String, PathBuf)],
+    features: &[&str],
+) -> Result<String, String> {
     let manifest = ScratchManifest {
         package: ScratchPackage {
             name: scratch_name,
@@ -346,7 +377,15 @@ fn scratch_manifest(scratch_name: &str, deps: &[(String, PathBuf)]) -> Result<St
         },
         dependencies: deps
             .iter()
-            .map(|(name, dir)| (name.as_str(), PathDependency { path: dir }))
+            .map(|(name, dir)| {
+                (
+                    name.as_str(),
+                    PathDependency {
+                        path: dir,
+                        features,
+                    },
+                )
+            })
             .collect(),
         workspace: BTreeMap::new(),
     };
@@ -354,16 +393,17 @@ fn scratch_manifest(scratch_name: &str, deps: &[(String, PathBuf)]) -> Result<St
 }
 
 /// Distinct `name version` of every crate in the normal-dependency closure of
-/// a scratch package depending on `deps` (name, folder), the deps included, as a
-/// user depending on them alone gets.
+/// a scratch package depending on `deps` (name, folder) with `features`, the
+/// deps included, as a user depending on them alone gets.
 fn dependency_closure(
     scratch_name: &str,
     deps: &[(String, PathBuf)],
+    features: &[&str],
 ) -> Result<BTreeSet<String>, String> {
     let scratch = root().join("target").join("xtask-deps").join(scratch_name);
     std::fs::create_dir_all(scratch.join("src")).map_err(|e| e.to_string())?;
     let manifest = scratch.join("Cargo.toml");
-    std::fs::write(&manifest, scratch_manifest(scratch_name, deps)?)
+    std::fs::write(&manifest, scratch_manifest(scratch_name, deps, features)?)
         .map_err(|e| format!("{}: {e}", manifest.display()))?;
     std::fs::write(scratch.join("src/lib.rs"), "").map_err(|e| e.to_string())?;
     // Resolve against the workspace's lock file so the versions are the ones we test.
@@ -424,7 +464,7 @@ mod tests {
     #[test]
     fn scratch_manifest_round_trips_and_is_its_own_workspace() {
         let deps = [("some-crate".to_owned(), PathBuf::from("/a/b \"c\""))];
-        let text = scratch_manifest("deps-of-some-crate", &deps).unwrap();
+        let text = scratch_manifest("deps-of-some-crate", &deps, &[]).unwrap();
         let value: toml::Table = toml::from_str(&text).unwrap();
         assert_eq!(
             value["package"]["name"].as_str(),

@@ -40,3 +40,9 @@ pub use captoken_store_sqlite as sqlite;
 pub use gateway::{Decision, Gateway, GatewayBuilder, GatewayError};
 
 pub use migration::{FormatCount, MigrationError, MultiVerifier};
+
+/// The README's examples, compiled (and the front door's run) as doctests so
+/// that they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;
