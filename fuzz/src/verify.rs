@@ -116,12 +116,17 @@ pub fn run(data: &[u8]) -> bool {
         pool.entries.get(usize::from(i) % n)
     };
     let mut discharges: Vec<Token> = Vec::new();
+    // The text a token was parsed from, when it was: `verify_text` of it must
+    // give the verdict of `parse_text` then `verify`.
+    let mut text: Option<String> = None;
     let (token, origin) = match h.source % 4 {
         0 => (Some(Token::new(p.format(), payload.to_vec())), Origin::Raw),
-        1 => (
-            p.parse_text(&String::from_utf8_lossy(payload)).ok(),
-            Origin::Raw,
-        ),
+        1 => {
+            let t = String::from_utf8_lossy(payload).into_owned();
+            let token = p.parse_text(&t).ok();
+            text = Some(t);
+            (token, Origin::Raw)
+        }
         2 => {
             let Some(g) = pick(h.which) else { return false };
             if h.discharges() {
@@ -133,8 +138,11 @@ pub fn run(data: &[u8]) -> bool {
                 }
                 Some(g.token.clone())
             } else if h.text() {
-                let text = edit(p.to_text(&g.token).as_bytes(), payload, pool);
-                p.parse_text(&String::from_utf8_lossy(&text)).ok()
+                let edited = edit(p.to_text(&g.token).as_bytes(), payload, pool);
+                let t = String::from_utf8_lossy(&edited).into_owned();
+                let token = p.parse_text(&t).ok();
+                text = Some(t);
+                token
             } else {
                 Some(Token::new(
                     p.format(),
@@ -148,7 +156,6 @@ pub fn run(data: &[u8]) -> bool {
             (p.holder_append(&g.token, payload), Origin::Extended(g))
         }
     };
-    let Some(token) = token else { return false };
     let genuine = match &origin {
         Origin::Raw => None,
         Origin::Tampered(g) | Origin::Extended(g) => Some(*g),
@@ -185,6 +192,27 @@ pub fn run(data: &[u8]) -> bool {
         .with_ancestors(ancestors)
         .with_discharges(&discharges);
 
+    let Some(token) = token else {
+        if let Some(t) = &text
+            && let Ok(v) = p.verify_text(t, &request, &ctx)
+        {
+            panic!(
+                "{}: verify_text allowed text that does not parse: {v:?}",
+                p.name()
+            );
+        }
+        return false;
+    };
+    if let Some(t) = &text {
+        let shortcut = p.verify_text(t, &request, &ctx);
+        let two_steps = p.verify(&token, &request, &ctx);
+        assert_eq!(
+            shortcut.is_ok(),
+            two_steps.is_ok(),
+            "{}: verify_text and parse_text + verify disagree",
+            p.name()
+        );
+    }
     let (_, stranger) = select(Role::Stranger, selector);
     if let Ok(v) = stranger.verify(&token, &request, &ctx) {
         panic!("{}: another issuer's key verified a token: {v:?}", p.name());

@@ -23,7 +23,7 @@
 //! assert!(gateway.check(&token, None, &request).is_allowed());
 //! gateway.revoke(&token)?;
 //! let decision = gateway.check(&token, None, &request);
-//! assert_eq!(decision.reason().map(|r| r.code()), Some("revoked"));
+//! assert_eq!(decision.reason_code(), Some("revoked"));
 //! # Ok(())
 //! # }
 //! ```
@@ -238,11 +238,16 @@ impl Gateway {
     /// then spent). Never panics; every failure is a denial.
     #[must_use]
     pub fn check(&self, token: &str, proof: Option<&str>, request: &Request) -> Decision {
-        let format = self.formats.reader_for(token).map(|r| r.format());
         let proof = match proof.map(Proof::from_text) {
             None => None,
             Some(Ok(p)) => Some(p),
-            Some(Err(e)) => return Decision::denied(format, DenyReason::from(e).into(), request),
+            Some(Err(e)) => {
+                return Decision {
+                    format: self.formats.reader_for(token).map(|r| r.format()),
+                    at: request.now,
+                    outcome: Err(e.into()),
+                };
+            }
         };
         let mut possession = Possession::new(&*self.stores.nonces)
             .with_holder_keys(&*self.stores.holder_keys)
@@ -252,9 +257,11 @@ impl Gateway {
         }
         let ctx = VerifyContext::new(&*self.stores.revoked, &*self.stores.lineage)
             .with_possession(possession);
-        match self.formats.verify(token, request, &ctx) {
-            Ok(verified) => Decision::allowed(verified, request),
-            Err(denied) => Decision::denied(format, denied, request),
+        let (format, verdict) = self.formats.verify_marked(token, request, &ctx);
+        Decision {
+            format,
+            at: request.now,
+            outcome: verdict.map_err(|d: Denied| d.reason().clone()),
         }
     }
 
@@ -400,110 +407,108 @@ impl fmt::Debug for Gateway {
 
 /// What [`Gateway::check`] decided. The caller learns allowed or denied
 /// ([`Decision::is_allowed`]) and nothing more; the operator's log gets the
-/// rest, as one JSON line (`Serialize`; `to_json_line` with the `json`
-/// feature). Every identifier of a denied token is absent: nothing of it was
-/// authenticated.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+/// rest: `Serialize` writes `allowed`, `format`, `at`, and then either
+/// `key_id`, `token_id`, `lineage_hash`, `chain_len` and `holder` (allowed) or
+/// `reason` (a stable code, [`DenyReason::code`]) and `detail` (denied), one
+/// JSON line with [`Decision::to_json_line`] (feature `json`). Nothing of a
+/// denied token is logged as if it were known: none of it was authenticated.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Decision {
-    /// Whether the request is allowed.
-    pub allowed: bool,
-    /// The format whose marker the token carries (`None`: no format read here).
-    pub format: Option<Format>,
-    /// The key that verified the chain's root.
-    pub key_id: Option<KeyId>,
-    /// The token's id.
-    pub token_id: Option<TokenId>,
-    /// The token's lineage hash.
-    pub lineage_hash: Option<LineageHash>,
-    /// Delegation steps between the root and the token.
-    pub chain_len: Option<usize>,
-    /// The effective holder's principal.
-    pub holder: Option<String>,
-    /// The request's server, tool and time.
-    pub server: String,
-    /// The tool called.
-    pub tool: String,
-    /// The request's Unix time.
-    pub at: u64,
-    /// Why it was denied: a stable code ([`DenyReason::code`]).
-    pub reason: Option<&'static str>,
-    /// Why it was denied, in words.
-    pub detail: Option<String>,
-    #[serde(skip)]
-    verified: Option<Verified>,
-    #[serde(skip)]
-    denied: Option<DenyReason>,
+    format: Option<Format>,
+    at: u64,
+    outcome: Result<Verified, DenyReason>,
 }
 
 impl Decision {
-    fn allowed(v: Verified, request: &Request) -> Self {
-        Self {
-            allowed: true,
-            format: Some(v.format),
-            key_id: Some(v.key_id.clone()),
-            token_id: Some(v.token_id),
-            lineage_hash: Some(v.lineage_hash),
-            chain_len: Some(v.chain_len),
-            holder: Some(v.holder.principal.clone()),
-            server: request.server.clone(),
-            tool: request.tool.clone(),
-            at: request.now,
-            reason: None,
-            detail: None,
-            verified: Some(v),
-            denied: None,
-        }
-    }
-
-    fn denied(format: Option<Format>, d: Denied, request: &Request) -> Self {
-        let reason = d.reason().clone();
-        Self {
-            allowed: false,
-            format,
-            key_id: None,
-            token_id: None,
-            lineage_hash: None,
-            chain_len: None,
-            holder: None,
-            server: request.server.clone(),
-            tool: request.tool.clone(),
-            at: request.now,
-            reason: Some(reason.code()),
-            detail: Some(reason.to_string()),
-            verified: None,
-            denied: Some(reason),
-        }
-    }
-
     /// Whether the request is allowed: all a caller should be told.
     #[must_use]
     pub fn is_allowed(&self) -> bool {
-        self.allowed
+        self.outcome.is_ok()
     }
 
-    /// What the verification established, when allowed.
+    /// The format whose marker the token carries (`None`: no format read here).
+    #[must_use]
+    pub fn format(&self) -> Option<Format> {
+        self.format
+    }
+
+    /// The request's time (Unix seconds).
+    #[must_use]
+    pub fn at(&self) -> u64 {
+        self.at
+    }
+
+    /// What the verification established (key, token id, lineage hash,
+    /// chain length, holder), when allowed.
     #[must_use]
     pub fn verified(&self) -> Option<&Verified> {
-        self.verified.as_ref()
+        self.outcome.as_ref().ok()
     }
 
     /// The structured reason, when denied: for the operator's log only.
     #[must_use]
     pub fn reason(&self) -> Option<&DenyReason> {
-        self.denied.as_ref()
+        self.outcome.as_ref().err()
+    }
+
+    /// The reason's stable code ([`DenyReason::code`]), when denied.
+    #[must_use]
+    pub fn reason_code(&self) -> Option<&'static str> {
+        self.reason().map(DenyReason::code)
     }
 
     /// The decision as one line of JSON, for the operator's log.
     #[cfg(feature = "json")]
     #[must_use]
     pub fn to_json_line(&self) -> String {
-        // Serializing plain strings, numbers and hex ids cannot fail; if it
-        // ever did, the line still says what was decided.
+        // Serializing strings, numbers and hex ids cannot fail; if it ever
+        // did, the line still says what was decided.
         serde_json::to_string(self).unwrap_or_else(|_| {
             format!(
                 "{{\"allowed\":{},\"error\":\"decision not serializable\"}}",
-                self.allowed
+                self.is_allowed()
             )
         })
+    }
+}
+
+/// The log line's fields, in order.
+#[derive(Serialize)]
+struct Line<'a> {
+    allowed: bool,
+    format: Option<Format>,
+    at: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    key_id: Option<&'a KeyId>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    token_id: Option<TokenId>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    lineage_hash: Option<LineageHash>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    chain_len: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    holder: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    detail: Option<String>,
+}
+
+impl Serialize for Decision {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let v = self.verified();
+        Line {
+            allowed: self.is_allowed(),
+            format: self.format,
+            at: self.at,
+            key_id: v.map(|v| &v.key_id),
+            token_id: v.map(|v| v.token_id),
+            lineage_hash: v.map(|v| v.lineage_hash),
+            chain_len: v.map(|v| v.chain_len),
+            holder: v.map(|v| v.holder.principal.as_str()),
+            reason: self.reason_code(),
+            detail: self.reason().map(ToString::to_string),
+        }
+        .serialize(serializer)
     }
 }

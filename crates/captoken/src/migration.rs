@@ -63,7 +63,9 @@ pub struct FormatCount {
 pub struct MultiVerifier {
     writer: Reader,
     others: Vec<Reader>,
-    allowed: Mutex<BTreeMap<(Format, KeyId), u64>>,
+    /// Per format, per key: nested so that counting an allowed request
+    /// looks the key up by reference (no allocation once it has been seen).
+    allowed: Mutex<BTreeMap<Format, BTreeMap<KeyId, u64>>>,
     denied: Mutex<BTreeMap<Option<Format>, u64>>,
 }
 
@@ -151,22 +153,40 @@ impl MultiVerifier {
         request: &Request,
         ctx: &VerifyContext<'_>,
     ) -> Result<Verified, Denied> {
+        self.verify_marked(text, request, ctx).1
+    }
+
+    /// [`MultiVerifier::verify`], also naming the format `text` is marked as
+    /// (`None`: no format read here).
+    pub(crate) fn verify_marked(
+        &self,
+        text: &str,
+        request: &Request,
+        ctx: &VerifyContext<'_>,
+    ) -> (Option<Format>, Result<Verified, Denied>) {
         let Some(reader) = self.reader_for(text) else {
             self.count_denied(None);
-            return Err(DenyReason::Malformed("no format read here is marked so").into());
+            return (
+                None,
+                Err(DenyReason::Malformed("no format read here is marked so").into()),
+            );
         };
-        let verdict = reader
-            .parse_text(text)
-            .map_err(|_| Denied::from(DenyReason::Malformed("not this format's text form")))
-            .and_then(|token| reader.verify(&token, request, &ctx.with_foreign(self)));
+        let format = reader.format();
+        let verdict = reader.verify_text(text, request, &ctx.with_foreign(self));
         match &verdict {
             Ok(v) => {
                 let mut allowed = self.allowed.lock().unwrap_or_else(PoisonError::into_inner);
-                *allowed.entry((v.format, v.key_id.clone())).or_insert(0) += 1;
+                let keys = allowed.entry(v.format).or_default();
+                match keys.get_mut(&v.key_id) {
+                    Some(n) => *n += 1,
+                    None => {
+                        keys.insert(v.key_id.clone(), 1);
+                    }
+                }
             }
-            Err(_) => self.count_denied(Some(reader.format())),
+            Err(_) => self.count_denied(Some(format)),
         }
-        verdict
+        (Some(format), verdict)
     }
 
     fn count_denied(&self, format: Option<Format>) {
@@ -180,10 +200,12 @@ impl MultiVerifier {
         let allowed = self.allowed.lock().unwrap_or_else(PoisonError::into_inner);
         allowed
             .iter()
-            .map(|((format, key_id), n)| FormatCount {
-                format: *format,
-                key_id: key_id.clone(),
-                allowed: *n,
+            .flat_map(|(format, keys)| {
+                keys.iter().map(|(key_id, n)| FormatCount {
+                    format: *format,
+                    key_id: key_id.clone(),
+                    allowed: *n,
+                })
             })
             .collect()
     }

@@ -46,8 +46,8 @@ fn gateway(provider: impl TokenProvider + Send + Sync + 'static, now: u64) -> Ga
 }
 
 fn reason(d: &Decision) -> Option<&'static str> {
-    assert_eq!(d.reason.is_some(), !d.is_allowed());
-    d.reason
+    assert_eq!(d.reason().is_some(), !d.is_allowed());
+    d.reason_code()
 }
 
 /// The whole catalog for one format; `make(seed)` builds a provider whose
@@ -63,12 +63,13 @@ fn catalog<P: TokenProvider + Send + Sync + 'static>(make: impl Fn(u8) -> P) {
     let bearer = g.issue(&capability(Subject::new("agent:alice"))).unwrap();
     let d = g.check(&bearer, None, &request);
     assert!(d.is_allowed(), "{format}: {d:?}");
-    assert_eq!(d.format, Some(format));
-    assert_eq!(d.key_id, Some(kid()));
-    assert_eq!(d.chain_len, Some(0));
-    assert_eq!(d.holder.as_deref(), Some("agent:alice"));
-    assert_eq!(d.lineage_hash, Some(g.lineage_hash(&bearer).unwrap()));
-    assert_eq!(d.verified().unwrap().format, format);
+    assert_eq!(d.format(), Some(format));
+    let v = d.verified().unwrap();
+    assert_eq!(v.format, format);
+    assert_eq!(v.key_id, kid());
+    assert_eq!(v.chain_len, 0);
+    assert_eq!(v.holder.principal, "agent:alice");
+    assert_eq!(v.lineage_hash, g.lineage_hash(&bearer).unwrap());
 
     // Outside the grant, or for another subject: denied.
     let other = g
@@ -152,8 +153,8 @@ fn catalog<P: TokenProvider + Send + Sync + 'static>(make: impl Fn(u8) -> P) {
     let bob_proof = g.prove(&child, &bob_request, &bob).unwrap();
     let d = g.check(&child, Some(&bob_proof), &bob_request);
     assert!(d.is_allowed(), "{format}: {d:?}");
-    assert_eq!(d.chain_len, Some(1));
-    assert_eq!(d.holder.as_deref(), Some("agent:bob"));
+    assert_eq!(d.verified().unwrap().chain_len, 1);
+    assert_eq!(d.verified().unwrap().holder.principal, "agent:bob");
 
     // Revoking the parent revokes the child.
     g.revoke(&bound).unwrap();
@@ -172,11 +173,11 @@ fn catalog<P: TokenProvider + Send + Sync + 'static>(make: impl Fn(u8) -> P) {
 
     // Not a token of any format read here; a damaged token of this format.
     let d = g.check("garbage", None, &request);
-    assert_eq!((d.format, reason(&d)), (None, Some("malformed")));
+    assert_eq!((d.format(), reason(&d)), (None, Some("malformed")));
     let damaged = &bearer[..bearer.len() / 2];
     let d = g.check(damaged, None, &request);
-    assert!(!d.is_allowed());
-    assert!(d.token_id.is_none() && d.key_id.is_none() && d.holder.is_none());
+    assert!(!d.is_allowed() && d.verified().is_none());
+    assert_eq!(d.format(), Some(format));
 
     // Another issuer's key of the same id: denied.
     let g2 = gateway(make(9), NOW);
@@ -318,7 +319,7 @@ fn reads_two_formats_writes_one() {
     let a = g.check(&old_token, None, &request);
     let b = g.check(&new_token, None, &request);
     assert!(a.is_allowed() && b.is_allowed());
-    assert_ne!(a.format, b.format);
+    assert_ne!(a.format(), b.format());
     let counts = g.formats().counts();
     assert_eq!(counts.iter().map(|c| c.allowed).sum::<u64>(), 2);
 }
@@ -346,6 +347,7 @@ fn decisions_are_one_json_line() {
     assert_eq!(v["allowed"], false);
     assert_eq!(v["reason"], "revoked");
     assert_eq!(v["token_id"], serde_json::Value::Null);
+    assert_eq!(v["detail"], "revoked");
     assert!(!line.contains(&token[5..20]));
 }
 

@@ -733,6 +733,26 @@ pub trait TokenProvider {
         ctx: &VerifyContext<'_>,
     ) -> Result<Verified, Denied>;
 
+    /// Verifies a token given in text form: the verdict of
+    /// [`TokenProvider::parse_text`] followed by [`TokenProvider::verify`],
+    /// text that does not parse being [`DenyReason::Malformed`]. A provider
+    /// whose `verify` makes every check its parse makes may skip the parse's
+    /// (one framing instead of two); the verdict is the same.
+    ///
+    /// # Errors
+    /// One opaque [`Denied`].
+    fn verify_text(
+        &self,
+        text: &str,
+        request: &Request,
+        ctx: &VerifyContext<'_>,
+    ) -> Result<Verified, Denied> {
+        let token = self
+            .parse_text(text)
+            .map_err(|_| DenyReason::Malformed("not this format's text form"))?;
+        self.verify(&token, request, ctx)
+    }
+
     /// The token's own lineage hash (DESIGN.md §5).
     ///
     /// # Errors

@@ -93,6 +93,18 @@ pub trait Reissuer: Send + Sync {
     /// [`Error::Malformed`] when the text is not this format's text form.
     fn parse_text(&self, text: &str) -> Result<Token, Error>;
 
+    /// The token of `text` with only the text form's transport decoding
+    /// (prefix, base64, length), leaving the framing checks of
+    /// [`Reissuer::parse_text`] to [`Reissuer::open`], which makes them all
+    /// again: for verification of text, which frames once. By default
+    /// [`Reissuer::parse_text`].
+    ///
+    /// # Errors
+    /// [`Error::Malformed`] when the text is not this format's text form.
+    fn wrap_text(&self, text: &str) -> Result<Token, Error> {
+        self.parse_text(text)
+    }
+
     /// The id of the keyring's one signing key (DESIGN.md §9), `None` when no
     /// key signs. Re-issued children and lineage-index rows are sealed by it,
     /// whichever key made the parent, so that a rotation needs no re-issuance.
@@ -519,6 +531,19 @@ impl<R: Reissuer> TokenProvider for R {
         );
         possession::enforce(ctx.possession.as_ref(), &verified, request)?;
         Ok(verified)
+    }
+
+    fn verify_text(
+        &self,
+        text: &str,
+        request: &Request,
+        ctx: &VerifyContext<'_>,
+    ) -> Result<Verified, Denied> {
+        // `open` (in `verify`) frames the token: framing it in a parse first
+        // would only repeat the work.
+        let token = Reissuer::wrap_text(self, text)
+            .map_err(|_| DenyReason::Malformed("not this format's text form"))?;
+        TokenProvider::verify(self, &token, request, ctx)
     }
 
     fn lineage_hash(&self, token: &Token) -> Result<LineageHash, Error> {

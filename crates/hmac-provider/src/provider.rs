@@ -131,8 +131,12 @@ impl Reissuer for HmacProvider {
     }
 
     fn parse_text(&self, text: &str) -> Result<Token, Error> {
+        Reissuer::parse_bytes(self, Reissuer::wrap_text(self, text)?.as_bytes())
+    }
+
+    fn wrap_text(&self, text: &str) -> Result<Token, Error> {
         let max = TEXT_PREFIX.len() + MAX_TOKEN_LEN.div_ceil(3) * 4;
-        Reissuer::parse_bytes(self, &decode_text(TEXT_PREFIX, text, max)?)
+        Ok(Token::new(FORMAT, decode_text(TEXT_PREFIX, text, max)?))
     }
 
     fn signing_key_id(&self) -> Option<&KeyId> {

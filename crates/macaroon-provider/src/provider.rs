@@ -299,6 +299,16 @@ fn finish(mut m: Macaroon, chain: &Chain) -> Result<Token, Error> {
 }
 
 /// The macaroon of a token of this format, within the limits.
+/// The bytes of the text form: URL-safe or standard base64, with or without
+/// padding, within the size bound.
+fn text_bytes(text: &str) -> Result<Vec<u8>, Error> {
+    let max = MAX_TOKEN_LEN.div_ceil(3) * 4;
+    if text.len() > max {
+        return Err(Error::Malformed("token text too long"));
+    }
+    wire::decode_base64(text).map_err(wire_error)
+}
+
 pub(crate) fn decode(token: &Token) -> Result<Macaroon, Error> {
     check_format(token, FORMAT)?;
     decode_bytes(token.as_bytes())
@@ -456,11 +466,19 @@ impl TokenProvider for MacaroonProvider {
 
     /// Reads URL-safe or standard base64, with or without padding.
     fn parse_text(&self, text: &str) -> Result<Token, Error> {
-        let max = MAX_TOKEN_LEN.div_ceil(3) * 4;
-        if text.len() > max {
-            return Err(Error::Malformed("token text too long"));
-        }
-        let bytes = wire::decode_base64(text).map_err(wire_error)?;
-        self.parse_bytes(&bytes)
+        self.parse_bytes(&text_bytes(text)?)
+    }
+
+    fn verify_text(
+        &self,
+        text: &str,
+        request: &Request,
+        ctx: &VerifyContext<'_>,
+    ) -> Result<Verified, Denied> {
+        // `verify` decodes the macaroon: decoding it in a parse first would
+        // only repeat the work.
+        let bytes =
+            text_bytes(text).map_err(|_| DenyReason::Malformed("not this format's text form"))?;
+        self.verify(&Token::new(FORMAT, bytes), request, ctx)
     }
 }

@@ -309,6 +309,13 @@ impl<P: Purpose> Reissuer for PasetoProvider<P> {
         Reissuer::parse_bytes(self, text.as_bytes())
     }
 
+    fn wrap_text(&self, text: &str) -> Result<Token, Error> {
+        if text.len() > MAX_TOKEN_LEN {
+            return Err(Error::Malformed("token too long"));
+        }
+        Ok(Token::new(P::FORMAT, text.as_bytes().to_vec()))
+    }
+
     /// A PASETO of this purpose whose payload is `message` in lower-case hex
     /// (a PASETO payload is text), under the row assertion [`ROW_ASSERTION`] (so
     /// a row seal never opens as a token, nor a token as a row seal), with the

@@ -99,6 +99,53 @@ pub fn every_bit_flip_is_denied(s: &Setup) {
     }
 }
 
+/// Verifying the text form ([`TokenProvider::verify_text`], which a
+/// provider may take as a shortcut) gives the verdict of `parse_text` then
+/// `verify`, on genuine tokens and on every truncation, a flipped character
+/// at every position, and appended junk of their text.
+pub fn text_verification_equals_parse_then_verify(s: &Setup) {
+    let p = &*s.provider;
+    let stores = Stores::new();
+    let tokens = workload::chain(p, &stores, 2);
+    for (depth, token) in tokens.iter().enumerate() {
+        let req = workload::request(depth);
+        let text = p.to_text(token);
+        let mut texts = vec![
+            text.clone(),
+            String::new(),
+            format!("{text}A"),
+            format!("{text}=="),
+        ];
+        texts.extend(
+            (0..text.len())
+                .filter_map(|n| text.get(..n))
+                .map(str::to_owned),
+        );
+        for (i, c) in text.char_indices() {
+            let flipped = if c == 'A' { 'B' } else { 'A' };
+            let mut t = text.clone();
+            t.replace_range(i..i + c.len_utf8(), flipped.encode_utf8(&mut [0; 4]));
+            texts.push(t);
+        }
+        for t in &texts {
+            let shortcut = p.verify_text(t, &req, &stores.cold());
+            let two_steps = p
+                .parse_text(t)
+                .map_err(|_| DenyReason::Malformed("not this format's text form").into())
+                .and_then(|token| p.verify(&token, &req, &stores.cold()));
+            match (&shortcut, &two_steps) {
+                (Ok(a), Ok(b)) => assert_eq!(a, b, "depth {depth}: {t:.40}"),
+                (Err(a), Err(b)) => assert_eq!(
+                    a.reason().code(),
+                    b.reason().code(),
+                    "depth {depth}: {t:.40}"
+                ),
+                _ => panic!("depth {depth}: {t:.40}: {shortcut:?} against {two_steps:?}"),
+            }
+        }
+    }
+}
+
 /// Every truncation of the root and of a depth-1 token is denied, and so are
 /// bytes appended to them, binary or text.
 pub fn every_truncation_and_extension_is_denied(s: &Setup) {
@@ -1291,6 +1338,7 @@ macro_rules! conformance_tests {
             round_trip,
             every_bit_flip_is_denied,
             every_truncation_and_extension_is_denied,
+            text_verification_equals_parse_then_verify,
             wrong_key_is_denied_opaquely,
             each_request_field_follows_the_reference,
             widening_steps_are_refused_or_inert,
