@@ -178,25 +178,16 @@ fn possession(c: &mut Criterion) {
         )
     });
     let scope = HolderKey::Ed25519([1; 32]);
-    for threads in [1u64, 2] {
+    for threads in [1usize, 2] {
         let store = MemoryNonceStore::new(usize::MAX, usize::MAX);
         let next = AtomicU64::new(0);
         group.bench_function(BenchmarkId::new("nonce-reserve-threads", threads), |b| {
             b.iter_custom(|iters| {
-                let start = std::time::Instant::now();
-                std::thread::scope(|s| {
-                    for _ in 0..threads {
-                        s.spawn(|| {
-                            for _ in 0..iters {
-                                let n = next.fetch_add(1, Ordering::Relaxed);
-                                let r = store.reserve(&scope, &fresh(n), u64::MAX, 0, &account);
-                                black_box(r.expect("reserve"));
-                            }
-                        });
-                    }
-                });
-                // Time per reservation across all threads: throughput is its inverse.
-                start.elapsed() / u32::try_from(threads).unwrap_or(1)
+                on_threads(threads, iters, || {
+                    let n = next.fetch_add(1, Ordering::Relaxed);
+                    let r = store.reserve(&scope, &fresh(n), u64::MAX, 0, &account);
+                    black_box(r.expect("reserve"));
+                })
             })
         });
     }
@@ -792,6 +783,87 @@ where
     group.finish();
 }
 
+/// Verifications per second from several threads sharing one provider and
+/// one set of in-memory stores (issue 19): 1 thread, and every core the
+/// machine has (`available_parallelism`, or `CAPTOKEN_BENCH_THREADS`). The
+/// time per verification across all threads; throughput is its inverse.
+fn throughput<C: Candidate>(c: &mut Criterion)
+where
+    C::Provider: Send + Sync,
+{
+    let p = C::provider(0);
+    let (revoked, index) = (MemoryRevocationList::new(), MemoryLineageIndex::new());
+    let token = &chain(&p, &index)[0];
+    let ctx = VerifyContext::new(&revoked, &index);
+    let request = workload::request(0);
+    assert!(p.verify(token, &request, &ctx).is_ok(), "{}", C::NAME);
+    let mut group = c.benchmark_group("throughput");
+    for threads in bench_threads() {
+        group.bench_function(BenchmarkId::new(C::NAME, threads), |b| {
+            b.iter_custom(|iters| {
+                on_threads(threads, iters, || {
+                    black_box(p.verify(black_box(token), black_box(&request), &ctx))
+                        .expect("verify");
+                })
+            })
+        });
+    }
+    group.finish();
+}
+
+/// The front door's throughput: one `Gateway` (HMAC) shared by the threads,
+/// its per-format counters included.
+fn gateway_throughput(c: &mut Criterion) {
+    let p = Hmac::provider(0);
+    let text = p.to_text(&chain(&p, &MemoryLineageIndex::new())[0]);
+    let request = workload::request(0);
+    let gateway = captoken::Gateway::builder()
+        .read(Hmac::provider(0))
+        .build()
+        .expect("gateway");
+    assert!(gateway.check(&text, None, &request).is_allowed());
+    let mut group = c.benchmark_group("throughput");
+    for threads in bench_threads() {
+        group.bench_function(BenchmarkId::new("gateway-hmac", threads), |b| {
+            b.iter_custom(|iters| {
+                on_threads(threads, iters, || {
+                    assert!(
+                        black_box(gateway.check(black_box(&text), None, &request)).is_allowed()
+                    );
+                })
+            })
+        });
+    }
+    group.finish();
+}
+
+/// 1 and the machine's core count (or `CAPTOKEN_BENCH_THREADS`), deduplicated.
+fn bench_threads() -> Vec<usize> {
+    let cores = std::env::var("CAPTOKEN_BENCH_THREADS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .or_else(|| std::thread::available_parallelism().ok().map(usize::from))
+        .unwrap_or(1)
+        .max(1);
+    if cores == 1 { vec![1] } else { vec![1, cores] }
+}
+
+/// Runs `work` `iters` times on each of `threads` threads at once; the time
+/// per call across all threads.
+fn on_threads(threads: usize, iters: u64, work: impl Fn() + Sync) -> Duration {
+    let start = std::time::Instant::now();
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| {
+                for _ in 0..iters {
+                    work();
+                }
+            });
+        }
+    });
+    start.elapsed() / u32::try_from(threads).unwrap_or(1).max(1)
+}
+
 /// A unique scratch path for a benchmark's SQLite file.
 fn scratch(name: &str) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("captoken-bench-{}", std::process::id()));
@@ -1171,6 +1243,12 @@ fn benches(c: &mut Criterion) {
     gateway::<PasetoPublic>(c);
     gateway::<PasetoLocal>(c);
     gateway::<Biscuit>(c);
+    throughput::<Hmac>(c);
+    throughput::<Macaroon>(c);
+    throughput::<PasetoPublic>(c);
+    throughput::<PasetoLocal>(c);
+    throughput::<Biscuit>(c);
+    gateway_throughput(c);
     huge_request::<Hmac>(c);
     huge_request::<Macaroon>(c);
     huge_request::<PasetoPublic>(c);

@@ -205,6 +205,9 @@ fn series_names() -> Vec<String> {
         .chain(report::STORE_SERIES.iter().map(|s| (*s).to_owned()))
         .chain(report::STORE_VERIFY_SERIES.iter().map(|s| (*s).to_owned()))
         .chain(report::STORE_THREAD_SERIES.iter().map(|s| (*s).to_owned()))
+        .chain(std::iter::once(
+            report::GATEWAY_THROUGHPUT_SERIES.to_owned(),
+        ))
         .collect()
 }
 
@@ -224,6 +227,7 @@ fn timings(
         "possession",
         "keyring",
         "gateway",
+        "throughput",
         "store",
         "store-verify",
         "store-reserve-threads",
@@ -233,6 +237,7 @@ fn timings(
             "keyring" => &report::KEYRING_SIZES,
             "store" => &report::STORE_SIZES,
             "store-reserve-threads" => &report::STORE_THREADS,
+            "throughput" => &report::THROUGHPUT_THREADS,
             _ => &captoken_core_types::testing::workload::DEPTHS,
         };
         for series in series_names() {

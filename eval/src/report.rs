@@ -247,6 +247,52 @@ pub fn gateway_table(timings: &Timings) -> String {
     t
 }
 
+/// The thread counts the `throughput` group may be measured with (its
+/// parameter: 1 and the machine's core count).
+pub const THROUGHPUT_THREADS: [usize; 8] = [1, 2, 4, 8, 16, 32, 64, 128];
+
+/// The `throughput` group's series of one `Gateway` (HMAC) shared by the threads.
+pub const GATEWAY_THROUGHPUT_SERIES: &str = "gateway-hmac";
+
+/// Verifications per second on 1 thread and on every core, one provider
+/// instance and one set of in-memory stores shared, and the scaling ratio.
+#[must_use]
+pub fn throughput_table(timings: &Timings) -> String {
+    let most = THROUGHPUT_THREADS
+        .iter()
+        .copied()
+        .filter(|&n| {
+            COMPARISONS
+                .iter()
+                .any(|c| timings.median("throughput", c.provider, n).is_some())
+        })
+        .max()
+        .unwrap_or(1);
+    let mut t = format!(
+        "| series | 1 thread | {most} threads | scaling ({most} threads / 1) |\n|---|---|---|---|\n"
+    );
+    let rate = |v: Option<f64>| {
+        v.filter(|v| *v > 0.0)
+            .map_or_else(|| "–".to_owned(), |v| format!("{:.0}/s", 1e9 / v))
+    };
+    let series = COMPARISONS
+        .iter()
+        .map(|c| c.provider)
+        .chain(std::iter::once(GATEWAY_THROUGHPUT_SERIES));
+    for s in series {
+        let one = timings.median("throughput", s, 1);
+        let many = timings.median("throughput", s, most);
+        let _ = writeln!(
+            t,
+            "| {s} | {} | {} | {} |",
+            rate(one),
+            rate(many),
+            fmt_ratio2(one, many)
+        );
+    }
+    t
+}
+
 /// The keyring sizes of the `keyring` benchmark group (its parameter).
 pub const KEYRING_SIZES: [usize; 2] = [1, 1000];
 
@@ -757,6 +803,16 @@ pub fn tables(d: &Deterministic, timings: &Timings) -> BTreeMap<&'static str, St
             ),
         ),
         (
+            "throughput",
+            format!(
+                "{}\nMeasured {} on {} ({} run).\n",
+                throughput_table(timings),
+                timings.date,
+                timings.machine,
+                timings.mode
+            ),
+        ),
+        (
             "gateway",
             format!(
                 "{}\nMeasured {} on {} ({} run).\n",
@@ -846,6 +902,10 @@ pub fn report(d: &Deterministic, timings: &Timings) -> String {
          `Gateway::check` (crate `captoken`) of a bearer token's text at depth 0 over in-memory stores: marker dispatch,\n\
          parsing, the provider's verification and the decision with its per-format counters, against the provider's own\n\
          `verify` of the already parsed token (the verify table's depth 0) and its `parse_text` plus `verify`.\n\n{gateway}\n\
+         ## Throughput on several threads\n\n\
+         Verifications per second at depth 0 (bearer), one provider instance and one set of in-memory stores shared by\n\
+         every thread (1, and every core of the machine); the time per verification across all threads is the benchmark's\n\
+         median. `gateway-hmac` is one `Gateway` shared the same way, its per-format counters included.\n\n{throughput}\n\
          ## Key selection\n\n\
          Cold verify at depth 0 with the issuing key alone in the keyring, and among 999 other published keys (DESIGN.md §9):\n\
          a token names its key, and selection is one map lookup whatever the keyring's size.\n\n{keyring}\n\
@@ -871,6 +931,7 @@ pub fn report(d: &Deterministic, timings: &Timings) -> String {
         issue = section("issue"),
         possession = section("possession"),
         gateway = section("gateway"),
+        throughput = section("throughput"),
         keyring = section("keyring"),
         stores = section("stores"),
         sizes = section("sizes"),
