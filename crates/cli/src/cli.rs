@@ -24,6 +24,42 @@ pub(crate) struct Cli {
     pub(crate) command: Command,
 }
 
+/// The capability file schema, shown by `captoken issue --help`.
+const CAPABILITY_SCHEMA: &str = r#"Capability file (TOML, or the same keys in JSON):
+  subject = "agent:alice"               principal that may use it (required)
+  holder = "ed25519:<hex>"|"key-set"    optional holder binding (or --bind-holder FILE)
+  not_before = "2026-01-01T00:00:00Z"   RFC 3339 or Unix seconds (required)
+  expires_at = ... | valid_for = 3600   end (exclusive) or lifetime in seconds (one required)
+  max_depth = 4                         delegation steps allowed below it (default 0)
+  issuer = "k1"                         default: the keyring's signing key
+  issued_at = ...                       default: not_before
+  id = "<32 hex digits>"                default: random
+  [[grants]]                            at least one
+  server = "fs"
+  tool = "read_file"
+  args.path = { path = "/srv/" }        path under a directory, by whole segments
+  args.mode = { exact = "ro" }          exact value (string, integer or boolean)
+  args.limit = { range = { min = 0, max = 1000 } }
+  args.name = { prefix = "report-" }    args.kind = { one_of = ["a", "b"] }    args.x = "any"
+See crates/cli/examples/capability.toml and capability.json."#;
+
+/// The step file schema, shown by `captoken attenuate --help` and `delegate --help`.
+const STEP_SCHEMA: &str = r#"Step file (TOML, or the same keys in JSON); every field optional and each must narrow:
+  expires_at = "2026-01-01T00:30:00Z"   earlier end (RFC 3339 or Unix seconds)
+  not_before = ...                      later start
+  max_depth = 2                         lower remaining depth
+  keep = [{ server = "fs", tool = "read_file" }]    keep only these tools
+  [[constrain]]                         add or tighten an argument constraint
+  server = "fs"
+  tool = "read_file"
+  arg = "path"
+  constraint = { path = "/srv/data/" }  same constraint forms as capability grants
+  [delegate]                            hand over (delegate; signed by the current holder)
+  subject = "agent:bob"
+  holder = "ed25519:<hex>"              optional (or --bind-holder FILE)
+A step asking for more than the token has is refused with exit 1.
+See crates/cli/examples/step.toml and handover.toml."#;
+
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
@@ -32,10 +68,13 @@ pub(crate) enum Command {
     /// Write a new holder (agent) Ed25519 key file (mode 0600), for proofs and signed delegation.
     HolderKeygen(HolderKeygenArgs),
     /// Issue a token from a capability file (JSON or TOML); prints its text.
+    #[command(after_long_help = CAPABILITY_SCHEMA)]
     Issue(IssueArgs),
     /// Narrow a token by a step file; `--dry-run` prints what narrows.
+    #[command(after_long_help = STEP_SCHEMA)]
     Attenuate(AttenuateArgs),
     /// Hand a token over to another subject, signed with the current holder's key.
+    #[command(after_long_help = STEP_SCHEMA)]
     Delegate(DelegateArgs),
     /// Read a token (format detected). Unverified unless `--key` is given.
     Inspect(InspectArgs),

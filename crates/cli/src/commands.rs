@@ -481,6 +481,15 @@ fn verify(a: &VerifyArgs) -> Result<Outcome> {
         .map(|p| open_store(p, false))
         .transpose()?;
     let gw = gateway(Some(key.ring), a.request.at, store)?;
+    // Text of no format at all is an input error; a token of a known format
+    // that does not parse or verify is the gateway's denial.
+    if token_format(&gw, &token).is_none() {
+        return Err(CliError::Schema {
+            what: "token file",
+            path: a.token.token.clone(),
+            detail: "not a token of any captoken format".into(),
+        });
+    }
     let req = request(&gw, &a.subject, &a.request);
     let d = gw.check(&token, proof.as_deref(), &req);
     if a.json {
@@ -575,9 +584,10 @@ fn keys(k: KeysCommand) -> Result<Outcome> {
             )];
             for entry in &file.keys {
                 let record = doc.keys().iter().find(|r| r.id.as_str() == entry.id);
+                let name = format!("{:?}", entry.state).to_lowercase();
                 let state = match entry.at {
-                    Some(at) => format!("{:?} at {}", entry.state, diff::time(at)).to_lowercase(),
-                    None => format!("{:?}", entry.state).to_lowercase(),
+                    Some(at) => format!("{name} at {}", diff::time(at)),
+                    None => name,
                 };
                 let signing = if file.signing.as_deref() == Some(entry.id.as_str()) {
                     " signing"
@@ -716,12 +726,20 @@ fn holder_keys_cmd(h: HolderCommand) -> Result<Outcome> {
                 out(&serde_json::to_string_pretty(&records).unwrap_or_default())?;
             } else {
                 for r in &records {
+                    let state = match r.state {
+                        captoken::KeyState::Retired { at } => {
+                            format!("retired at {}", diff::time(at))
+                        }
+                        captoken::KeyState::Compromised { at } => {
+                            format!("compromised at {}", diff::time(at))
+                        }
+                        _ => "active".to_owned(),
+                    };
                     out(&format!(
-                        "{} from {} until {} {:?}",
+                        "{} {state}, valid from {} until {}",
                         r.key,
                         diff::time(r.not_before),
                         diff::time(r.not_after),
-                        r.state
                     ))?;
                 }
             }

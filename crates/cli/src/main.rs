@@ -86,7 +86,27 @@ use std::process::ExitCode;
 use clap::Parser as _;
 
 fn main() -> ExitCode {
-    let cli = cli::Cli::parse();
+    let cli = match cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if !e.use_stderr() => {
+            // --help and --version: clap's own output, exit 0.
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            // A usage error: one line (clap's message without its usage
+            // block), exit 2.
+            let text = e.render().to_string();
+            let message = text.split("\n\nUsage:").next().unwrap_or(&text);
+            let message = message
+                .split("\n\nFor more information")
+                .next()
+                .unwrap_or(message);
+            let line = message.split_whitespace().collect::<Vec<_>>().join(" ");
+            let _ = writeln!(std::io::stderr().lock(), "{line} (see captoken --help)");
+            return ExitCode::from(2);
+        }
+    };
     match commands::run(cli.command) {
         Ok(commands::Outcome::Done) => ExitCode::SUCCESS,
         Ok(commands::Outcome::Denied) => ExitCode::from(1),
