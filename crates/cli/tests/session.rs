@@ -3,6 +3,13 @@
     clippy::print_stdout,
     reason = "the session transcript is the test's report"
 )]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    reason = "test helpers fail by panicking"
+)]
 
 mod common;
 

@@ -1,5 +1,12 @@
 //! Shared helpers of the CLI tests: a scratch directory and the `captoken` binary run in it as a real process.
 #![allow(dead_code, reason = "each test file uses part of the helpers")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    reason = "test helpers fail by panicking"
+)]
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
