@@ -144,13 +144,16 @@ fn keygen(a: &KeygenArgs) -> Result<Outcome> {
             a.format
         )));
     }
+    if let Some(p) = &a.public_out
+        && !a.force
+        && p.exists()
+    {
+        return Err(CliError::Exists(p.clone()));
+    }
     let file = KeyFile::new(a.format, keyfile::generate(a.format, &a.id)?);
     let ring = file.ring().map_err(CliError::Usage)?;
     write_secret(&a.out, &file.to_json()?, a.force)?;
     if let Some(p) = &a.public_out {
-        if !a.force && p.exists() {
-            return Err(CliError::Exists(p.clone()));
-        }
         write_output(Some(p), &ring.document().to_json())?;
     }
     out(&format!(
@@ -163,12 +166,15 @@ fn keygen(a: &KeygenArgs) -> Result<Outcome> {
 }
 
 fn holder_keygen(a: &HolderKeygenArgs) -> Result<Outcome> {
+    if let Some(p) = &a.public_out
+        && !a.force
+        && p.exists()
+    {
+        return Err(CliError::Exists(p.clone()));
+    }
     let (file, public) = HolderFile::generate()?;
     write_secret(&a.out, &file.to_json()?, a.force)?;
     if let Some(p) = &a.public_out {
-        if !a.force && p.exists() {
-            return Err(CliError::Exists(p.clone()));
-        }
         write_output(Some(p), file.public_only().to_json()?.trim_end())?;
     }
     out(&public.to_string())?;

@@ -73,12 +73,26 @@ pub(crate) enum CliError {
 }
 
 impl CliError {
-    /// The process exit code: 1 for a refusal (a widening step), 2 for
-    /// everything else (usage, I/O, malformed input, a refused operation).
+    /// The process exit code: 1 for a refusal by the capability rules (a
+    /// widening step, a hand-over not signed by the current holder), 2 for
+    /// everything else (usage, I/O, malformed input, a wrong key).
     #[must_use]
     pub(crate) fn exit_code(&self) -> u8 {
+        use captoken::core::ModelError;
         match self {
             Self::Widening(_) => 1,
+            // The library's rules refused the step: a widening, or a hand-over
+            // not signed by the current holder's key.
+            Self::Token {
+                source:
+                    captoken::Error::Attenuation(_)
+                    | captoken::Error::Model(
+                        ModelError::DelegationUnsigned
+                        | ModelError::DelegationSignature
+                        | ModelError::DelegationRequestRefused(_),
+                    ),
+                ..
+            } => 1,
             _ => 2,
         }
     }

@@ -13,10 +13,11 @@
 //!   proofs written with `--out` are created 0600 too. No secret is ever
 //!   printed, in output, errors or `Debug`.
 //! - Times are RFC 3339 (`2026-01-01T00:00:00Z`) or Unix seconds.
-//! - Exit codes: **0** allowed or done, **1** denied (`verify`) or refused (a
-//!   widening `attenuate`/`delegate` step), **2** usage or I/O error,
-//!   malformed input, or an operation the library refused. Errors are one
-//!   line on standard error: `error: …`.
+//! - Exit codes: **0** allowed or done, **1** denied (`verify`) or refused by
+//!   the capability rules (a widening `attenuate`/`delegate` step, a
+//!   hand-over not signed by the current holder's key), **2** usage or I/O
+//!   error, malformed input, a wrong key, or another operation the library
+//!   refused. Errors are one line on standard error: `error: …`.
 //! - JSON output (`--json`) is serde_json with a fixed field order (the
 //!   decision of `verify --json` is the gateway's log line) or sorted keys.
 //!

@@ -715,7 +715,7 @@ fn delegate_needs_a_delegate_section_and_the_holders_key() {
         "--bind-holder",
         "bob.json",
     ])
-    .error(2);
+    .error(1);
     let out = env
         .run(&[
             "delegate",

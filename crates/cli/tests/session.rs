@@ -137,7 +137,7 @@ fn session(format: &str) {
             "stolen.tok",
         ],
     );
-    thief.error(2);
+    thief.error(1);
     step(
         &env,
         &mut log,
