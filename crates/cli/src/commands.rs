@@ -351,6 +351,11 @@ fn inspect(a: &InspectArgs) -> Result<Outcome> {
         path: a.token.token.clone(),
         detail: "not a token of any captoken format".into(),
     })?;
+    if format == CliFormat::PasetoLocal && key_format.is_none() {
+        return Err(CliError::Usage(
+            "a paseto-local token is encrypted: inspect it with --key (its keyring file)".into(),
+        ));
+    }
     let inspection = gw
         .inspect(&token)
         .map_err(CliError::token("cannot read the token"))?;
@@ -452,8 +457,8 @@ fn inspect(a: &InspectArgs) -> Result<Outcome> {
         lines.push(format!("declared_parent[{i}]: {p}"));
     }
     lines.extend(diff::lines(cap));
-    for (i, s) in steps.iter().enumerate() {
-        lines.push(format!("step {}: {s}", i + 1));
+    for (i, s) in inspection.steps.iter().enumerate() {
+        lines.push(format!("step {}: {}", i + 1, diff::step(s)));
     }
     if !inspection.steps.is_empty() {
         match &eff {

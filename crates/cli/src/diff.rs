@@ -112,3 +112,39 @@ pub(crate) fn diff(parent: &Capability, child: &Capability) -> Vec<String> {
     }
     out
 }
+
+/// One attenuation step as `; `-separated operations, for `inspect`.
+#[must_use]
+pub(crate) fn step(s: &captoken::Attenuation) -> String {
+    let mut ops = Vec::new();
+    if let Some(t) = s.not_before {
+        ops.push(format!("not_before {}", time(t)));
+    }
+    if let Some(t) = s.expires_at {
+        ops.push(format!("expires_at {}", time(t)));
+    }
+    if let Some(d) = s.max_depth {
+        ops.push(format!("max_depth {d}"));
+    }
+    if let Some(keep) = &s.keep {
+        let tools: Vec<String> = keep.iter().map(ToString::to_string).collect();
+        ops.push(format!("keep {}", tools.join(",")));
+    }
+    for c in &s.constraints {
+        ops.push(format!(
+            "constrain {} {}",
+            c.tool,
+            constraint(&c.arg, &c.constraint)
+        ));
+    }
+    if let Some(to) = &s.delegate {
+        ops.push(format!("delegate to {}", subject(to)));
+    }
+    if let Some(by) = &s.signed_by {
+        ops.push(format!("signed by {by}"));
+    }
+    if ops.is_empty() {
+        ops.push("depth only".to_owned());
+    }
+    ops.join("; ")
+}

@@ -151,3 +151,49 @@ pub(crate) fn random32() -> Result<[u8; 32]> {
     getrandom::fill(&mut out).map_err(|e| CliError::Usage(format!("no randomness: {e}")))?;
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_are_unix_seconds_or_rfc3339() {
+        assert_eq!(parse_time("1767225600"), Ok(1_767_225_600));
+        assert_eq!(parse_time("2026-01-01T00:00:00Z"), Ok(1_767_225_600));
+        assert_eq!(parse_time("2026-01-01T01:00:00+01:00"), Ok(1_767_225_600));
+        assert!(parse_time("1969-12-31T23:59:59Z").is_err());
+        assert!(parse_time("tomorrow").is_err());
+        assert!(parse_time("-5").is_err());
+        assert_eq!(format_time(1_767_225_600), "2026-01-01T00:00:00Z");
+        assert_eq!(format_time(u64::MAX), u64::MAX.to_string());
+    }
+
+    #[test]
+    fn hex_round_trips_and_refuses_non_digits() {
+        let bytes: [u8; 32] = core::array::from_fn(|i| u8::try_from(i * 7).unwrap_or(0));
+        assert_eq!(unhex32(&hex(&bytes)), Some(bytes));
+        assert_eq!(unhex32(&hex(&bytes).to_uppercase()), Some(bytes));
+        assert_eq!(unhex32(&"+f".repeat(32)), None);
+        assert_eq!(unhex32("00"), None);
+        assert_eq!(unhex32(&"g0".repeat(32)), None);
+    }
+
+    #[test]
+    fn secret_files_are_0600_and_never_overwritten_silently() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("k.json");
+        write_secret(&path, "one", false).unwrap();
+        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&path), 0o600);
+        assert!(matches!(
+            write_secret(&path, "two", false),
+            Err(CliError::Exists(_))
+        ));
+        assert_eq!(fs::read_to_string(&path).unwrap(), "one");
+        write_secret(&path, "three", true).unwrap();
+        assert_eq!(fs::read_to_string(&path).unwrap(), "three");
+        assert_eq!(mode(&path), 0o600);
+        assert!(!dir.path().join("k.json.tmp").exists());
+    }
+}

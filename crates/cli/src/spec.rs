@@ -414,3 +414,50 @@ pub(crate) fn parse_arg_str(text: &str) -> std::result::Result<(String, Value), 
         .ok_or_else(|| format!("{text:?} is not name=value"))?;
     Ok((name.to_owned(), Value::Str(value.to_owned())))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arguments_are_typed_by_their_text() {
+        assert_eq!(parse_arg("limit=10"), Ok(("limit".into(), Value::Int(10))));
+        assert_eq!(parse_arg("ro=true"), Ok(("ro".into(), Value::Bool(true))));
+        assert_eq!(
+            parse_arg("path=/a=b"),
+            Ok(("path".into(), Value::Str("/a=b".into())))
+        );
+        assert_eq!(
+            parse_arg_str("n=10"),
+            Ok(("n".into(), Value::Str("10".into())))
+        );
+        assert!(parse_arg("novalue").is_err());
+        assert!(parse_arg("=x").is_err());
+    }
+
+    #[test]
+    fn constraints_read_from_toml_and_json_alike() {
+        let toml: BTreeMap<String, ConstraintSpec> = toml::from_str(
+            "a = \"any\"\nb = { exact = 3 }\nc = { path = \"/srv/\" }\nd = { one_of = [\"x\", true] }\ne = { range = { min = 1, max = 2 } }\nf = { prefix = \"p\" }\n",
+        )
+        .unwrap();
+        let json: BTreeMap<String, ConstraintSpec> = serde_json::from_str(
+            r#"{"a":"any","b":{"exact":3},"c":{"path":"/srv/"},"d":{"one_of":["x",true]},"e":{"range":{"min":1,"max":2}},"f":{"prefix":"p"}}"#,
+        )
+        .unwrap();
+        let convert = |m: BTreeMap<String, ConstraintSpec>| -> Vec<Constraint> {
+            m.into_values().map(Constraint::from).collect()
+        };
+        let expected = vec![
+            Constraint::Any,
+            Constraint::Exact(Value::Int(3)),
+            Constraint::Path("/srv/".into()),
+            Constraint::OneOf([Value::Str("x".into()), Value::Bool(true)].into()),
+            Constraint::Range { min: 1, max: 2 },
+            Constraint::Prefix("p".into()),
+        ];
+        assert_eq!(convert(toml), expected);
+        assert_eq!(convert(json), expected);
+        assert!(serde_json::from_str::<ConstraintSpec>(r#"{"regex":"."}"#).is_err());
+    }
+}

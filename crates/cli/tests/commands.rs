@@ -1686,3 +1686,79 @@ fn secrets_never_appear_in_output_or_help() {
         }
     }
 }
+
+#[test]
+fn inspect_shows_a_chain_step_by_step() {
+    for format in ["macaroon", "biscuit"] {
+        let env = Env::new();
+        env.issued(format);
+        env.run(&[
+            "attenuate",
+            "--key",
+            "issuer.json",
+            "--token",
+            "root.tok",
+            "--step",
+            &Env::example("step.toml"),
+            "--out",
+            "narrow.tok",
+        ])
+        .ok();
+        env.run(&[
+            "delegate",
+            "--key",
+            "issuer.json",
+            "--token",
+            "narrow.tok",
+            "--step",
+            &Env::example("handover.toml"),
+            "--holder-key",
+            "alice.json",
+            "--bind-holder",
+            "bob.json",
+            "--out",
+            "bob.tok",
+        ])
+        .ok();
+        let out = env.run(&["inspect", "--token", "bob.tok"]).ok();
+        // Holder keys and hashes are random.
+        let mut text = out.clone();
+        for (name, file) in [("alice", "alice.json"), ("bob", "bob.json")] {
+            let v: serde_json::Value = serde_json::from_str(&env.read(file)).unwrap();
+            text = text.replace(v["public"].as_str().unwrap(), &format!("ed25519:[{name}]"));
+        }
+        let text: Vec<String> = text
+            .lines()
+            .map(|l| match l.split_once(": ") {
+                Some((k, _)) if k == "lineage_hash" || k.starts_with("declared_parent") => {
+                    format!("{k}: [hash]")
+                }
+                _ => l.to_owned(),
+            })
+            .collect();
+        insta::assert_snapshot!(format!("inspect_chain_{format}"), text.join("\n"));
+    }
+}
+
+#[test]
+fn inspect_of_an_encrypted_token_needs_its_key() {
+    let env = Env::new();
+    env.bearer("paseto-local");
+    let line = env.run(&["inspect", "--token", "bearer.tok"]).error(2);
+    assert_eq!(
+        line,
+        "error: a paseto-local token is encrypted: inspect it with --key (its keyring file)"
+    );
+    let out = env
+        .run(&[
+            "inspect",
+            "--token",
+            "bearer.tok",
+            "--key",
+            "issuer.json",
+            "--at",
+            AT,
+        ])
+        .ok();
+    assert!(out.starts_with("VERIFIED: "), "{out}");
+}
