@@ -183,7 +183,7 @@ fn holder_keygen(a: &HolderKeygenArgs) -> Result<Outcome> {
 
 fn issue(a: &IssueArgs) -> Result<Outcome> {
     let key = load_key(&a.key)?;
-    let signing = key.ring.signing_id();
+    let signing = Some(key.signing_id(&a.key)?);
     let bind = a
         .bind_holder
         .as_deref()
@@ -232,6 +232,14 @@ fn prepare(
 ) -> Result<Option<Prepared>> {
     let key = load_key(key_path)?;
     let format = key.ring.format();
+    // Re-issuing formats sign the child with the keyring's signing key.
+    let reissues = matches!(
+        format,
+        CliFormat::Hmac | CliFormat::PasetoPublic | CliFormat::PasetoLocal
+    );
+    if reissues && !dry_run {
+        key.signing_id(key_path)?;
+    }
     let token = read_token(token_path)?;
     let bind = bind.map(holder::read_public).transpose()?;
     let step = read_step(step_path, bind)?;

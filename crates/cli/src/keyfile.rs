@@ -443,17 +443,14 @@ impl KeyFile {
         for entry in &self.keys {
             ring.insert(entry)?;
         }
-        match &self.signing {
-            Some(id) => {
-                let kid = KeyId::new(id.as_str()).map_err(|e| format!("signing {id:?}: {e}"))?;
-                ring.switch_signing(&kid)
-                    .map_err(|e| format!("signing key {id}: {e}"))?;
-            }
-            None => {
-                if let Some(auto) = ring.signing_id() {
-                    return Err(format!("no `signing` key named, but key {auto} could sign"));
-                }
-            }
+        // With no `signing` (the signing key was compromised), the library's
+        // keyring makes the first active key with a secret its signing key
+        // and cannot be told otherwise: the commands that sign refuse a
+        // keyring file naming no signing key instead ([`LoadedKey::signing_id`]).
+        if let Some(id) = &self.signing {
+            let kid = KeyId::new(id.as_str()).map_err(|e| format!("signing {id:?}: {e}"))?;
+            ring.switch_signing(&kid)
+                .map_err(|e| format!("signing key {id}: {e}"))?;
         }
         Ok(ring)
     }
@@ -483,6 +480,21 @@ impl KeyFile {
 pub(crate) struct LoadedKey {
     /// The keyring.
     pub(crate) ring: Ring,
+    /// The key the file names as signing (`None` for a key-set document, or
+    /// a keyring file whose signing key was compromised).
+    signing: Option<KeyId>,
+}
+
+impl LoadedKey {
+    /// The signing key id, or why nothing may be signed with this file.
+    pub(crate) fn signing_id(&self, path: &Path) -> Result<KeyId> {
+        self.signing.clone().ok_or_else(|| {
+            CliError::Usage(format!(
+                "{} names no signing key (a public document, or its signing key was compromised): add one with `captoken keys rotate`",
+                path.display()
+            ))
+        })
+    }
 }
 
 /// Reads `--key`: a keyring file, or a key-set document of a public-key format.
@@ -491,6 +503,7 @@ pub(crate) fn load_key(path: &Path) -> Result<LoadedKey> {
     let is_document = serde_json::from_str::<serde_json::Value>(&text)
         .ok()
         .is_some_and(|v| v.get("version").is_some() && v.get("captoken_keyring").is_none());
+    let mut signing = None;
     let ring = if is_document {
         let doc = KeySetDocument::from_json(&text).map_err(|source| CliError::KeySet {
             path: path.to_owned(),
@@ -521,13 +534,13 @@ pub(crate) fn load_key(path: &Path) -> Result<LoadedKey> {
             }
         }
     } else {
-        KeyFile::read(path)?
-            .ring()
-            .map_err(|detail| CliError::Schema {
-                what: "key file",
-                path: path.to_owned(),
-                detail,
-            })?
+        let file = KeyFile::read(path)?;
+        signing = file.signing.as_deref().and_then(|id| KeyId::new(id).ok());
+        file.ring().map_err(|detail| CliError::Schema {
+            what: "key file",
+            path: path.to_owned(),
+            detail,
+        })?
     };
-    Ok(LoadedKey { ring })
+    Ok(LoadedKey { ring, signing })
 }
