@@ -137,6 +137,7 @@ fn emit(out_path: Option<&Path>, text: &str) -> Result<()> {
     }
 }
 
+/// `keygen`: a new keyring file (0600) and, for public-key formats, its public document.
 fn keygen(a: &KeygenArgs) -> Result<Outcome> {
     if a.public_out.is_some() && !a.format.has_public_keys() {
         return Err(CliError::Usage(format!(
@@ -165,6 +166,7 @@ fn keygen(a: &KeygenArgs) -> Result<Outcome> {
     Ok(Outcome::Done)
 }
 
+/// `holder-keygen`: a new holder key file (0600); prints the public key.
 fn holder_keygen(a: &HolderKeygenArgs) -> Result<Outcome> {
     if let Some(p) = &a.public_out
         && !a.force
@@ -181,6 +183,7 @@ fn holder_keygen(a: &HolderKeygenArgs) -> Result<Outcome> {
     Ok(Outcome::Done)
 }
 
+/// `issue`: a token of the key's format for a capability file, through `Gateway::issue`.
 fn issue(a: &IssueArgs) -> Result<Outcome> {
     let key = load_key(&a.key)?;
     let signing = Some(key.signing_id(&a.key)?);
@@ -271,6 +274,7 @@ fn prepare(
     Ok(Some(Prepared { gw, token, step }))
 }
 
+/// `attenuate`: a narrowed child through `Gateway::attenuate` (or, with `--dry-run`, the diff only).
 fn attenuate(a: &AttenuateArgs) -> Result<Outcome> {
     let Some(p) = prepare(
         &a.key,
@@ -290,6 +294,7 @@ fn attenuate(a: &AttenuateArgs) -> Result<Outcome> {
     Ok(Outcome::Done)
 }
 
+/// `delegate`: a hand-over signed with the current holder's key, through `Gateway::delegate`.
 fn delegate(a: &DelegateArgs) -> Result<Outcome> {
     let holder = holder::read_secret(&a.holder_key)?;
     let Some(p) = prepare(
@@ -344,6 +349,7 @@ fn witness_request(gw: &Gateway, cap: &Capability) -> Option<Request> {
     Some(req)
 }
 
+/// `inspect`: the token read by its format's provider; verified only with `--key`.
 fn inspect(a: &InspectArgs) -> Result<Outcome> {
     let token = read_token(&a.token.token)?;
     let key = a.key.as_deref().map(load_key).transpose()?;
@@ -490,6 +496,7 @@ fn request(gw: &Gateway, subject: &str, r: &RequestArgs) -> Request {
     req
 }
 
+/// `verify`: `Gateway::check` for the request given by flags; denied is exit 1.
 fn verify(a: &VerifyArgs) -> Result<Outcome> {
     let key = load_key(&a.key)?;
     let token = read_token(&a.token.token)?;
@@ -543,6 +550,7 @@ fn verify(a: &VerifyArgs) -> Result<Outcome> {
     })
 }
 
+/// `prove`: a proof of possession through `Gateway::prove`, dated `--at`.
 fn prove(a: &ProveArgs) -> Result<Outcome> {
     let token = read_token(&a.token.token)?;
     let key = holder::read_secret(&a.holder_key)?;
@@ -557,6 +565,7 @@ fn prove(a: &ProveArgs) -> Result<Outcome> {
     Ok(Outcome::Done)
 }
 
+/// `revoke`: the token's lineage hash into the SQLite store, through `Gateway::revoke`.
 fn revoke(a: &RevokeArgs) -> Result<Outcome> {
     let key = a.key.as_deref().map(load_key).transpose()?;
     let token = read_token(&a.token.token)?;
@@ -583,10 +592,12 @@ fn keyring(path: &Path) -> Result<(KeyFile, Ring)> {
     Ok((file, ring))
 }
 
+/// A key id from the command line.
 fn kid(id: &str) -> Result<KeyId> {
     KeyId::new(id).map_err(|e| CliError::Usage(format!("key id {id:?}: {e}")))
 }
 
+/// `keys`: lifecycle moves on a keyring file, rewritten 0600 through a renamed new file.
 fn keys(k: KeysCommand) -> Result<Outcome> {
     match k {
         KeysCommand::List(a) => {
@@ -704,6 +715,7 @@ fn keys(k: KeysCommand) -> Result<Outcome> {
     Ok(Outcome::Done)
 }
 
+/// `keys holder`: holder key sets in the SQLite store's holder-key directory.
 fn holder_keys_cmd(h: HolderCommand) -> Result<Outcome> {
     let store_err = |path: &Path| {
         let path = path.to_owned();
