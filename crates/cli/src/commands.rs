@@ -542,6 +542,11 @@ fn verify(a: &VerifyArgs) -> Result<Outcome> {
             d.tool,
             diff::time(d.at),
         ))?;
+        if d.reason == Some("lineage_unknown") && a.store.is_none() {
+            out(
+                "hint: a re-issued token is verified through the lineage rows its issuer recorded: pass the --store given to issue and attenuate",
+            )?;
+        }
     }
     Ok(if d.allowed {
         Outcome::Done

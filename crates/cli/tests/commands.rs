@@ -1827,3 +1827,44 @@ fn a_compromised_signing_key_stops_issuing_until_rotation() {
     env.run(&["issue", "--key", "k.json", "--capability", &cap])
         .ok();
 }
+
+#[test]
+fn a_reissued_child_verifies_through_the_issuers_store() {
+    for format in ["hmac", "paseto-public", "paseto-local"] {
+        let env = Env::new();
+        env.bearer(format);
+        env.run(&[
+            "attenuate",
+            "--key",
+            "issuer.json",
+            "--token",
+            "bearer.tok",
+            "--step",
+            &Env::example("step.toml"),
+            "--store",
+            "store.db",
+            "--out",
+            "child.tok",
+        ])
+        .ok();
+        let mut args = vec![
+            "verify",
+            "--key",
+            "issuer.json",
+            "--token",
+            "child.tok",
+            "--subject",
+            "agent:alice",
+        ];
+        args.extend(REQUEST);
+        args.extend(["--at", AT]);
+        let out = env.run(&args).code(1);
+        assert!(
+            out.stdout.starts_with("denied: lineage_unknown"),
+            "{format}: {out:?}"
+        );
+        assert!(out.stdout.contains("hint: "), "{out:?}");
+        args.extend(["--store", "store.db"]);
+        env.run(&args).code(0);
+    }
+}
