@@ -16,7 +16,7 @@ WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 cd "$WORK"
 
-run() { echo "\$ captoken $*"; "$BIN" "$@"; }
+run() { echo "\$ captoken $*" | sed "s|$HERE/|examples/|g"; "$BIN" "$@"; }
 REQ="--server fs --tool read_file --arg path=/srv/data/report.txt --arg mode=ro --arg limit=10"
 
 for F in $FORMATS; do

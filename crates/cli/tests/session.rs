@@ -265,3 +265,33 @@ fn session_paseto_public() {
 fn session_paseto_local() {
     session("paseto-local");
 }
+
+#[test]
+fn session_script_runs_every_format() {
+    let out = std::process::Command::new("sh")
+        .arg(common::examples().join("session.sh"))
+        .arg(env!("CARGO_BIN_EXE_captoken"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for format in common::FORMATS {
+        assert!(stdout.contains(&format!("=== {format}\n")), "{stdout}");
+    }
+    assert_eq!(
+        stdout
+            .matches("\nallowed: fs/read_file for agent:bob")
+            .count(),
+        5,
+        "{stdout}"
+    );
+    assert_eq!(stdout.matches("\ndenied: revoked").count(), 5, "{stdout}");
+    assert!(
+        stdout.contains("--capability examples/capability.toml"),
+        "{stdout}"
+    );
+}
