@@ -23,8 +23,8 @@ for F in $FORMATS; do
   mkdir "$F" && cd "$F"
   echo "=== $F"
   run keygen --format "$F" --id k1 --out issuer.json
-  run holder-keygen --out alice.json >/dev/null
-  run holder-keygen --out bob.json >/dev/null
+  run holder-keygen --out alice.json | sed "s/ed25519:[0-9a-f]*/ed25519:…/"
+  run holder-keygen --out bob.json | sed "s/ed25519:[0-9a-f]*/ed25519:…/"
   run issue --key issuer.json --capability "$HERE/capability.toml" --bind-holder alice.json --store store.db --out root.tok
   run attenuate --key issuer.json --token root.tok --step "$HERE/step.toml" --dry-run
   run attenuate --key issuer.json --token root.tok --step "$HERE/step.toml" --store store.db --out narrow.tok
