@@ -396,13 +396,13 @@ fn inspect(a: &InspectArgs) -> Result<Outcome> {
                 let d = gw.check(&token, None, &req);
                 // Possession is checked last: a bound token denied only for
                 // want of a proof has passed every other check.
-                let ok = d.allowed || d.reason.is_some_and(|r| r == "possession_required");
-                let why = if d.allowed {
+                let ok = d.is_allowed() || d.reason_code() == Some("possession_required");
+                let why = if d.is_allowed() {
                     None
                 } else if ok {
                     Some("holder-bound: using it needs a proof of possession".to_owned())
                 } else {
-                    d.reason.map(str::to_owned)
+                    d.reason_code().map(str::to_owned)
                 };
                 (ok, Some(req), why)
             }
@@ -520,35 +520,35 @@ fn verify(a: &VerifyArgs) -> Result<Outcome> {
     let d = gw.check(&token, proof.as_deref(), &req);
     if a.json {
         out(&d.to_json_line())?;
-    } else if d.allowed {
+    } else if let Some(v) = d.verified() {
         out(&format!(
             "allowed: {}/{} for {} at {}\nformat: {}\nkey_id: {}\ntoken_id: {}\nlineage_hash: {}\nchain_len: {}",
-            d.server,
-            d.tool,
-            d.holder.as_deref().unwrap_or(""),
-            diff::time(d.at),
-            d.format.map(|f| f.to_string()).unwrap_or_default(),
-            d.key_id.as_ref().map(KeyId::to_string).unwrap_or_default(),
-            d.token_id.map(|t| t.to_string()).unwrap_or_default(),
-            d.lineage_hash.map(|h| h.to_string()).unwrap_or_default(),
-            d.chain_len.unwrap_or(0),
+            req.server,
+            req.tool,
+            v.holder.principal,
+            diff::time(d.at()),
+            v.format,
+            v.key_id,
+            v.token_id,
+            v.lineage_hash,
+            v.chain_len,
         ))?;
     } else {
         out(&format!(
             "denied: {} ({}): {}/{} at {}",
-            d.reason.unwrap_or("unknown"),
-            d.detail.as_deref().unwrap_or(""),
-            d.server,
-            d.tool,
-            diff::time(d.at),
+            d.reason_code().unwrap_or("unknown"),
+            d.reason().map(ToString::to_string).unwrap_or_default(),
+            req.server,
+            req.tool,
+            diff::time(d.at()),
         ))?;
-        if d.reason == Some("lineage_unknown") && a.store.is_none() {
+        if d.reason_code() == Some("lineage_unknown") && a.store.is_none() {
             out(
                 "hint: a re-issued token is verified through the lineage rows its issuer recorded: pass the --store given to issue and attenuate",
             )?;
         }
     }
-    Ok(if d.allowed {
+    Ok(if d.is_allowed() {
         Outcome::Done
     } else {
         Outcome::Denied
