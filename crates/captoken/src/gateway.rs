@@ -55,6 +55,11 @@ pub enum GatewayError {
     /// read twice, overlapping markers, or the written one not read).
     #[error(transparent)]
     Formats(#[from] MigrationError),
+    /// Revocations are read from a list of their own (a snapshot) but no
+    /// store was given to write them to: `revoke` would write where no
+    /// check reads.
+    #[error("revocations are read from a snapshot but no revocation store was given to write to")]
+    SnapshotWithoutWriter,
 }
 
 /// The stores a gateway verifies and records with, each shared (`Arc`) with
@@ -79,6 +84,8 @@ pub struct GatewayBuilder {
     stores: Stores,
     /// Whether `revoked` was set apart from the writer (kept by `stores`).
     snapshot: bool,
+    /// Whether the revocation writer was given (not the default in-memory list).
+    writer_given: bool,
     possession: PossessionSettings,
     clock: Arc<dyn Clock + Send + Sync>,
 }
@@ -108,6 +115,7 @@ impl GatewayBuilder {
             self.stores.revoked = store.clone();
         }
         self.stores.revoker = store.clone();
+        self.writer_given = true;
         self.stores.lineage = store.clone();
         self.stores.nonces = store.clone();
         self.stores.holder_keys = store;
@@ -116,7 +124,8 @@ impl GatewayBuilder {
 
     /// Reads revocations on every check from `list` (for example a
     /// PostgreSQL `RevocationSnapshot` in memory) instead of the store that
-    /// [`Gateway::revoke`] writes to.
+    /// [`Gateway::revoke`] writes to, which must then be given too
+    /// ([`GatewayBuilder::stores`] or [`GatewayBuilder::revocation_list`]).
     pub fn revocations_from(mut self, list: Arc<dyn RevocationList>) -> Self {
         self.stores.revoked = list;
         self.snapshot = true;
@@ -129,6 +138,7 @@ impl GatewayBuilder {
             self.stores.revoked = list.clone();
         }
         self.stores.revoker = list;
+        self.writer_given = true;
         self
     }
 
@@ -167,8 +177,13 @@ impl GatewayBuilder {
     ///
     /// # Errors
     /// [`GatewayError::Formats`] when no format is read, one is read twice,
-    /// two markers overlap, or the written format is not read.
+    /// two markers overlap, or the written format is not read;
+    /// [`GatewayError::SnapshotWithoutWriter`] when revocations are read from
+    /// a list of their own and no store to write them to was given.
     pub fn build(self) -> Result<Gateway, GatewayError> {
+        if self.snapshot && !self.writer_given {
+            return Err(GatewayError::SnapshotWithoutWriter);
+        }
         let writes = match (self.writes, self.readers.first()) {
             (Some(f), _) => f,
             (None, Some(first)) => first.format(),
@@ -208,6 +223,7 @@ impl Gateway {
                 holder_keys: Arc::new(MemoryHolderKeys::default()),
             },
             snapshot: false,
+            writer_given: false,
             possession: PossessionSettings::default(),
             clock: Arc::new(SystemClock),
         }
@@ -242,8 +258,10 @@ impl Gateway {
             None => None,
             Some(Ok(p)) => Some(p),
             Some(Err(e)) => {
+                let format = self.formats.reader_for(token).map(|r| r.format());
+                self.formats.count_denied(format);
                 return Decision {
-                    format: self.formats.reader_for(token).map(|r| r.format()),
+                    format,
                     at: request.now,
                     outcome: Err(e.into()),
                 };

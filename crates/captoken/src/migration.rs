@@ -189,7 +189,8 @@ impl MultiVerifier {
         (Some(format), verdict)
     }
 
-    fn count_denied(&self, format: Option<Format>) {
+    /// Counts one denied request of `format` (`None`: no format's marker).
+    pub(crate) fn count_denied(&self, format: Option<Format>) {
         let mut denied = self.denied.lock().unwrap_or_else(PoisonError::into_inner);
         *denied.entry(format).or_insert(0) += 1;
     }

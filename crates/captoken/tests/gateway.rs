@@ -460,3 +460,26 @@ fn replicas_share_a_postgres_store() {
         std::thread::sleep(Duration::from_millis(1));
     }
 }
+
+/// A snapshot to read revocations from needs a store to write them to:
+/// otherwise `revoke` would write where no check reads.
+#[cfg(feature = "hmac")]
+#[test]
+fn a_snapshot_without_a_revocation_writer_is_refused() {
+    use captoken::GatewayError;
+    let snapshot = Arc::new(captoken::core::MemoryRevocationList::new());
+    let built = Gateway::builder()
+        .read(hmac())
+        .revocations_from(snapshot.clone())
+        .build();
+    assert!(matches!(built, Err(GatewayError::SnapshotWithoutWriter)));
+    let writer = Arc::new(captoken::core::MemoryRevocationList::new());
+    assert!(
+        Gateway::builder()
+            .read(hmac())
+            .revocations_from(snapshot)
+            .revocation_list(writer)
+            .build()
+            .is_ok()
+    );
+}

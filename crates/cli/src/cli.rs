@@ -219,11 +219,11 @@ pub(crate) struct InspectArgs {
     /// request the token itself grants (see the crate documentation).
     #[arg(long, value_name = "FILE")]
     pub(crate) key: Option<PathBuf>,
-    /// The time to verify at (default: now).
-    #[arg(long, value_parser = parse_time, value_name = "TIME")]
+    /// The time to verify at (default: now; needs --key).
+    #[arg(long, value_parser = parse_time, value_name = "TIME", requires = "key")]
     pub(crate) at: Option<u64>,
-    /// Read revocations and lineage rows from this SQLite store.
-    #[arg(long, value_name = "FILE")]
+    /// Read revocations and lineage rows from this SQLite store (needs --key).
+    #[arg(long, value_name = "FILE", requires = "key")]
     pub(crate) store: Option<PathBuf>,
     /// Print JSON.
     #[arg(long)]

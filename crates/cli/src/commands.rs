@@ -1,8 +1,5 @@
 //! What each subcommand does, on the library's `Gateway`: the one verifier and issuer, never a second one.
 
-use std::fs::OpenOptions;
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -22,7 +19,7 @@ use crate::cli::{
 use crate::diff;
 use crate::error::{CliError, Result};
 use crate::holder::{self, HolderFile};
-use crate::io::{out, read_token, replace_secret, write_output, write_secret};
+use crate::io::{out, printable, read_token, replace_secret, write_output, write_secret};
 use crate::keyfile::{self, CliFormat, KeyFile, Ring, load_key};
 use crate::spec::{read_capability, read_step};
 
@@ -120,20 +117,26 @@ fn same_format(gw: &Gateway, token: &str, key: CliFormat, path: &Path) -> Result
     }
 }
 
-/// Writes a token or proof to `--out` (mode 0600) or standard output.
+/// Writes a token or proof (a bearer credential) to `--out` or standard
+/// output. A file is always written as a new 0600 file renamed over any
+/// existing one (whose mode, or a symlink there, is never reused).
 fn emit(out_path: Option<&Path>, text: &str) -> Result<()> {
     match out_path {
-        Some(p) if p.as_os_str() != "-" => {
-            let mut f = OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .mode(0o600)
-                .open(p)
-                .map_err(|e| CliError::io("create output file", p, &e))?;
-            writeln!(f, "{text}").map_err(|e| CliError::io("write output file", p, &e))
-        }
+        Some(p) if p.as_os_str() != "-" => replace_secret(p, &format!("{text}\n")),
         _ => out(text),
+    }
+}
+
+/// Refuses a public output that would overwrite the secret file just
+/// written, or an existing file without `--force`; checked before anything
+/// is written.
+fn check_public_out(secret: &Path, public: Option<&Path>, force: bool) -> Result<()> {
+    match public {
+        Some(p) if p == secret => Err(CliError::Usage(
+            "--public-out must not be the --out file (it would overwrite the secret)".into(),
+        )),
+        Some(p) if !force && p.exists() => Err(CliError::Exists(p.to_owned())),
+        _ => Ok(()),
     }
 }
 
@@ -145,12 +148,7 @@ fn keygen(a: &KeygenArgs) -> Result<Outcome> {
             a.format
         )));
     }
-    if let Some(p) = &a.public_out
-        && !a.force
-        && p.exists()
-    {
-        return Err(CliError::Exists(p.clone()));
-    }
+    check_public_out(&a.out, a.public_out.as_deref(), a.force)?;
     let file = KeyFile::new(a.format, keyfile::generate(a.format, &a.id)?);
     let ring = file.ring().map_err(CliError::Usage)?;
     write_secret(&a.out, &file.to_json()?, a.force)?;
@@ -168,12 +166,7 @@ fn keygen(a: &KeygenArgs) -> Result<Outcome> {
 
 /// `holder-keygen`: a new holder key file (0600); prints the public key.
 fn holder_keygen(a: &HolderKeygenArgs) -> Result<Outcome> {
-    if let Some(p) = &a.public_out
-        && !a.force
-        && p.exists()
-    {
-        return Err(CliError::Exists(p.clone()));
-    }
+    check_public_out(&a.out, a.public_out.as_deref(), a.force)?;
     let (file, public) = HolderFile::generate()?;
     write_secret(&a.out, &file.to_json()?, a.force)?;
     if let Some(p) = &a.public_out {
@@ -267,7 +260,7 @@ fn prepare(
             inspection.capability.id
         ))?;
         for line in diff::diff(&parent, &child) {
-            out(&line)?;
+            out(&printable(&line))?;
         }
         return Ok(None);
     }
@@ -416,6 +409,7 @@ fn inspect(a: &InspectArgs) -> Result<Outcome> {
     if a.json {
         let mut v = json!({
             "verified": verdict.as_ref().is_some_and(|v| v.0),
+            "revocation_checked": verdict.is_some() && a.store.is_some(),
             "format": format.name(),
             "format_tag": format.format().tag(),
             "lineage_hash": hash.to_string(),
@@ -447,8 +441,16 @@ fn inspect(a: &InspectArgs) -> Result<Outcome> {
         Some((true, req, why)) => {
             lines.push(match req {
                 Some(r) => format!(
-                    "VERIFIED: signature or MAC chain, key state, revocation and chain rules checked for {} calling {}/{} at {}",
-                    r.subject, r.server, r.tool, diff::time(r.now)
+                    "VERIFIED: signature or MAC chain, key state{} and chain rules checked for {} calling {}/{} at {}",
+                    if a.store.is_some() {
+                        ", revocation (in the --store)"
+                    } else {
+                        " (revocation NOT checked: no --store)"
+                    },
+                    r.subject,
+                    r.server,
+                    r.tool,
+                    diff::time(r.now)
                 ),
                 None => "VERIFIED".to_owned(),
             });
@@ -483,6 +485,9 @@ fn inspect(a: &InspectArgs) -> Result<Outcome> {
             None => lines.push("effective: nothing (a step does not narrow)".into()),
         }
     }
+    // Each line escaped on its own: a newline inside a token's string cannot
+    // forge a line (such as a VERIFIED banner).
+    let lines: Vec<String> = lines.iter().map(|l| printable(l)).collect();
     out(&lines.join("\n"))?;
     Ok(Outcome::Done)
 }
@@ -525,7 +530,7 @@ fn verify(a: &VerifyArgs) -> Result<Outcome> {
             "allowed: {}/{} for {} at {}\nformat: {}\nkey_id: {}\ntoken_id: {}\nlineage_hash: {}\nchain_len: {}",
             req.server,
             req.tool,
-            v.holder.principal,
+            printable(&v.holder.principal),
             diff::time(d.at()),
             v.format,
             v.key_id,

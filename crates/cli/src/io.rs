@@ -16,12 +16,23 @@ const MAX_INPUT: u64 = 4 << 20;
 /// Reads `path` (or standard input for `-`) as UTF-8 text; `what` names it in errors.
 pub(crate) fn read_text(what: &'static str, path: &Path) -> Result<String> {
     let mut bytes = Vec::new();
+    // One byte beyond the bound tells a file that is too large from one that fits.
     let result = if path.as_os_str() == "-" {
-        io::stdin().lock().take(MAX_INPUT).read_to_end(&mut bytes)
+        io::stdin()
+            .lock()
+            .take(MAX_INPUT + 1)
+            .read_to_end(&mut bytes)
     } else {
-        fs::File::open(path).and_then(|f| f.take(MAX_INPUT).read_to_end(&mut bytes))
+        fs::File::open(path).and_then(|f| f.take(MAX_INPUT + 1).read_to_end(&mut bytes))
     };
     result.map_err(|e| CliError::io(what, path, &e))?;
+    if bytes.len() as u64 > MAX_INPUT {
+        return Err(CliError::Schema {
+            what: "file",
+            path: path.to_owned(),
+            detail: format!("larger than {} MiB", MAX_INPUT >> 20),
+        });
+    }
     String::from_utf8(bytes).map_err(|_| CliError::Schema {
         what: "file",
         path: path.to_owned(),
@@ -47,18 +58,19 @@ pub(crate) fn read_token(path: &Path) -> Result<String> {
 /// and writes `contents`. An existing file is replaced through a new file
 /// renamed over it, so that a secret is never written with wider permissions.
 pub(crate) fn write_secret(path: &Path, contents: &str, force: bool) -> Result<()> {
-    if !force && path.exists() {
-        return Err(CliError::Exists(path.to_owned()));
-    }
-    if force || path.exists() {
+    if force {
         return replace_secret(path, contents);
     }
+    // `create_new` decides: a file that appears after any earlier look is still refused.
     let mut file = OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o600)
         .open(path)
-        .map_err(|e| CliError::io("create key file", path, &e))?;
+        .map_err(|e| match e.kind() {
+            io::ErrorKind::AlreadyExists => CliError::Exists(path.to_owned()),
+            _ => CliError::io("create key file", path, &e),
+        })?;
     file.write_all(contents.as_bytes())
         .and_then(|()| file.sync_all())
         .map_err(|e| CliError::io("write key file", path, &e))
@@ -77,10 +89,18 @@ pub(crate) fn replace_secret(path: &Path, contents: &str) -> Result<()> {
         .mode(0o600)
         .open(&tmp)
         .map_err(|e| CliError::io("create key file", &tmp, &e))?;
-    file.write_all(contents.as_bytes())
+    let written = file
+        .write_all(contents.as_bytes())
         .and_then(|()| file.sync_all())
-        .map_err(|e| CliError::io("write key file", &tmp, &e))?;
-    fs::rename(&tmp, path).map_err(|e| CliError::io("replace key file", path, &e))
+        .map_err(|e| CliError::io("write key file", &tmp, &e))
+        .and_then(|()| {
+            fs::rename(&tmp, path).map_err(|e| CliError::io("replace key file", path, &e))
+        });
+    if written.is_err() {
+        // Never leave a partial secret behind.
+        let _ = fs::remove_file(&tmp);
+    }
+    written
 }
 
 /// Writes `contents` (not secret: a token, a proof, a document) to `path`,
@@ -93,8 +113,27 @@ pub(crate) fn write_output(path: Option<&Path>, contents: &str) -> Result<()> {
     }
 }
 
-/// Prints one line (or block) to standard output.
+/// `line` with every control character (newlines, carriage returns, escape
+/// sequences) escaped: text from a token (names, paths, values) can then
+/// neither forge a line of output nor drive the terminal.
+pub(crate) fn printable(line: &str) -> String {
+    line.chars()
+        .flat_map(|c| {
+            let escaped: Vec<char> = if c.is_control() {
+                c.escape_default().collect()
+            } else {
+                vec![c]
+            };
+            escaped
+        })
+        .collect()
+}
+
+/// Prints one line (or block) to standard output, its control characters
+/// other than newlines escaped ([`printable`], line by line).
 pub(crate) fn out(text: &str) -> Result<()> {
+    let text: Vec<String> = text.split('\n').map(printable).collect();
+    let text = text.join("\n");
     let mut stdout = io::stdout().lock();
     writeln!(stdout, "{text}")
         .and_then(|()| stdout.flush())

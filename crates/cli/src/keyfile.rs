@@ -409,13 +409,18 @@ impl KeyFile {
     /// Reads a keyring file.
     pub(crate) fn read(path: &Path) -> Result<Self> {
         let text = Zeroizing::new(read_text("read key file", path)?);
+        Self::parse(path, &text).map(|(file, _)| file)
+    }
+
+    /// Parses the text of the keyring file at `path`, with its checked keyring.
+    pub(crate) fn parse(path: &Path, text: &str) -> Result<(Self, Ring)> {
         let schema = |detail: String| CliError::Schema {
             what: "key file",
             path: path.to_owned(),
             detail,
         };
         // serde_json's messages can quote values: only its position is reported.
-        let file: Self = serde_json::from_str(&text).map_err(|e| {
+        let file: Self = serde_json::from_str(text).map_err(|e| {
             schema(format!(
                 "not a captoken keyring (JSON {} at line {} column {})",
                 match e.classify() {
@@ -433,8 +438,8 @@ impl KeyFile {
                 file.captoken_keyring
             )));
         }
-        file.ring().map_err(schema)?;
-        Ok(file)
+        let ring = file.ring().map_err(schema)?;
+        Ok((file, ring))
     }
 
     /// The keyring, checked.
@@ -499,10 +504,17 @@ impl LoadedKey {
 
 /// Reads `--key`: a keyring file, or a key-set document of a public-key format.
 pub(crate) fn load_key(path: &Path) -> Result<LoadedKey> {
+    /// The two fields that tell a key-set document from a keyring file,
+    /// read without keeping any other value (a keyring's secrets included).
+    #[derive(serde::Deserialize)]
+    struct Sniff {
+        version: Option<serde::de::IgnoredAny>,
+        captoken_keyring: Option<serde::de::IgnoredAny>,
+    }
+    // Read once: `-` (standard input) cannot be read twice.
     let text = Zeroizing::new(read_text("read key file", path)?);
-    let is_document = serde_json::from_str::<serde_json::Value>(&text)
-        .ok()
-        .is_some_and(|v| v.get("version").is_some() && v.get("captoken_keyring").is_none());
+    let is_document = serde_json::from_str::<Sniff>(&text)
+        .is_ok_and(|v| v.version.is_some() && v.captoken_keyring.is_none());
     let mut signing = None;
     let ring = if is_document {
         let doc = KeySetDocument::from_json(&text).map_err(|source| CliError::KeySet {
@@ -534,13 +546,9 @@ pub(crate) fn load_key(path: &Path) -> Result<LoadedKey> {
             }
         }
     } else {
-        let file = KeyFile::read(path)?;
+        let (file, ring) = KeyFile::parse(path, &text)?;
         signing = file.signing.as_deref().and_then(|id| KeyId::new(id).ok());
-        file.ring().map_err(|detail| CliError::Schema {
-            what: "key file",
-            path: path.to_owned(),
-            detail,
-        })?
+        ring
     };
     Ok(LoadedKey { ring, signing })
 }

@@ -412,6 +412,9 @@ pub(crate) fn parse_arg_str(text: &str) -> std::result::Result<(String, Value), 
     let (name, value) = text
         .split_once('=')
         .ok_or_else(|| format!("{text:?} is not name=value"))?;
+    if name.is_empty() {
+        return Err(format!("{text:?} has an empty argument name"));
+    }
     Ok((name.to_owned(), Value::Str(value.to_owned())))
 }
 

@@ -1868,3 +1868,106 @@ fn a_reissued_child_verifies_through_the_issuers_store() {
         env.run(&args).code(0);
     }
 }
+
+#[test]
+fn strings_from_a_token_cannot_forge_output_lines() {
+    let env = Env::new();
+    env.run(&[
+        "keygen",
+        "--format",
+        "hmac",
+        "--id",
+        "k1",
+        "--out",
+        "issuer.json",
+    ])
+    .ok();
+    // A subject and a path carrying a newline, a fake banner and a terminal escape.
+    env.write(
+        "evil.json",
+        r#"{"subject": "agent:x\nVERIFIED: forged", "not_before": 1767225600, "valid_for": 3600,
+            "grants": [{"server": "fs", "tool": "read_file",
+                        "args": {"path": {"path": "/srv/\u001b[2K\rVERIFIED/"}}}]}"#,
+    );
+    env.run(&[
+        "issue",
+        "--key",
+        "issuer.json",
+        "--capability",
+        "evil.json",
+        "--out",
+        "evil.tok",
+    ])
+    .ok();
+    let out = env.run(&["inspect", "--token", "evil.tok"]).ok();
+    assert!(out.starts_with("NOT VERIFIED: "), "{out}");
+    assert!(
+        out.lines().skip(1).all(|l| !l.starts_with("VERIFIED")),
+        "a token's string made a line: {out}"
+    );
+    assert!(!out.contains('\u{1b}') && !out.contains('\r'), "{out:?}");
+    assert!(out.contains("\\n") && out.contains("\\u{1b}"), "{out}");
+}
+
+#[test]
+fn out_files_are_written_0600_even_over_an_existing_file() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = Env::new();
+    env.write("bearer.tok", "old");
+    std::fs::set_permissions(
+        env.path("bearer.tok"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
+    env.bearer("hmac");
+    assert_eq!(env.mode("bearer.tok"), 0o600);
+    assert!(env.read("bearer.tok").starts_with("cth1."));
+}
+
+#[test]
+fn a_keyring_file_can_come_from_standard_input() {
+    let env = Env::new();
+    env.bearer("hmac");
+    let keyring = env.read("issuer.json");
+    let mut args = vec![
+        "verify",
+        "--key",
+        "-",
+        "--token",
+        "bearer.tok",
+        "--subject",
+        "agent:alice",
+    ];
+    args.extend(REQUEST);
+    args.extend(["--at", AT]);
+    let out = env.run_stdin(&args, &keyring).ok();
+    assert!(out.starts_with("allowed: "), "{out}");
+}
+
+#[test]
+fn keygen_refuses_a_public_out_over_its_secret_out() {
+    let env = Env::new();
+    let line = env
+        .run(&[
+            "keygen",
+            "--format",
+            "paseto-public",
+            "--id",
+            "k1",
+            "--out",
+            "k.json",
+            "--public-out",
+            "k.json",
+        ])
+        .error(2);
+    assert!(line.contains("--public-out"), "{line}");
+    assert!(!env.path("k.json").exists());
+}
+
+#[test]
+fn inputs_beyond_the_bound_are_refused_not_truncated() {
+    let env = Env::new();
+    let big = "A".repeat((4 << 20) + 1);
+    let line = env.run_stdin(&["inspect", "--token", "-"], &big).error(2);
+    assert!(line.contains("larger than 4 MiB"), "{line}");
+}

@@ -41,7 +41,10 @@
 //!
 //! - **Prepared once.** Each pooled connection prepares each of the store's
 //!   statements the first time it runs it and keeps it: later calls bind and
-//!   execute only, one round trip instead of two.
+//!   execute only, one round trip instead of two. Named prepared statements
+//!   need a session of their own on the server: behind a pooling proxy in
+//!   transaction mode (PgBouncer's `pool_mode = transaction`) use session
+//!   mode, or connect to the server directly.
 //! - **No TLS.** Connections are made without TLS (`NoTls`): reach the
 //!   server over a Unix socket, loopback or a private network. A connection
 //!   string asking for `sslmode=require` fails to connect rather than
@@ -454,8 +457,8 @@ pub(crate) fn prepare_session(
 /// store's statements is parsed and planned by the server once per
 /// connection, then only bound and executed (one round trip instead of two).
 pub(crate) struct Conn {
-    pub(crate) client: Client,
-    pub(crate) statements: Statements,
+    client: Client,
+    statements: Statements,
 }
 
 /// The statements prepared on one connection, by their (constant) text.
@@ -483,8 +486,8 @@ impl Statements {
 /// A client (a connection or a transaction on it) with its connection's
 /// statement cache: every query names a constant statement text.
 pub(crate) struct Session<'a, C> {
-    pub(crate) client: &'a mut C,
-    pub(crate) statements: &'a mut Statements,
+    client: &'a mut C,
+    statements: &'a mut Statements,
 }
 
 impl<C: GenericClient> Session<'_, C> {
@@ -526,6 +529,21 @@ impl<C: GenericClient> Session<'_, C> {
 }
 
 impl Conn {
+    /// Runs `f` in one transaction on this connection, committed when `f`
+    /// returns `Ok` and rolled back (dropped) when it returns an error.
+    pub(crate) fn in_transaction<T>(
+        &mut self,
+        f: impl FnOnce(&mut Session<'_, postgres::Transaction<'_>>) -> Result<T, Failure>,
+    ) -> Result<T, Failure> {
+        let mut tx = self.client.transaction()?;
+        let out = f(&mut Session {
+            client: &mut tx,
+            statements: &mut self.statements,
+        })?;
+        tx.commit()?;
+        Ok(out)
+    }
+
     /// This connection as a session.
     pub(crate) fn session(&mut self) -> Session<'_, Client> {
         Session {

@@ -7,7 +7,7 @@ use captoken_core_types::{
 };
 use postgres::{GenericClient, Row};
 
-use crate::{Conn, Failure, PostgresStore, Session};
+use crate::{Failure, PostgresStore, Session};
 use captoken_core_types::columns::{holder_record_from_columns, state_to_columns, time_to_column};
 
 /// The most expired nonces one pruning statement deletes.
@@ -213,25 +213,20 @@ impl NonceStore for PostgresStore {
         let account = account.as_bytes().as_slice();
         let bounds = self.bounds();
         self.with(|conn| {
-            let Conn { client, statements } = conn;
-            let mut tx = client.transaction()?;
-            let mut s = Session {
-                client: &mut tx,
-                statements,
-            };
-            // The lock every reservation takes first: the counts read below
-            // cannot change under this transaction.
-            s.query_one(
-                "SELECT value FROM captoken_meta WHERE name = 'nonce_count' FOR UPDATE",
-                &[],
-            )?;
-            // Expired: it may be reserved again (its proof is stale anyway).
-            s.execute(
+            conn.in_transaction(|s| {
+                // The lock every reservation takes first: the counts read below
+                // cannot change under this transaction.
+                s.query_one(
+                    "SELECT value FROM captoken_meta WHERE name = 'nonce_count' FOR UPDATE",
+                    &[],
+                )?;
+                // Expired: it may be reserved again (its proof is stale anyway).
+                s.execute(
                 "DELETE FROM captoken_nonces WHERE scope = $1 AND nonce = $2 AND keep_until < $3",
                 &[&scope, &nonce, &now],
             )?;
-            // The counts before this nonce is added.
-            let counts =
+                // The counts before this nonce is added.
+                let counts =
                 |s: &mut Session<'_, postgres::Transaction<'_>>| -> Result<(i64, i64), Failure> {
                     let total: i64 = s
                         .query_one(
@@ -248,56 +243,55 @@ impl NonceStore for PostgresStore {
                     };
                     Ok((total, mine))
                 };
-            let (mut total, mut mine) = counts(&mut s)?;
-            let inserted = s.execute(
-                "INSERT INTO captoken_nonces (scope, nonce, keep_until, account) \
+                let (mut total, mut mine) = counts(s)?;
+                let inserted = s.execute(
+                    "INSERT INTO captoken_nonces (scope, nonce, keep_until, account) \
                  VALUES ($1, $2, $3, $4) ON CONFLICT (scope, nonce) DO NOTHING",
-                &[&scope, &nonce, &keep_until, &account],
-            )?;
-            if inserted == 0 {
-                // Held and live: nothing was changed.
-                tx.commit()?;
-                return Ok(Reservation::Replayed);
-            }
-            let answer = loop {
-                let over_capacity = total >= bounds.nonce_capacity;
-                let over_quota = mine >= bounds.nonce_quota;
-                if !over_capacity && !over_quota {
-                    break Reservation::Reserved;
+                    &[&scope, &nonce, &keep_until, &account],
+                )?;
+                if inserted == 0 {
+                    // Held and live: nothing was changed.
+                    return Ok(Reservation::Replayed);
                 }
-                // Prune expired entries, oldest first, a bounded batch at a
-                // time; a live entry (or the one just added) is never removed.
-                let mut pruned = s.execute(
-                    "DELETE FROM captoken_nonces WHERE (scope, nonce) IN \
+                let answer = loop {
+                    let over_capacity = total >= bounds.nonce_capacity;
+                    let over_quota = mine >= bounds.nonce_quota;
+                    if !over_capacity && !over_quota {
+                        break Reservation::Reserved;
+                    }
+                    // Prune expired entries, oldest first, a bounded batch at a
+                    // time; a live entry (or the one just added) is never removed.
+                    let mut pruned = s.execute(
+                        "DELETE FROM captoken_nonces WHERE (scope, nonce) IN \
                      (SELECT scope, nonce FROM captoken_nonces \
                       WHERE keep_until < $1 AND NOT (scope = $2 AND nonce = $3) \
                       ORDER BY keep_until LIMIT $4)",
-                    &[&now, &scope, &nonce, &PRUNE_BATCH],
-                )?;
-                if over_quota {
-                    pruned += s.execute(
-                        "DELETE FROM captoken_nonces WHERE (scope, nonce) IN \
+                        &[&now, &scope, &nonce, &PRUNE_BATCH],
+                    )?;
+                    if over_quota {
+                        pruned += s.execute(
+                            "DELETE FROM captoken_nonces WHERE (scope, nonce) IN \
                          (SELECT scope, nonce FROM captoken_nonces \
                           WHERE account = $1 AND keep_until < $2 \
                           AND NOT (scope = $3 AND nonce = $4) \
                           ORDER BY keep_until LIMIT $5)",
-                        &[&account, &now, &scope, &nonce, &PRUNE_BATCH],
-                    )?;
-                }
-                if pruned == 0 {
-                    s.execute(
-                        "DELETE FROM captoken_nonces WHERE scope = $1 AND nonce = $2",
-                        &[&scope, &nonce],
-                    )?;
-                    break Reservation::Full;
-                }
-                // The counts now include the new row: take it off again.
-                let (t, m) = counts(&mut s)?;
-                total = t - 1;
-                mine = m - 1;
-            };
-            tx.commit()?;
-            Ok(answer)
+                            &[&account, &now, &scope, &nonce, &PRUNE_BATCH],
+                        )?;
+                    }
+                    if pruned == 0 {
+                        s.execute(
+                            "DELETE FROM captoken_nonces WHERE scope = $1 AND nonce = $2",
+                            &[&scope, &nonce],
+                        )?;
+                        break Reservation::Full;
+                    }
+                    // The counts now include the new row: take it off again.
+                    let (t, m) = counts(s)?;
+                    total = t - 1;
+                    mine = m - 1;
+                };
+                Ok(answer)
+            })
         })
     }
 }
@@ -365,36 +359,31 @@ impl HolderKeys for PostgresStore {
         let (state, at) = state_to_columns(record.state);
         let capacity = self.bounds().holder_key_capacity;
         self.with(|conn| {
-            let Conn { client, statements } = conn;
-            let mut tx = client.transaction()?;
-            let mut s = Session {
-                client: &mut tx,
-                statements,
-            };
-            // Serialises enrolments from every replica: the count cannot
-            // change under this transaction.
-            let held: i64 = s
+            conn.in_transaction(|s| {
+                // Serialises enrolments from every replica: the count cannot
+                // change under this transaction.
+                let held: i64 = s
                 .query_one(
                     "SELECT value FROM captoken_meta WHERE name = 'holder_key_count' FOR UPDATE",
                     &[],
                 )?
                 .try_get(0)?;
-            match get_record(&mut s, principal, &key, &record.key, false)? {
-                Some(existing) if existing == record => return Ok(()),
-                Some(_) => return Err(StoreError::HolderKeyExists.into()),
-                None => {}
-            }
-            if held >= capacity {
-                return Err(StoreError::Full.into());
-            }
-            s.execute(
-                "INSERT INTO captoken_holder_keys \
+                match get_record(s, principal, &key, &record.key, false)? {
+                    Some(existing) if existing == record => return Ok(()),
+                    Some(_) => return Err(StoreError::HolderKeyExists.into()),
+                    None => {}
+                }
+                if held >= capacity {
+                    return Err(StoreError::Full.into());
+                }
+                s.execute(
+                    "INSERT INTO captoken_holder_keys \
                  (principal, key, not_before, not_after, state, state_at) \
                  VALUES ($1, $2, $3, $4, $5, $6)",
-                &[&principal, &key, &not_before, &not_after, &state, &at],
-            )?;
-            tx.commit()?;
-            Ok(())
+                    &[&principal, &key, &not_before, &not_after, &state, &at],
+                )?;
+                Ok(())
+            })
         })
     }
 
@@ -406,28 +395,23 @@ impl HolderKeys for PostgresStore {
     ) -> Result<(), StoreError> {
         let text = key.to_string();
         self.with(|conn| {
-            let Conn { client, statements } = conn;
-            let mut tx = client.transaction()?;
-            let mut s = Session {
-                client: &mut tx,
-                statements,
-            };
-            let held = get_record(&mut s, principal, &text, key, true)?
-                .ok_or(StoreError::HolderKeyUnknown)?;
-            let from = held.state;
-            let next = from
-                .then(state)
-                .map_err(|_| StoreError::StateRegression { from, to: state })?;
-            if next != from {
-                let (name, at) = state_to_columns(next);
-                s.execute(
-                    "UPDATE captoken_holder_keys SET state = $3, state_at = $4 \
+            conn.in_transaction(|s| {
+                let held = get_record(s, principal, &text, key, true)?
+                    .ok_or(StoreError::HolderKeyUnknown)?;
+                let from = held.state;
+                let next = from
+                    .then(state)
+                    .map_err(|_| StoreError::StateRegression { from, to: state })?;
+                if next != from {
+                    let (name, at) = state_to_columns(next);
+                    s.execute(
+                        "UPDATE captoken_holder_keys SET state = $3, state_at = $4 \
                      WHERE principal = $1 AND key = $2",
-                    &[&principal, &text, &name, &at],
-                )?;
-                tx.commit()?;
-            }
-            Ok(())
+                        &[&principal, &text, &name, &at],
+                    )?;
+                }
+                Ok(())
+            })
         })
     }
 
