@@ -97,6 +97,17 @@ pub(crate) struct TokenIn {
     pub(crate) token: PathBuf,
 }
 
+/// Where a child token goes (`attenuate`, `delegate`): its lineage row and its text.
+#[derive(Debug, Args)]
+pub(crate) struct ChildOut {
+    /// Record the child's lineage row in this SQLite store (created if missing).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) store: Option<PathBuf>,
+    /// Write the child token here (mode 0600) instead of standard output.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) out: Option<PathBuf>,
+}
+
 /// `keygen`.
 #[derive(Debug, Args)]
 pub(crate) struct KeygenArgs {
@@ -171,12 +182,9 @@ pub(crate) struct AttenuateArgs {
     /// Print what the step narrows (`- old` / `+ new` lines) and make nothing.
     #[arg(long)]
     pub(crate) dry_run: bool,
-    /// Record the child's lineage row in this SQLite store (created if missing).
-    #[arg(long, value_name = "FILE")]
-    pub(crate) store: Option<PathBuf>,
-    /// Write the child token here (mode 0600) instead of standard output.
-    #[arg(long, value_name = "FILE")]
-    pub(crate) out: Option<PathBuf>,
+    /// Where the child goes.
+    #[command(flatten)]
+    pub(crate) child: ChildOut,
 }
 
 /// `delegate`.
@@ -200,12 +208,9 @@ pub(crate) struct DelegateArgs {
     /// Print what the step narrows and make nothing.
     #[arg(long)]
     pub(crate) dry_run: bool,
-    /// Record the child's lineage row in this SQLite store (created if missing).
-    #[arg(long, value_name = "FILE")]
-    pub(crate) store: Option<PathBuf>,
-    /// Write the child token here (mode 0600) instead of standard output.
-    #[arg(long, value_name = "FILE")]
-    pub(crate) out: Option<PathBuf>,
+    /// Where the child goes.
+    #[command(flatten)]
+    pub(crate) child: ChildOut,
 }
 
 /// `inspect`.
@@ -402,6 +407,25 @@ pub(crate) enum HolderCommand {
     List(HolderListArgs),
 }
 
+/// A principal's holder key set in a SQLite store that must exist.
+#[derive(Debug, Args)]
+pub(crate) struct KeySetIn {
+    /// The SQLite store (must exist).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) store: PathBuf,
+    /// The principal.
+    #[arg(long)]
+    pub(crate) principal: String,
+}
+
+/// A holder key file, secret or public.
+#[derive(Debug, Args)]
+pub(crate) struct HolderKeyIn {
+    /// The holder key file (secret or public).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) holder_key: PathBuf,
+}
+
 /// `keys holder enroll`.
 #[derive(Debug, Args)]
 pub(crate) struct HolderEnrollArgs {
@@ -411,9 +435,9 @@ pub(crate) struct HolderEnrollArgs {
     /// The principal, e.g. `agent:planner`.
     #[arg(long)]
     pub(crate) principal: String,
-    /// The holder key file (secret or public).
-    #[arg(long, value_name = "FILE")]
-    pub(crate) holder_key: PathBuf,
+    /// The holder key to enrol.
+    #[command(flatten)]
+    pub(crate) holder: HolderKeyIn,
     /// First second of validity.
     #[arg(long, value_parser = parse_time, value_name = "TIME")]
     pub(crate) not_before: u64,
@@ -425,15 +449,12 @@ pub(crate) struct HolderEnrollArgs {
 /// `keys holder retire` and `keys holder compromise`.
 #[derive(Debug, Args)]
 pub(crate) struct HolderStateArgs {
-    /// The SQLite store (must exist).
-    #[arg(long, value_name = "FILE")]
-    pub(crate) store: PathBuf,
-    /// The principal.
-    #[arg(long)]
-    pub(crate) principal: String,
-    /// The holder key file (secret or public).
-    #[arg(long, value_name = "FILE")]
-    pub(crate) holder_key: PathBuf,
+    /// The store and principal.
+    #[command(flatten)]
+    pub(crate) set: KeySetIn,
+    /// The holder key.
+    #[command(flatten)]
+    pub(crate) holder: HolderKeyIn,
     /// When.
     #[arg(long, value_parser = parse_time, value_name = "TIME")]
     pub(crate) at: u64,
@@ -442,12 +463,9 @@ pub(crate) struct HolderStateArgs {
 /// `keys holder list`.
 #[derive(Debug, Args)]
 pub(crate) struct HolderListArgs {
-    /// The SQLite store (must exist).
-    #[arg(long, value_name = "FILE")]
-    pub(crate) store: PathBuf,
-    /// The principal.
-    #[arg(long)]
-    pub(crate) principal: String,
+    /// The store and principal.
+    #[command(flatten)]
+    pub(crate) set: KeySetIn,
     /// Print JSON.
     #[arg(long)]
     pub(crate) json: bool,

@@ -274,7 +274,7 @@ fn attenuate(a: &AttenuateArgs) -> Result<Outcome> {
         &a.token.token,
         &a.step,
         a.bind_holder.as_deref(),
-        a.store.as_deref(),
+        a.child.store.as_deref(),
         a.dry_run,
     )?
     else {
@@ -283,7 +283,7 @@ fn attenuate(a: &AttenuateArgs) -> Result<Outcome> {
     let child =
         p.gw.attenuate(&p.token, &p.step)
             .map_err(CliError::token("cannot attenuate"))?;
-    emit(a.out.as_deref(), &child)?;
+    emit(a.child.out.as_deref(), &child)?;
     Ok(Outcome::Done)
 }
 
@@ -295,7 +295,7 @@ fn delegate(a: &DelegateArgs) -> Result<Outcome> {
         &a.token.token,
         &a.step,
         a.bind_holder.as_deref(),
-        a.store.as_deref(),
+        a.child.store.as_deref(),
         a.dry_run,
     )?
     else {
@@ -310,7 +310,7 @@ fn delegate(a: &DelegateArgs) -> Result<Outcome> {
     let child =
         p.gw.delegate(&p.token, &p.step, &holder)
             .map_err(CliError::token("cannot delegate"))?;
-    emit(a.out.as_deref(), &child)?;
+    emit(a.child.out.as_deref(), &child)?;
     Ok(Outcome::Done)
 }
 
@@ -733,7 +733,7 @@ fn holder_keys_cmd(h: HolderCommand) -> Result<Outcome> {
     };
     match h {
         HolderCommand::Enroll(a) => {
-            let key = holder::read_public(&a.holder_key)?;
+            let key = holder::read_public(&a.holder.holder_key)?;
             let store = open_store(&a.store, true)?;
             holder_keys::enroll(
                 &*store,
@@ -745,24 +745,26 @@ fn holder_keys_cmd(h: HolderCommand) -> Result<Outcome> {
             out(&format!("enrolled {key} for {}", a.principal))?;
         }
         HolderCommand::Retire(a) => {
-            let key = holder::read_public(&a.holder_key)?;
-            let store = open_store(&a.store, false)?;
-            holder_keys::retire(&*store, &a.principal, &key, a.at)?;
+            let key = holder::read_public(&a.holder.holder_key)?;
+            let store = open_store(&a.set.store, false)?;
+            holder_keys::retire(&*store, &a.set.principal, &key, a.at)?;
             out(&format!(
                 "retired {key} of {} at {}",
-                a.principal,
+                a.set.principal,
                 diff::time(a.at)
             ))?;
         }
         HolderCommand::Compromise(a) => {
-            let key = holder::read_public(&a.holder_key)?;
-            let store = open_store(&a.store, false)?;
-            holder_keys::mark_compromised(&*store, &a.principal, &key, a.at)?;
-            out(&format!("marked {key} of {} compromised", a.principal))?;
+            let key = holder::read_public(&a.holder.holder_key)?;
+            let store = open_store(&a.set.store, false)?;
+            holder_keys::mark_compromised(&*store, &a.set.principal, &key, a.at)?;
+            out(&format!("marked {key} of {} compromised", a.set.principal))?;
         }
         HolderCommand::List(a) => {
-            let store = open_store(&a.store, false)?;
-            let records = store.keys(&a.principal).map_err(store_err(&a.store))?;
+            let store = open_store(&a.set.store, false)?;
+            let records = store
+                .keys(&a.set.principal)
+                .map_err(store_err(&a.set.store))?;
             if a.json {
                 out(&serde_json::to_string_pretty(&records).unwrap_or_default())?;
             } else {

@@ -9,27 +9,37 @@
 
 mod common;
 
-use common::{AT, Env, FORMATS, REQUEST};
+use common::{AT, Env, FORMATS, swap};
+use common::{attenuate_args, delegate_args, holder_args, inspect_at, issue_args};
+use common::{key_state_args, keygen_args, prove_args, prove_at, verify_args, verify_at};
 
-/// Replaces the argument `from` by `to`.
-fn swap(args: &mut [&'static str], from: &str, to: &'static str) {
-    let i = args.iter().position(|a| *a == from).unwrap();
-    args[i] = to;
+/// A request for a tool nothing grants, with no arguments.
+const NOTHING: [&str; 4] = ["--server", "s", "--tool", "t"];
+
+/// `verify --key KEY --token TOKEN`, then `extra`, then `--subject a` and [`NOTHING`].
+fn verify_nothing<'a>(key: &'a str, token: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["verify", "--key", key, "--token", token];
+    args.extend(extra);
+    args.extend(["--subject", "a"]);
+    args.extend(NOTHING);
+    args
+}
+
+/// `prove --token TOKEN --holder-key HOLDER_KEY` and [`NOTHING`].
+fn prove_nothing<'a>(token: &'a str, holder_key: &'a str) -> Vec<&'a str> {
+    let mut args = vec!["prove", "--token", token, "--holder-key", holder_key];
+    args.extend(NOTHING);
+    args
 }
 
 /// The verify arguments for the bearer token of `Env::bearer`.
 fn verify_bearer(extra: &[&'static str]) -> Vec<&'static str> {
-    let mut args = vec![
-        "verify",
-        "--key",
+    let mut args = verify_args(
         "issuer.json",
-        "--token",
         "bearer.tok",
-        "--subject",
         "agent:alice",
-    ];
-    args.extend(REQUEST);
-    args.extend(["--at", AT, "--store", "store.db"]);
+        &["--store", "store.db"],
+    );
     args.extend(extra);
     args
 }
@@ -38,11 +48,7 @@ fn verify_bearer(extra: &[&'static str]) -> Vec<&'static str> {
 fn keygen_writes_a_0600_keyring_of_the_documented_schema() {
     for format in FORMATS {
         let env = Env::new();
-        let out = env
-            .run(&[
-                "keygen", "--format", format, "--id", "k1", "--out", "k.json",
-            ])
-            .ok();
+        let out = env.keygen(format, "k1", "k.json", &[]).ok();
         assert_eq!(
             out,
             format!("wrote {format} keyring k.json (signing key k1)\n")
@@ -64,22 +70,12 @@ fn keygen_writes_a_0600_keyring_of_the_documented_schema() {
 #[test]
 fn keygen_refuses_to_overwrite_without_force() {
     let env = Env::new();
-    env.run(&[
-        "keygen", "--format", "hmac", "--id", "k1", "--out", "k.json",
-    ])
-    .ok();
+    env.keygen("hmac", "k1", "k.json", &[]).ok();
     let before = env.read("k.json");
-    let line = env
-        .run(&[
-            "keygen", "--format", "hmac", "--id", "k2", "--out", "k.json",
-        ])
-        .error(2);
+    let line = env.keygen("hmac", "k2", "k.json", &[]).error(2);
     assert_eq!(line, "error: k.json exists; pass --force to overwrite it");
     assert_eq!(env.read("k.json"), before);
-    env.run(&[
-        "keygen", "--format", "hmac", "--id", "k2", "--out", "k.json", "--force",
-    ])
-    .ok();
+    env.keygen("hmac", "k2", "k.json", &["--force"]).ok();
     assert_ne!(env.read("k.json"), before);
     assert_eq!(env.mode("k.json"), 0o600);
 }
@@ -87,17 +83,12 @@ fn keygen_refuses_to_overwrite_without_force() {
 #[test]
 fn keygen_public_out_only_for_public_key_formats() {
     let env = Env::new();
-    env.run(&[
-        "keygen",
-        "--format",
+    env.keygen(
         "paseto-public",
-        "--id",
         "k1",
-        "--out",
         "k.json",
-        "--public-out",
-        "pub.json",
-    ])
+        &["--public-out", "pub.json"],
+    )
     .ok();
     let doc: serde_json::Value = serde_json::from_str(&env.read("pub.json")).unwrap();
     assert!(
@@ -111,17 +102,7 @@ fn keygen_public_out_only_for_public_key_formats() {
         assert!(!env.read("pub.json").contains(&secret[10..]));
     }
     let line = env
-        .run(&[
-            "keygen",
-            "--format",
-            "hmac",
-            "--id",
-            "k1",
-            "--out",
-            "h.json",
-            "--public-out",
-            "p.json",
-        ])
+        .keygen("hmac", "k1", "h.json", &["--public-out", "p.json"])
         .error(2);
     assert!(line.contains("has no public keys"), "{line}");
     assert!(!env.path("h.json").exists());
@@ -158,27 +139,12 @@ fn holder_keygen_writes_a_0600_key_and_prints_the_public_key() {
 #[test]
 fn issue_reads_toml_and_json_alike() {
     let env = Env::new();
-    env.run(&[
-        "keygen", "--format", "macaroon", "--id", "k1", "--out", "k.json",
-    ])
-    .ok();
+    env.keygen("macaroon", "k1", "k.json", &[]).ok();
     let toml = env
-        .run(&[
-            "issue",
-            "--key",
-            "k.json",
-            "--capability",
-            &Env::example("capability.toml"),
-        ])
+        .issue("k.json", &Env::example("capability.toml"), &[])
         .ok();
     let json = env
-        .run(&[
-            "issue",
-            "--key",
-            "k.json",
-            "--capability",
-            &Env::example("capability.json"),
-        ])
+        .issue("k.json", &Env::example("capability.json"), &[])
         .ok();
     env.write("a.tok", &toml);
     env.write("b.tok", &json);
@@ -206,13 +172,7 @@ fn issue_writes_out_files_0600_and_stdout_otherwise() {
     );
     // Without --out: the token on standard output.
     let out = env
-        .run(&[
-            "issue",
-            "--key",
-            "issuer.json",
-            "--capability",
-            &Env::example("capability.json"),
-        ])
+        .issue("issuer.json", &Env::example("capability.json"), &[])
         .ok();
     assert!(
         out.starts_with("cth1.") && out.lines().count() == 1,
@@ -248,30 +208,13 @@ fn inspect_with_key_verifies_and_says_what_it_checked() {
         let env = Env::new();
         env.bearer(format);
         let out = env
-            .run(&[
-                "inspect",
-                "--token",
-                "bearer.tok",
-                "--key",
-                "issuer.json",
-                "--at",
-                AT,
-            ])
+            .run(&inspect_at("bearer.tok", "issuer.json", AT, &[]))
             .ok();
         assert!(out.starts_with("VERIFIED: "), "{format}: {out}");
         assert!(out.contains("agent:alice calling fs/"), "{format}: {out}");
         let json: serde_json::Value = serde_json::from_str(
-            &env.run(&[
-                "inspect",
-                "--token",
-                "bearer.tok",
-                "--key",
-                "issuer.json",
-                "--at",
-                AT,
-                "--json",
-            ])
-            .ok(),
+            &env.run(&inspect_at("bearer.tok", "issuer.json", AT, &["--json"]))
+                .ok(),
         )
         .unwrap();
         assert_eq!(json["verified"], true, "{format}: {json}");
@@ -279,25 +222,8 @@ fn inspect_with_key_verifies_and_says_what_it_checked() {
             ".lineage_hash" => "[hash]",
         });
         // Another issuer's key: not verified.
-        env.run(&[
-            "keygen",
-            "--format",
-            format,
-            "--id",
-            "k1",
-            "--out",
-            "other.json",
-        ])
-        .ok();
-        let out = env.run(&[
-            "inspect",
-            "--token",
-            "bearer.tok",
-            "--key",
-            "other.json",
-            "--at",
-            AT,
-        ]);
+        env.keygen(format, "k1", "other.json", &[]).ok();
+        let out = env.run(&inspect_at("bearer.tok", "other.json", AT, &[]));
         if format == "paseto-local" {
             // Encrypted: another key cannot even read it.
             let line = out.error(2);
@@ -311,15 +237,12 @@ fn inspect_with_key_verifies_and_says_what_it_checked() {
         }
         // Outside its window: not verified.
         let out = env
-            .run(&[
-                "inspect",
-                "--token",
+            .run(&inspect_at(
                 "bearer.tok",
-                "--key",
                 "issuer.json",
-                "--at",
                 "2027-01-01T00:00:00Z",
-            ])
+                &[],
+            ))
             .ok();
         assert!(
             out.starts_with("NOT VERIFIED: denied (expired"),
@@ -348,28 +271,8 @@ fn verify_json_decisions_are_pinned() {
     let allowed: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
     insta::assert_json_snapshot!("verify_allowed", allowed, { ".lineage_hash" => "[hash]" });
 
-    let mut args = vec![
-        "verify",
-        "--key",
-        "issuer.json",
-        "--token",
-        "bearer.tok",
-        "--subject",
-        "agent:alice",
-    ];
-    args.extend([
-        "--server",
-        "fs",
-        "--tool",
-        "read_file",
-        "--arg",
-        "path=/etc/passwd",
-        "--arg",
-        "mode=ro",
-        "--arg",
-        "limit=10",
-    ]);
-    args.extend(["--at", AT, "--json"]);
+    let mut args = verify_args("issuer.json", "bearer.tok", "agent:alice", &["--json"]);
+    swap(&mut args, "path=/srv/data/report.txt", "path=/etc/passwd");
     let out = env.run(&args).code(1);
     let denied: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
     insta::assert_json_snapshot!("verify_denied_argument", denied);
@@ -380,26 +283,8 @@ fn verify_json_decisions_are_pinned() {
 fn verify_exit_code_matrix() {
     let env = Env::new();
     env.bearer("paseto-public");
-    env.run(&[
-        "keygen",
-        "--format",
-        "paseto-public",
-        "--id",
-        "k1",
-        "--out",
-        "other.json",
-    ])
-    .ok();
-    env.run(&[
-        "keygen",
-        "--format",
-        "biscuit",
-        "--id",
-        "k1",
-        "--out",
-        "biscuit.json",
-    ])
-    .ok();
+    env.keygen("paseto-public", "k1", "other.json", &[]).ok();
+    env.keygen("biscuit", "k1", "biscuit.json", &[]).ok();
     let base = [
         "--token",
         "bearer.tok",
@@ -414,113 +299,40 @@ fn verify_exit_code_matrix() {
         "--arg",
         "limit=5",
     ];
-    let cases: &[(&[&str], i32)] = &[
+    /// Key, subject (none: missing), time, further arguments, exit code.
+    type Case<'a> = (&'a str, Option<&'a str>, &'a str, &'a [&'a str], i32);
+    let cases: &[Case<'_>] = &[
+        ("issuer.json", Some("agent:alice"), AT, &[], 0),
+        ("issuer.json", Some("agent:mallory"), AT, &[], 1),
         (
-            &[
-                "--key",
-                "issuer.json",
-                "--subject",
-                "agent:alice",
-                "--at",
-                AT,
-            ],
-            0,
-        ),
-        (
-            &[
-                "--key",
-                "issuer.json",
-                "--subject",
-                "agent:mallory",
-                "--at",
-                AT,
-            ],
+            "issuer.json",
+            Some("agent:alice"),
+            "2025-12-31T23:59:59Z",
+            &[],
             1,
         ),
+        ("issuer.json", Some("agent:alice"), "1767229200", &[], 1),
+        ("other.json", Some("agent:alice"), AT, &[], 1),
+        ("biscuit.json", Some("agent:alice"), AT, &[], 1),
+        ("missing.json", Some("agent:alice"), AT, &[], 2),
+        ("issuer.json", Some("agent:alice"), "yesterday", &[], 2),
         (
-            &[
-                "--key",
-                "issuer.json",
-                "--subject",
-                "agent:alice",
-                "--at",
-                "2025-12-31T23:59:59Z",
-            ],
-            1,
-        ),
-        (
-            &[
-                "--key",
-                "issuer.json",
-                "--subject",
-                "agent:alice",
-                "--at",
-                "1767229200",
-            ],
-            1,
-        ),
-        (
-            &[
-                "--key",
-                "other.json",
-                "--subject",
-                "agent:alice",
-                "--at",
-                AT,
-            ],
-            1,
-        ),
-        (
-            &[
-                "--key",
-                "biscuit.json",
-                "--subject",
-                "agent:alice",
-                "--at",
-                AT,
-            ],
-            1,
-        ),
-        (
-            &[
-                "--key",
-                "missing.json",
-                "--subject",
-                "agent:alice",
-                "--at",
-                AT,
-            ],
+            "issuer.json",
+            Some("agent:alice"),
+            AT,
+            &["--store", "missing.db"],
             2,
         ),
-        (
-            &[
-                "--key",
-                "issuer.json",
-                "--subject",
-                "agent:alice",
-                "--at",
-                "yesterday",
-            ],
-            2,
-        ),
-        (
-            &[
-                "--key",
-                "issuer.json",
-                "--subject",
-                "agent:alice",
-                "--at",
-                AT,
-                "--store",
-                "missing.db",
-            ],
-            2,
-        ),
-        (&["--key", "issuer.json", "--at", AT], 2),
+        ("issuer.json", None, AT, &[], 2),
     ];
-    for (extra, code) in cases {
+    for (key, subject, at, extra, code) in cases {
         let mut args = vec!["verify"];
         args.extend(base);
+        args.extend(["--key", key]);
+        if let Some(subject) = subject {
+            args.extend(["--subject", subject]);
+        }
+        args.extend(["--at", at]);
         args.extend(*extra);
         let out = env.run(&args);
         assert_eq!(out.code, *code, "{args:?}: {out:#?}");
@@ -540,44 +352,18 @@ fn verify_exit_code_matrix() {
 #[test]
 fn verify_with_a_public_key_set_document() {
     let env = Env::new();
-    env.run(&[
-        "keygen",
-        "--format",
+    env.keygen(
         "biscuit",
-        "--id",
         "k1",
-        "--out",
         "issuer.json",
-        "--public-out",
-        "public.json",
-    ])
+        &["--public-out", "public.json"],
+    )
     .ok();
     let cap = Env::example("capability.toml");
-    env.run(&[
-        "issue",
-        "--key",
-        "issuer.json",
-        "--capability",
-        &cap,
-        "--out",
-        "t.tok",
-    ])
-    .ok();
-    let mut args = vec![
-        "verify",
-        "--key",
-        "public.json",
-        "--token",
-        "t.tok",
-        "--subject",
-        "agent:alice",
-    ];
-    args.extend(REQUEST);
-    args.extend(["--at", AT]);
-    env.run(&args).code(0);
-    let line = env
-        .run(&["issue", "--key", "public.json", "--capability", &cap])
-        .error(2);
+    env.issue("issuer.json", &cap, &["--out", "t.tok"]).ok();
+    env.run(&verify_args("public.json", "t.tok", "agent:alice", &[]))
+        .code(0);
+    let line = env.issue("public.json", &cap, &[]).error(2);
     assert!(line.contains("names no signing key"), "{line}");
 }
 
@@ -587,30 +373,15 @@ fn attenuate_dry_run_diff_and_widening_refused() {
         let env = Env::new();
         env.bearer(format);
         let out = env
-            .run(&[
-                "attenuate",
-                "--key",
-                "issuer.json",
-                "--token",
-                "bearer.tok",
-                "--step",
-                &Env::example("step.toml"),
-                "--dry-run",
-            ])
+            .attenuate("bearer.tok", &Env::example("step.toml"), &["--dry-run"])
             .ok();
         insta::assert_snapshot!(format!("attenuate_dry_run_{format}"), out);
         let line = env
-            .run(&[
-                "attenuate",
-                "--key",
-                "issuer.json",
-                "--token",
+            .attenuate(
                 "bearer.tok",
-                "--step",
                 &Env::example("widen.toml"),
-                "--out",
-                "w.tok",
-            ])
+                &["--out", "w.tok"],
+            )
             .error(1);
         assert_eq!(
             line,
@@ -619,42 +390,20 @@ fn attenuate_dry_run_diff_and_widening_refused() {
         assert!(!env.path("w.tok").exists());
         // A looser constraint is refused too.
         env.write("loose.toml", "[[constrain]]\nserver = \"fs\"\ntool = \"read_file\"\narg = \"path\"\nconstraint = { path = \"/\" }\n");
-        env.run(&[
-            "attenuate",
-            "--key",
-            "issuer.json",
-            "--token",
-            "bearer.tok",
-            "--step",
-            "loose.toml",
-        ])
-        .error(1);
+        env.attenuate("bearer.tok", "loose.toml", &[]).error(1);
         // The child verifies where it narrows and denies where it does not.
-        env.run(&[
-            "attenuate",
-            "--key",
-            "issuer.json",
-            "--token",
+        env.attenuate(
             "bearer.tok",
-            "--step",
             &Env::example("step.toml"),
-            "--store",
-            "store.db",
-            "--out",
-            "child.tok",
-        ])
+            &["--store", "store.db", "--out", "child.tok"],
+        )
         .ok();
-        let mut args = vec![
-            "verify",
-            "--key",
+        let mut args = verify_args(
             "issuer.json",
-            "--token",
             "child.tok",
-            "--subject",
             "agent:alice",
-        ];
-        args.extend(REQUEST);
-        args.extend(["--at", AT, "--store", "store.db"]);
+            &["--store", "store.db"],
+        );
         env.run(&args).code(0);
         swap(
             &mut args,
@@ -670,64 +419,35 @@ fn delegate_needs_a_delegate_section_and_the_holders_key() {
     let env = Env::new();
     env.issued("biscuit");
     let line = env
-        .run(&[
-            "delegate",
-            "--key",
-            "issuer.json",
-            "--token",
-            "root.tok",
-            "--step",
-            &Env::example("step.toml"),
-            "--holder-key",
-            "alice.json",
-        ])
+        .delegate("root.tok", &Env::example("step.toml"), "alice.json", &[])
         .error(2);
     assert!(line.contains("no [delegate] section"), "{line}");
     let line = env
-        .run(&[
-            "delegate",
-            "--key",
-            "issuer.json",
-            "--token",
+        .delegate(
             "root.tok",
-            "--step",
             &Env::example("handover.toml"),
-            "--holder-key",
             "missing.json",
-        ])
+            &[],
+        )
         .error(2);
     assert_eq!(
         line,
         "error: cannot read holder key file missing.json: No such file or directory"
     );
     // Unsigned hand-over of a bound token through attenuate: refused.
-    env.run(&[
-        "attenuate",
-        "--key",
-        "issuer.json",
-        "--token",
+    env.attenuate(
         "root.tok",
-        "--step",
         &Env::example("handover.toml"),
-        "--bind-holder",
-        "bob.json",
-    ])
+        &["--bind-holder", "bob.json"],
+    )
     .error(1);
     let out = env
-        .run(&[
-            "delegate",
-            "--key",
-            "issuer.json",
-            "--token",
+        .delegate(
             "root.tok",
-            "--step",
             &Env::example("handover.toml"),
-            "--holder-key",
             "alice.json",
-            "--bind-holder",
-            "bob.json",
-            "--dry-run",
-        ])
+            &["--bind-holder", "bob.json", "--dry-run"],
+        )
         .ok();
     // Holder keys are random: shown as [key].
     let redacted: Vec<String> = out
@@ -744,68 +464,34 @@ fn delegate_needs_a_delegate_section_and_the_holders_key() {
 fn prove_makes_a_proof_bound_to_the_request() {
     let env = Env::new();
     env.issued("paseto-public");
-    let mut prove = vec!["prove", "--token", "root.tok", "--holder-key", "alice.json"];
-    prove.extend(REQUEST);
-    prove.extend(["--at", AT]);
-    let proof = env.run(&prove).ok();
+    let proof = env.run(&prove_at("root.tok", "alice.json", &[], AT)).ok();
     assert!(proof.starts_with("ctp1."), "{proof}");
     env.write("proof", &proof);
-    let mut verify = vec![
-        "verify",
-        "--key",
-        "issuer.json",
-        "--token",
-        "root.tok",
-        "--subject",
-        "agent:alice",
-        "--proof",
-        "proof",
-        "--store",
-        "store.db",
-        "--json",
-    ];
     // The proof does not fit another argument value.
-    verify.extend([
-        "--server",
-        "fs",
-        "--tool",
-        "read_file",
-        "--arg",
-        "path=/srv/other",
-        "--arg",
-        "mode=ro",
-        "--arg",
-        "limit=10",
-        "--at",
-        AT,
-    ]);
+    let mut verify = verify_args(
+        "issuer.json",
+        "root.tok",
+        "agent:alice",
+        &["--proof", "proof", "--store", "store.db", "--json"],
+    );
+    swap(&mut verify, "path=/srv/data/report.txt", "path=/srv/other");
     let out = env.run(&verify).code(1);
     assert!(
         out.stdout.contains("\"reason\":\"proof_binding\""),
         "{out:?}"
     );
     // A proof from standard input, for the right request.
-    let mut verify = vec![
-        "verify",
-        "--key",
+    let verify = verify_args(
         "issuer.json",
-        "--token",
         "root.tok",
-        "--subject",
         "agent:alice",
-        "--proof",
-        "-",
-        "--store",
-        "store.db",
-    ];
-    verify.extend(REQUEST);
-    verify.extend(["--at", AT]);
+        &["--proof", "-", "--store", "store.db"],
+    );
     env.run_stdin(&verify, &proof).code(0);
     // A public holder key file cannot sign.
     env.run(&["holder-keygen", "--out", "h.json", "--public-out", "h.pub"])
         .ok();
-    let mut prove = vec!["prove", "--token", "root.tok", "--holder-key", "h.pub"];
-    prove.extend(REQUEST);
+    let prove = prove_args("root.tok", "h.pub", &[]);
     let line = env.run(&prove).error(2);
     assert!(line.contains("no `seed`"), "{line}");
 }
@@ -821,17 +507,7 @@ fn revoke_creates_the_store_and_denies_descendants() {
         out.starts_with("revoked: lineage hash ") && out.trim_end().ends_with(" in fresh.db"),
         "{out}"
     );
-    let mut args = vec![
-        "verify",
-        "--key",
-        "issuer.json",
-        "--token",
-        "bearer.tok",
-        "--subject",
-        "agent:alice",
-    ];
-    args.extend(REQUEST);
-    args.extend(["--at", AT]);
+    let mut args = verify_args("issuer.json", "bearer.tok", "agent:alice", &[]);
     env.run(&args).code(0); // no store: nothing revoked
     args.extend(["--store", "fresh.db", "--json"]);
     let out = env.run(&args).code(1);
@@ -841,21 +517,9 @@ fn revoke_creates_the_store_and_denies_descendants() {
 #[test]
 fn keys_lifecycle_on_a_keyring_file() {
     let env = Env::new();
-    env.run(&[
-        "keygen", "--format", "hmac", "--id", "k1", "--out", "k.json",
-    ])
-    .ok();
+    env.keygen("hmac", "k1", "k.json", &[]).ok();
     let cap = Env::example("capability.toml");
-    env.run(&[
-        "issue",
-        "--key",
-        "k.json",
-        "--capability",
-        &cap,
-        "--out",
-        "old.tok",
-    ])
-    .ok();
+    env.issue("k.json", &cap, &["--out", "old.tok"]).ok();
     assert_eq!(
         env.run(&["keys", "rotate", "--key", "k.json", "--id", "k2"])
             .ok(),
@@ -869,38 +533,21 @@ fn keys_lifecycle_on_a_keyring_file() {
             "00000000000000000000000000000002",
         ),
     );
-    env.run(&[
-        "issue",
-        "--key",
-        "k.json",
-        "--capability",
-        "cap2.toml",
-        "--out",
-        "new.tok",
-    ])
-    .ok();
+    env.issue("k.json", "cap2.toml", &["--out", "new.tok"]).ok();
     // The signing key cannot be retired; the old one can.
-    env.run(&[
-        "keys",
+    env.run(&key_state_args(
         "retire",
-        "--key",
         "k.json",
-        "--id",
         "k2",
-        "--at",
         "2026-01-01T00:05:00Z",
-    ])
+    ))
     .error(2);
-    env.run(&[
-        "keys",
+    env.run(&key_state_args(
         "retire",
-        "--key",
         "k.json",
-        "--id",
         "k1",
-        "--at",
         "2026-01-01T00:05:00Z",
-    ])
+    ))
     .ok();
     let list = env.run(&["keys", "list", "--key", "k.json"]).ok();
     insta::assert_snapshot!("keys_list_text", list);
@@ -909,46 +556,28 @@ fn keys_lifecycle_on_a_keyring_file() {
             .unwrap();
     insta::assert_json_snapshot!("keys_list_json", doc);
     // Tokens of k1 issued before its retirement still verify.
-    let verify = |token: &'static str| {
-        let mut args = vec![
-            "verify",
-            "--key",
-            "k.json",
-            "--token",
-            token,
-            "--subject",
-            "agent:alice",
-        ];
-        args.extend(REQUEST);
-        args.extend(["--at", AT]);
-        env.run(&args).code
+    let verify = |token: &str| {
+        env.run(&verify_args("k.json", token, "agent:alice", &[]))
+            .code
     };
     assert_eq!(verify("old.tok"), 0);
     assert_eq!(verify("new.tok"), 0);
     // Going backwards is refused.
-    env.run(&[
-        "keys",
+    env.run(&key_state_args(
         "compromise",
-        "--key",
         "k.json",
-        "--id",
         "k1",
-        "--at",
         "2026-01-01T00:06:00Z",
-    ])
+    ))
     .ok();
     assert_eq!(verify("old.tok"), 1);
     assert_eq!(verify("new.tok"), 0);
-    env.run(&[
-        "keys",
+    env.run(&key_state_args(
         "retire",
-        "--key",
         "k.json",
-        "--id",
         "k1",
-        "--at",
         "2026-01-01T00:01:00Z",
-    ])
+    ))
     .error(2);
     env.run(&["keys", "rotate", "--key", "k.json", "--id", "k2"])
         .error(2);
@@ -961,30 +590,10 @@ fn keys_lifecycle_on_a_keyring_file() {
 #[test]
 fn keys_import_applies_a_public_document() {
     let env = Env::new();
-    env.run(&[
-        "keygen",
-        "--format",
-        "paseto-public",
-        "--id",
-        "a1",
-        "--out",
-        "a.json",
-    ])
-    .ok();
-    env.run(&[
-        "keygen",
-        "--format",
-        "paseto-public",
-        "--id",
-        "b1",
-        "--out",
-        "b.json",
-    ])
-    .ok();
-    env.run(&[
-        "keys", "retire", "--key", "b.json", "--id", "b1", "--at", "5",
-    ])
-    .error(2);
+    env.keygen("paseto-public", "a1", "a.json", &[]).ok();
+    env.keygen("paseto-public", "b1", "b.json", &[]).ok();
+    env.run(&key_state_args("retire", "b.json", "b1", "5"))
+        .error(2);
     env.run(&["keys", "export", "--key", "b.json", "--out", "b.pub.json"])
         .ok();
     let out = env
@@ -1005,41 +614,12 @@ fn keys_import_applies_a_public_document() {
     );
     // Tokens of b verify with a's keyring now.
     let cap = Env::example("capability.toml");
-    env.run(&[
-        "issue",
-        "--key",
-        "b.json",
-        "--capability",
-        &cap,
-        "--out",
-        "b.tok",
-    ])
-    .ok();
-    let mut args = vec![
-        "verify",
-        "--key",
-        "a.json",
-        "--token",
-        "b.tok",
-        "--subject",
-        "agent:alice",
-    ];
-    args.extend(REQUEST);
-    args.extend(["--at", AT]);
-    env.run(&args).code(0);
+    env.issue("b.json", &cap, &["--out", "b.tok"]).ok();
+    env.run(&verify_args("a.json", "b.tok", "agent:alice", &[]))
+        .code(0);
     // A document of another format is refused whole.
-    env.run(&[
-        "keygen",
-        "--format",
-        "biscuit",
-        "--id",
-        "c1",
-        "--out",
-        "c.json",
-        "--public-out",
-        "c.pub.json",
-    ])
-    .ok();
+    env.keygen("biscuit", "c1", "c.json", &["--public-out", "c.pub.json"])
+        .ok();
     let line = env
         .run(&[
             "keys",
@@ -1057,21 +637,18 @@ fn keys_import_applies_a_public_document() {
 fn keys_holder_sets_in_a_store() {
     let env = Env::new();
     env.run(&["holder-keygen", "--out", "phone.json"]).ok();
-    env.run(&[
-        "keys",
-        "holder",
+    env.run(&holder_args(
         "enroll",
-        "--store",
         "h.db",
-        "--principal",
         "agent:alice",
-        "--holder-key",
         "phone.json",
-        "--not-before",
-        "2026-01-01T00:00:00Z",
-        "--not-after",
-        "2027-01-01T00:00:00Z",
-    ])
+        &[
+            "--not-before",
+            "2026-01-01T00:00:00Z",
+            "--not-after",
+            "2027-01-01T00:00:00Z",
+        ],
+    ))
     .ok();
     // A capability bound to alice's key set, proved with the enrolled key.
     let cap = std::fs::read_to_string(Env::example("capability.toml"))
@@ -1081,51 +658,20 @@ fn keys_holder_sets_in_a_store() {
             "subject = \"agent:alice\"\nholder = \"key-set\"",
         );
     env.write("cap.toml", &cap);
-    env.run(&[
-        "keygen", "--format", "hmac", "--id", "k1", "--out", "k.json",
-    ])
-    .ok();
-    env.run(&[
-        "issue",
-        "--key",
-        "k.json",
-        "--capability",
-        "cap.toml",
-        "--store",
-        "h.db",
-        "--out",
-        "t.tok",
-    ])
-    .ok();
-    let prove_verify = |at: &'static str| {
-        let mut prove = vec![
-            "prove",
-            "--token",
-            "t.tok",
-            "--holder-key",
-            "phone.json",
-            "--out",
-            "p",
-        ];
-        prove.extend(REQUEST);
-        prove.extend(["--at", at]);
-        env.run(&prove).ok();
-        let mut args = vec![
-            "verify",
-            "--key",
+    env.keygen("hmac", "k1", "k.json", &[]).ok();
+    env.issue("k.json", "cap.toml", &["--store", "h.db", "--out", "t.tok"])
+        .ok();
+    let prove_verify = |at: &str| {
+        env.run(&prove_at("t.tok", "phone.json", &["--out", "p"], at))
+            .ok();
+        env.run(&verify_at(
             "k.json",
-            "--token",
             "t.tok",
-            "--subject",
             "agent:alice",
-            "--proof",
-            "p",
-            "--store",
-            "h.db",
-        ];
-        args.extend(REQUEST);
-        args.extend(["--at", at]);
-        env.run(&args).code
+            at,
+            &["--proof", "p", "--store", "h.db"],
+        ))
+        .code
     };
     assert_eq!(prove_verify(AT), 0);
     let list: serde_json::Value = serde_json::from_str(
@@ -1143,50 +689,32 @@ fn keys_holder_sets_in_a_store() {
     )
     .unwrap();
     insta::assert_json_snapshot!("holder_list", list, { "[].key" => "[key]" });
-    env.run(&[
-        "keys",
-        "holder",
+    env.run(&holder_args(
         "retire",
-        "--store",
         "h.db",
-        "--principal",
         "agent:alice",
-        "--holder-key",
         "phone.json",
-        "--at",
-        "2026-01-01T00:20:00Z",
-    ])
+        &["--at", "2026-01-01T00:20:00Z"],
+    ))
     .ok();
     assert_eq!(prove_verify("2026-01-01T00:15:00Z"), 0);
     assert_eq!(prove_verify("2026-01-01T00:25:00Z"), 1);
-    env.run(&[
-        "keys",
-        "holder",
+    env.run(&holder_args(
         "compromise",
-        "--store",
         "h.db",
-        "--principal",
         "agent:alice",
-        "--holder-key",
         "phone.json",
-        "--at",
-        "2026-01-01T00:21:00Z",
-    ])
+        &["--at", "2026-01-01T00:21:00Z"],
+    ))
     .ok();
     assert_eq!(prove_verify("2026-01-01T00:16:00Z"), 1);
-    env.run(&[
-        "keys",
-        "holder",
+    env.run(&holder_args(
         "retire",
-        "--store",
         "missing.db",
-        "--principal",
         "agent:alice",
-        "--holder-key",
         "phone.json",
-        "--at",
-        "1",
-    ])
+        &["--at", "1"],
+    ))
     .error(2);
 }
 
@@ -1215,170 +743,77 @@ fn bad_input_gives_one_error_line_for_every_subcommand() {
         "keyring-version.json",
         "{\"captoken_keyring\": 2, \"format\": \"hmac\", \"keys\": []}",
     );
-    env.run(&[
-        "keygen",
-        "--format",
-        "biscuit",
-        "--id",
-        "k1",
-        "--out",
-        "biscuit.json",
-    ])
-    .ok();
+    env.keygen("biscuit", "k1", "biscuit.json", &[]).ok();
     let cap = Env::example("capability.toml");
     let step = Env::example("step.toml");
     let cases: Vec<(Vec<&str>, i32, &str)> = vec![
         (
-            vec!["issue", "--key", "missing.json", "--capability", &cap],
+            issue_args("missing.json", &cap, &[]),
             2,
             "error: cannot read key file missing.json: No such file or directory",
         ),
         (
-            vec!["issue", "--key", "truncated.json", "--capability", &cap],
+            issue_args("truncated.json", &cap, &[]),
             2,
             "error: key file truncated.json: not a captoken keyring (JSON syntax error",
         ),
         (
-            vec!["issue", "--key", "keyring-shape.json", "--capability", &cap],
+            issue_args("keyring-shape.json", &cap, &[]),
             2,
             "error: key file keyring-shape.json: key k1: secret is not 32 bytes of hex",
         ),
         (
-            vec![
-                "issue",
-                "--key",
-                "keyring-version.json",
-                "--capability",
-                &cap,
-            ],
+            issue_args("keyring-version.json", &cap, &[]),
             2,
             "error: key file keyring-version.json: keyring version 2 is not supported",
         ),
         (
-            vec![
-                "issue",
-                "--key",
-                "issuer.json",
-                "--capability",
-                "missing.toml",
-            ],
+            issue_args("issuer.json", "missing.toml", &[]),
             2,
             "error: cannot read file missing.toml",
         ),
         (
-            vec![
-                "issue",
-                "--key",
-                "issuer.json",
-                "--capability",
-                "schema.json",
-            ],
+            issue_args("issuer.json", "schema.json", &[]),
             2,
             "error: capability file schema.json: missing field `tool`",
         ),
         (
-            vec![
-                "issue",
-                "--key",
-                "issuer.json",
-                "--capability",
-                "schema.toml",
-            ],
+            issue_args("issuer.json", "schema.toml", &[]),
             2,
             "error: capability file schema.toml: unknown field `colour`",
         ),
         (
-            vec![
-                "attenuate",
-                "--key",
-                "issuer.json",
-                "--token",
-                "missing.tok",
-                "--step",
-                &step,
-            ],
+            attenuate_args("issuer.json", "missing.tok", &step, &[]),
             2,
             "error: cannot read token file missing.tok",
         ),
         (
-            vec![
-                "attenuate",
-                "--key",
-                "issuer.json",
-                "--token",
-                "garbage.tok",
-                "--step",
-                &step,
-            ],
+            attenuate_args("issuer.json", "garbage.tok", &step, &[]),
             2,
             "error: token file garbage.tok: not a token of any captoken format",
         ),
         (
-            vec![
-                "attenuate",
-                "--key",
-                "issuer.json",
-                "--token",
-                "empty.tok",
-                "--step",
-                &step,
-            ],
+            attenuate_args("issuer.json", "empty.tok", &step, &[]),
             2,
             "error: token file empty.tok: empty",
         ),
         (
-            vec![
-                "attenuate",
-                "--key",
-                "issuer.json",
-                "--token",
-                "root.tok",
-                "--step",
-                "step.json",
-            ],
+            attenuate_args("issuer.json", "root.tok", "step.json", &[]),
             2,
             "error: step file step.json:",
         ),
         (
-            vec![
-                "attenuate",
-                "--key",
-                "biscuit.json",
-                "--token",
-                "root.tok",
-                "--step",
-                &step,
-            ],
+            attenuate_args("biscuit.json", "root.tok", &step, &[]),
             2,
             "error: the token is a hmac token but the key file is for biscuit",
         ),
         (
-            vec![
-                "delegate",
-                "--key",
-                "issuer.json",
-                "--token",
-                "garbage.tok",
-                "--step",
-                &step,
-                "--holder-key",
-                "alice.json",
-            ],
+            delegate_args("garbage.tok", &step, "alice.json", &[]),
             2,
             "error: token file garbage.tok",
         ),
         (
-            vec![
-                "delegate",
-                "--key",
-                "issuer.json",
-                "--token",
-                "root.tok",
-                "--step",
-                &step,
-                "--holder-key",
-                "issuer.json",
-            ],
+            delegate_args("root.tok", &step, "issuer.json", &[]),
             2,
             "error: holder key file issuer.json: not a captoken holder key",
         ),
@@ -1398,104 +833,32 @@ fn bad_input_gives_one_error_line_for_every_subcommand() {
             "error: key file truncated.json",
         ),
         (
-            vec![
-                "verify",
-                "--key",
-                "issuer.json",
-                "--token",
-                "garbage.tok",
-                "--subject",
-                "a",
-                "--server",
-                "s",
-                "--tool",
-                "t",
-            ],
+            verify_nothing("issuer.json", "garbage.tok", &[]),
             2,
             "error: token file garbage.tok: not a token of any captoken format",
         ),
         (
-            vec![
-                "verify",
-                "--key",
-                "truncated.json",
-                "--token",
-                "root.tok",
-                "--subject",
-                "a",
-                "--server",
-                "s",
-                "--tool",
-                "t",
-            ],
+            verify_nothing("truncated.json", "root.tok", &[]),
             2,
             "error: key file truncated.json",
         ),
         (
-            vec![
-                "verify",
-                "--key",
-                "issuer.json",
-                "--token",
-                "root.tok",
-                "--proof",
-                "missing.proof",
-                "--subject",
-                "a",
-                "--server",
-                "s",
-                "--tool",
-                "t",
-            ],
+            verify_nothing("issuer.json", "root.tok", &["--proof", "missing.proof"]),
             2,
             "error: cannot read token file missing.proof",
         ),
         (
-            vec![
-                "verify",
-                "--key",
-                "issuer.json",
-                "--token",
-                "root.tok",
-                "--subject",
-                "a",
-                "--server",
-                "s",
-                "--tool",
-                "t",
-                "--arg",
-                "novalue",
-            ],
+            verify_nothing("issuer.json", "root.tok", &["--arg", "novalue"]),
             2,
             "error: invalid value 'novalue' for '--arg <NAME=VALUE>'",
         ),
         (
-            vec![
-                "prove",
-                "--token",
-                "garbage.tok",
-                "--holder-key",
-                "alice.json",
-                "--server",
-                "s",
-                "--tool",
-                "t",
-            ],
+            prove_nothing("garbage.tok", "alice.json"),
             2,
             "error: cannot make the proof: ",
         ),
         (
-            vec![
-                "prove",
-                "--token",
-                "root.tok",
-                "--holder-key",
-                "truncated.json",
-                "--server",
-                "s",
-                "--tool",
-                "t",
-            ],
+            prove_nothing("root.tok", "truncated.json"),
             2,
             "error: holder key file truncated.json",
         ),
@@ -1526,30 +889,12 @@ fn bad_input_gives_one_error_line_for_every_subcommand() {
             "error: key file truncated.json",
         ),
         (
-            vec![
-                "keys",
-                "retire",
-                "--key",
-                "issuer.json",
-                "--id",
-                "nope",
-                "--at",
-                "1",
-            ],
+            key_state_args("retire", "issuer.json", "nope", "1"),
             2,
             "error: cannot retire: ",
         ),
         (
-            vec![
-                "keys",
-                "compromise",
-                "--key",
-                "issuer.json",
-                "--id",
-                "k1",
-                "--at",
-                "soon",
-            ],
+            key_state_args("compromise", "issuer.json", "k1", "soon"),
             2,
             "error: invalid value 'soon' for '--at <TIME>'",
         ),
@@ -1571,31 +916,23 @@ fn bad_input_gives_one_error_line_for_every_subcommand() {
             "error: key-set document truncated.json: ",
         ),
         (
-            vec![
-                "keys",
-                "holder",
+            holder_args(
                 "enroll",
-                "--store",
                 "h.db",
-                "--principal",
                 "p",
-                "--holder-key",
                 "missing.json",
-                "--not-before",
-                "1",
-                "--not-after",
-                "2",
-            ],
+                &["--not-before", "1", "--not-after", "2"],
+            ),
             2,
             "error: cannot read holder key file missing.json",
         ),
         (
-            vec!["keygen", "--format", "hmac", "--id", "", "--out", "x.json"],
+            keygen_args("hmac", "", "x.json", &[]),
             2,
             "error: key id \"\": ",
         ),
         (
-            vec!["keygen", "--format", "rsa", "--id", "k", "--out", "x.json"],
+            keygen_args("rsa", "k", "x.json", &[]),
             2,
             "error: invalid value 'rsa' for '--format <FORMAT>'",
         ),
@@ -1636,37 +973,10 @@ fn secrets_never_appear_in_output_or_help() {
             env.run(&["keys", "list", "--key", "issuer.json"]),
             env.run(&["keys", "list", "--key", "issuer.json", "--json"]),
             env.run(&["keys", "export", "--key", "issuer.json"]),
-            env.run(&[
-                "inspect",
-                "--token",
-                "bearer.tok",
-                "--key",
-                "issuer.json",
-                "--at",
-                AT,
-                "--json",
-            ]),
+            env.run(&inspect_at("bearer.tok", "issuer.json", AT, &["--json"])),
             env.run(&verify_bearer(&["--json"])),
-            env.run(&[
-                "issue",
-                "--key",
-                "issuer.json",
-                "--capability",
-                "issuer.json",
-            ]),
-            env.run(&[
-                "verify",
-                "--key",
-                "issuer.json",
-                "--token",
-                "issuer.json",
-                "--subject",
-                "a",
-                "--server",
-                "s",
-                "--tool",
-                "t",
-            ]),
+            env.issue("issuer.json", "issuer.json", &[]),
+            env.run(&verify_nothing("issuer.json", "issuer.json", &[])),
             env.run(&["--help"]),
         ];
         for sub in ["keygen", "issue", "verify", "keys"] {
@@ -1689,33 +999,18 @@ fn inspect_shows_a_chain_step_by_step() {
     for format in ["macaroon", "biscuit"] {
         let env = Env::new();
         env.issued(format);
-        env.run(&[
-            "attenuate",
-            "--key",
-            "issuer.json",
-            "--token",
+        env.attenuate(
             "root.tok",
-            "--step",
             &Env::example("step.toml"),
-            "--out",
-            "narrow.tok",
-        ])
+            &["--out", "narrow.tok"],
+        )
         .ok();
-        env.run(&[
-            "delegate",
-            "--key",
-            "issuer.json",
-            "--token",
+        env.delegate(
             "narrow.tok",
-            "--step",
             &Env::example("handover.toml"),
-            "--holder-key",
             "alice.json",
-            "--bind-holder",
-            "bob.json",
-            "--out",
-            "bob.tok",
-        ])
+            &["--bind-holder", "bob.json", "--out", "bob.tok"],
+        )
         .ok();
         let out = env.run(&["inspect", "--token", "bob.tok"]).ok();
         // Holder keys and hashes are random.
@@ -1747,15 +1042,7 @@ fn inspect_of_an_encrypted_token_needs_its_key() {
         "error: a paseto-local token is encrypted: inspect it with --key (its keyring file)"
     );
     let out = env
-        .run(&[
-            "inspect",
-            "--token",
-            "bearer.tok",
-            "--key",
-            "issuer.json",
-            "--at",
-            AT,
-        ])
+        .run(&inspect_at("bearer.tok", "issuer.json", AT, &[]))
         .ok();
     assert!(out.starts_with("VERIFIED: "), "{out}");
 }
@@ -1763,69 +1050,37 @@ fn inspect_of_an_encrypted_token_needs_its_key() {
 #[test]
 fn a_compromised_signing_key_stops_issuing_until_rotation() {
     let env = Env::new();
-    env.run(&[
-        "keygen", "--format", "hmac", "--id", "k1", "--out", "k.json",
-    ])
-    .ok();
+    env.keygen("hmac", "k1", "k.json", &[]).ok();
     env.run(&["keys", "rotate", "--key", "k.json", "--id", "k2"])
         .ok();
     let cap = Env::example("capability.toml");
-    env.run(&[
-        "issue",
-        "--key",
-        "k.json",
-        "--capability",
-        &cap,
-        "--out",
-        "t.tok",
-    ])
-    .ok();
-    env.run(&[
-        "keys",
+    env.issue("k.json", &cap, &["--out", "t.tok"]).ok();
+    env.run(&key_state_args(
         "compromise",
-        "--key",
         "k.json",
-        "--id",
         "k2",
-        "--at",
         "2026-01-01T00:00:00Z",
-    ])
+    ))
     .ok();
     let list = env.run(&["keys", "list", "--key", "k.json"]).ok();
     assert!(!list.contains("signing"), "{list}");
-    let line = env
-        .run(&["issue", "--key", "k.json", "--capability", &cap])
-        .error(2);
+    let line = env.issue("k.json", &cap, &[]).error(2);
     assert!(line.contains("names no signing key"), "{line}");
     let line = env
-        .run(&[
-            "attenuate",
-            "--key",
+        .run(&attenuate_args(
             "k.json",
-            "--token",
             "t.tok",
-            "--step",
             &Env::example("step.toml"),
-        ])
+            &[],
+        ))
         .error(2);
     assert!(line.contains("names no signing key"), "{line}");
     // Tokens of the compromised key deny; after a rotation, issuing works again.
-    let mut args = vec![
-        "verify",
-        "--key",
-        "k.json",
-        "--token",
-        "t.tok",
-        "--subject",
-        "agent:alice",
-    ];
-    args.extend(REQUEST);
-    args.extend(["--at", AT]);
-    env.run(&args).code(1);
+    env.run(&verify_args("k.json", "t.tok", "agent:alice", &[]))
+        .code(1);
     env.run(&["keys", "rotate", "--key", "k.json", "--id", "k3"])
         .ok();
-    env.run(&["issue", "--key", "k.json", "--capability", &cap])
-        .ok();
+    env.issue("k.json", &cap, &[]).ok();
 }
 
 #[test]
@@ -1833,31 +1088,13 @@ fn a_reissued_child_verifies_through_the_issuers_store() {
     for format in ["hmac", "paseto-public", "paseto-local"] {
         let env = Env::new();
         env.bearer(format);
-        env.run(&[
-            "attenuate",
-            "--key",
-            "issuer.json",
-            "--token",
+        env.attenuate(
             "bearer.tok",
-            "--step",
             &Env::example("step.toml"),
-            "--store",
-            "store.db",
-            "--out",
-            "child.tok",
-        ])
+            &["--store", "store.db", "--out", "child.tok"],
+        )
         .ok();
-        let mut args = vec![
-            "verify",
-            "--key",
-            "issuer.json",
-            "--token",
-            "child.tok",
-            "--subject",
-            "agent:alice",
-        ];
-        args.extend(REQUEST);
-        args.extend(["--at", AT]);
+        let mut args = verify_args("issuer.json", "child.tok", "agent:alice", &[]);
         let out = env.run(&args).code(1);
         assert!(
             out.stdout.starts_with("denied: lineage_unknown"),
@@ -1872,16 +1109,7 @@ fn a_reissued_child_verifies_through_the_issuers_store() {
 #[test]
 fn strings_from_a_token_cannot_forge_output_lines() {
     let env = Env::new();
-    env.run(&[
-        "keygen",
-        "--format",
-        "hmac",
-        "--id",
-        "k1",
-        "--out",
-        "issuer.json",
-    ])
-    .ok();
+    env.keygen("hmac", "k1", "issuer.json", &[]).ok();
     // A subject and a path carrying a newline, a fake banner and a terminal escape.
     env.write(
         "evil.json",
@@ -1889,16 +1117,8 @@ fn strings_from_a_token_cannot_forge_output_lines() {
             "grants": [{"server": "fs", "tool": "read_file",
                         "args": {"path": {"path": "/srv/\u001b[2K\rVERIFIED/"}}}]}"#,
     );
-    env.run(&[
-        "issue",
-        "--key",
-        "issuer.json",
-        "--capability",
-        "evil.json",
-        "--out",
-        "evil.tok",
-    ])
-    .ok();
+    env.issue("issuer.json", "evil.json", &["--out", "evil.tok"])
+        .ok();
     let out = env.run(&["inspect", "--token", "evil.tok"]).ok();
     assert!(out.starts_with("NOT VERIFIED: "), "{out}");
     assert!(
@@ -1929,17 +1149,7 @@ fn a_keyring_file_can_come_from_standard_input() {
     let env = Env::new();
     env.bearer("hmac");
     let keyring = env.read("issuer.json");
-    let mut args = vec![
-        "verify",
-        "--key",
-        "-",
-        "--token",
-        "bearer.tok",
-        "--subject",
-        "agent:alice",
-    ];
-    args.extend(REQUEST);
-    args.extend(["--at", AT]);
+    let args = verify_args("-", "bearer.tok", "agent:alice", &[]);
     let out = env.run_stdin(&args, &keyring).ok();
     assert!(out.starts_with("allowed: "), "{out}");
 }
@@ -1948,17 +1158,7 @@ fn a_keyring_file_can_come_from_standard_input() {
 fn keygen_refuses_a_public_out_over_its_secret_out() {
     let env = Env::new();
     let line = env
-        .run(&[
-            "keygen",
-            "--format",
-            "paseto-public",
-            "--id",
-            "k1",
-            "--out",
-            "k.json",
-            "--public-out",
-            "k.json",
-        ])
+        .keygen("paseto-public", "k1", "k.json", &["--public-out", "k.json"])
         .error(2);
     assert!(line.contains("--public-out"), "{line}");
     assert!(!env.path("k.json").exists());

@@ -13,7 +13,10 @@
 
 mod common;
 
-use common::{AT, Env, Out, REQUEST};
+use common::{
+    AT, Env, Out, attenuate_args, delegate_args, issue_args, keygen_args, prove_at, verify_args,
+    verify_at,
+};
 
 /// Runs one step, records it in the transcript, and returns its output.
 fn step(env: &Env, log: &mut String, args: &[&str]) -> Out {
@@ -42,15 +45,7 @@ fn session(format: &str) {
     step(
         &env,
         &mut log,
-        &[
-            "keygen",
-            "--format",
-            format,
-            "--id",
-            "k1",
-            "--out",
-            "issuer.json",
-        ],
+        &keygen_args(format, "k1", "issuer.json", &[]),
     )
     .ok();
     assert_eq!(env.mode("issuer.json"), 0o600);
@@ -59,35 +54,25 @@ fn session(format: &str) {
     step(
         &env,
         &mut log,
-        &[
-            "issue",
-            "--key",
+        &issue_args(
             "issuer.json",
-            "--capability",
             &cap,
-            "--bind-holder",
-            "alice.json",
-            "--store",
-            "store.db",
-            "--out",
-            "root.tok",
-        ],
+            &[
+                "--bind-holder",
+                "alice.json",
+                "--store",
+                "store.db",
+                "--out",
+                "root.tok",
+            ],
+        ),
     )
     .ok();
 
     let diff = step(
         &env,
         &mut log,
-        &[
-            "attenuate",
-            "--key",
-            "issuer.json",
-            "--token",
-            "root.tok",
-            "--step",
-            &narrow,
-            "--dry-run",
-        ],
+        &attenuate_args("issuer.json", "root.tok", &narrow, &["--dry-run"]),
     )
     .ok();
     assert!(diff.contains("- expires_at: 2026-01-01T01:00:00Z (1767229200)\n+ expires_at: 2026-01-01T00:30:00Z (1767227400)"), "{diff}");
@@ -99,19 +84,12 @@ fn session(format: &str) {
     step(
         &env,
         &mut log,
-        &[
-            "attenuate",
-            "--key",
+        &attenuate_args(
             "issuer.json",
-            "--token",
             "root.tok",
-            "--step",
             &narrow,
-            "--store",
-            "store.db",
-            "--out",
-            "narrow.tok",
-        ],
+            &["--store", "store.db", "--out", "narrow.tok"],
+        ),
     )
     .ok();
 
@@ -119,70 +97,55 @@ fn session(format: &str) {
     let thief = step(
         &env,
         &mut log,
-        &[
-            "delegate",
-            "--key",
-            "issuer.json",
-            "--token",
+        &delegate_args(
             "narrow.tok",
-            "--step",
             &handover,
-            "--holder-key",
             "bob.json",
-            "--bind-holder",
-            "bob.json",
-            "--store",
-            "store.db",
-            "--out",
-            "stolen.tok",
-        ],
+            &[
+                "--bind-holder",
+                "bob.json",
+                "--store",
+                "store.db",
+                "--out",
+                "stolen.tok",
+            ],
+        ),
     );
     thief.error(1);
     step(
         &env,
         &mut log,
-        &[
-            "delegate",
-            "--key",
-            "issuer.json",
-            "--token",
+        &delegate_args(
             "narrow.tok",
-            "--step",
             &handover,
-            "--holder-key",
             "alice.json",
-            "--bind-holder",
-            "bob.json",
-            "--store",
-            "store.db",
-            "--out",
-            "bob.tok",
-        ],
+            &[
+                "--bind-holder",
+                "bob.json",
+                "--store",
+                "store.db",
+                "--out",
+                "bob.tok",
+            ],
+        ),
     )
     .ok();
 
     // Without a proof, bob's token is useless.
-    let mut verify = vec![
-        "verify",
-        "--key",
+    let verify = verify_args(
         "issuer.json",
-        "--token",
         "bob.tok",
-        "--subject",
         "agent:bob",
-    ];
-    verify.extend(REQUEST);
-    verify.extend(["--at", AT, "--store", "store.db"]);
+        &["--store", "store.db"],
+    );
     let denied = step(&env, &mut log, &verify).code(1);
     assert!(
         denied.stdout.starts_with("denied: possession_required"),
         "{denied:?}"
     );
 
-    let mut prove = vec!["prove", "--token", "bob.tok", "--holder-key", "bob.json"];
-    prove.extend(local_key);
-    prove.extend(REQUEST);
-    prove.extend(["--at", AT, "--out", "proof1"]);
+    let mut prove = prove_at("bob.tok", "bob.json", local_key, AT);
+    prove.extend(["--out", "proof1"]);
     step(&env, &mut log, &prove).ok();
     assert!(env.read("proof1").starts_with("ctp1."));
 
@@ -215,24 +178,16 @@ fn session(format: &str) {
     .ok();
 
     let later = "2026-01-01T00:11:00Z";
-    let mut prove2 = vec!["prove", "--token", "bob.tok", "--holder-key", "bob.json"];
-    prove2.extend(local_key);
-    prove2.extend(REQUEST);
-    prove2.extend(["--at", later, "--out", "proof2"]);
+    let mut prove2 = prove_at("bob.tok", "bob.json", local_key, later);
+    prove2.extend(["--out", "proof2"]);
     step(&env, &mut log, &prove2).ok();
-    let mut after = vec![
-        "verify",
-        "--key",
+    let after = verify_at(
         "issuer.json",
-        "--token",
         "bob.tok",
-        "--subject",
         "agent:bob",
-        "--proof",
-        "proof2",
-    ];
-    after.extend(REQUEST);
-    after.extend(["--at", later, "--store", "store.db", "--json"]);
+        later,
+        &["--proof", "proof2", "--store", "store.db", "--json"],
+    );
     let revoked = step(&env, &mut log, &after).code(1);
     let decision: serde_json::Value = serde_json::from_str(&revoked.stdout).expect("decision JSON");
     assert_eq!(decision["allowed"], false);

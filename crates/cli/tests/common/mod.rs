@@ -45,6 +45,155 @@ pub(crate) const REQUEST: [&str; 10] = [
 /// 2026-01-01T00:10:00Z: inside every example capability's window.
 pub(crate) const AT: &str = "2026-01-01T00:10:00Z";
 
+/// `head`, then `tail`.
+fn then<'a>(head: &[&'a str], tail: &[&'a str]) -> Vec<&'a str> {
+    [head, tail].concat()
+}
+
+/// `keygen --format FORMAT --id ID --out OUT`, then `extra`.
+pub(crate) fn keygen_args<'a>(
+    format: &'a str,
+    id: &'a str,
+    out: &'a str,
+    x: &[&'a str],
+) -> Vec<&'a str> {
+    then(&["keygen", "--format", format, "--id", id, "--out", out], x)
+}
+
+/// `issue --key KEY --capability CAPABILITY`, then `extra`.
+pub(crate) fn issue_args<'a>(key: &'a str, capability: &'a str, x: &[&'a str]) -> Vec<&'a str> {
+    then(&["issue", "--key", key, "--capability", capability], x)
+}
+
+/// `attenuate --key KEY --token TOKEN --step STEP`, then `extra`.
+pub(crate) fn attenuate_args<'a>(
+    key: &'a str,
+    token: &'a str,
+    step: &'a str,
+    x: &[&'a str],
+) -> Vec<&'a str> {
+    then(
+        &["attenuate", "--key", key, "--token", token, "--step", step],
+        x,
+    )
+}
+
+/// `delegate --key issuer.json --token TOKEN --step STEP --holder-key HOLDER_KEY`, then `extra`.
+pub(crate) fn delegate_args<'a>(
+    token: &'a str,
+    step: &'a str,
+    holder: &'a str,
+    x: &[&'a str],
+) -> Vec<&'a str> {
+    let head = [
+        "delegate",
+        "--key",
+        "issuer.json",
+        "--token",
+        token,
+        "--step",
+        step,
+    ];
+    then(&then(&head, &["--holder-key", holder]), x)
+}
+
+/// `verify --key KEY --token TOKEN --subject SUBJECT`, the [`REQUEST`] at `at`, then `extra`.
+pub(crate) fn verify_at<'a>(
+    key: &'a str,
+    token: &'a str,
+    subject: &'a str,
+    at: &'a str,
+    x: &[&'a str],
+) -> Vec<&'a str> {
+    let head = then(
+        &[
+            "verify",
+            "--key",
+            key,
+            "--token",
+            token,
+            "--subject",
+            subject,
+        ],
+        &REQUEST,
+    );
+    then(&then(&head, &["--at", at]), x)
+}
+
+/// `verify --key KEY --token TOKEN --subject SUBJECT`, the [`REQUEST`] at [`AT`], then `extra`.
+pub(crate) fn verify_args<'a>(
+    key: &'a str,
+    token: &'a str,
+    subject: &'a str,
+    x: &[&'a str],
+) -> Vec<&'a str> {
+    verify_at(key, token, subject, AT, x)
+}
+
+/// `prove --token TOKEN --holder-key HOLDER_KEY`, then `extra`, then the [`REQUEST`] (no `--at`).
+pub(crate) fn prove_args<'a>(token: &'a str, holder: &'a str, x: &[&'a str]) -> Vec<&'a str> {
+    then(
+        &then(&["prove", "--token", token, "--holder-key", holder], x),
+        &REQUEST,
+    )
+}
+
+/// [`prove_args`] at `at`.
+pub(crate) fn prove_at<'a>(
+    token: &'a str,
+    holder: &'a str,
+    x: &[&'a str],
+    at: &'a str,
+) -> Vec<&'a str> {
+    then(&prove_args(token, holder, x), &["--at", at])
+}
+
+/// `inspect --token TOKEN --key KEY --at AT`, then `extra`.
+pub(crate) fn inspect_at<'a>(
+    token: &'a str,
+    key: &'a str,
+    at: &'a str,
+    x: &[&'a str],
+) -> Vec<&'a str> {
+    then(&["inspect", "--token", token, "--key", key, "--at", at], x)
+}
+
+/// `keys COMMAND --key KEY --id ID --at AT` (retire, compromise).
+pub(crate) fn key_state_args<'a>(
+    command: &'a str,
+    key: &'a str,
+    id: &'a str,
+    at: &'a str,
+) -> Vec<&'a str> {
+    vec!["keys", command, "--key", key, "--id", id, "--at", at]
+}
+
+/// `keys holder COMMAND --store STORE --principal PRINCIPAL --holder-key HOLDER_KEY`, then `extra`.
+pub(crate) fn holder_args<'a>(
+    command: &'a str,
+    store: &'a str,
+    principal: &'a str,
+    holder: &'a str,
+    x: &[&'a str],
+) -> Vec<&'a str> {
+    let head = [
+        "keys",
+        "holder",
+        command,
+        "--store",
+        store,
+        "--principal",
+        principal,
+    ];
+    then(&then(&head, &["--holder-key", holder]), x)
+}
+
+/// Replaces the argument `from` by `to`.
+pub(crate) fn swap<'a>(args: &mut [&'a str], from: &str, to: &'a str) {
+    let i = args.iter().position(|a| *a == from).unwrap();
+    args[i] = to;
+}
+
 /// What a run of the command produced.
 #[derive(Debug)]
 pub(crate) struct Out {
@@ -147,61 +296,62 @@ impl Env {
         examples().join(name).display().to_string()
     }
 
+    /// Runs `captoken keygen` (see [`keygen_args`]).
+    pub(crate) fn keygen(&self, format: &str, id: &str, out: &str, extra: &[&str]) -> Out {
+        self.run(&keygen_args(format, id, out, extra))
+    }
+
+    /// Runs `captoken issue` (see [`issue_args`]).
+    pub(crate) fn issue(&self, key: &str, capability: &str, extra: &[&str]) -> Out {
+        self.run(&issue_args(key, capability, extra))
+    }
+
+    /// Runs `captoken attenuate --key issuer.json` (see [`attenuate_args`]).
+    pub(crate) fn attenuate(&self, token: &str, step: &str, extra: &[&str]) -> Out {
+        self.run(&attenuate_args("issuer.json", token, step, extra))
+    }
+
+    /// Runs `captoken delegate` (see [`delegate_args`]).
+    pub(crate) fn delegate(
+        &self,
+        token: &str,
+        step: &str,
+        holder_key: &str,
+        extra: &[&str],
+    ) -> Out {
+        self.run(&delegate_args(token, step, holder_key, extra))
+    }
+
     /// keygen → two holder keys → issue (bound to alice, lineage in store.db).
     pub(crate) fn issued(&self, format: &str) {
-        self.run(&[
-            "keygen",
-            "--format",
-            format,
-            "--id",
-            "k1",
-            "--out",
-            "issuer.json",
-        ])
-        .ok();
+        self.keygen(format, "k1", "issuer.json", &[]).ok();
         self.run(&["holder-keygen", "--out", "alice.json"]).ok();
         self.run(&["holder-keygen", "--out", "bob.json"]).ok();
         let cap = Self::example("capability.toml");
-        self.run(&[
-            "issue",
-            "--key",
+        self.issue(
             "issuer.json",
-            "--capability",
             &cap,
-            "--bind-holder",
-            "alice.json",
-            "--store",
-            "store.db",
-            "--out",
-            "root.tok",
-        ])
+            &[
+                "--bind-holder",
+                "alice.json",
+                "--store",
+                "store.db",
+                "--out",
+                "root.tok",
+            ],
+        )
         .ok();
     }
 
     /// keygen → issue a bearer token (unbound) from `examples/capability.toml`.
     pub(crate) fn bearer(&self, format: &str) {
-        self.run(&[
-            "keygen",
-            "--format",
-            format,
-            "--id",
-            "k1",
-            "--out",
-            "issuer.json",
-        ])
-        .ok();
+        self.keygen(format, "k1", "issuer.json", &[]).ok();
         let cap = Self::example("capability.toml");
-        self.run(&[
-            "issue",
-            "--key",
+        self.issue(
             "issuer.json",
-            "--capability",
             &cap,
-            "--store",
-            "store.db",
-            "--out",
-            "bearer.tok",
-        ])
+            &["--store", "store.db", "--out", "bearer.tok"],
+        )
         .ok();
     }
 
