@@ -14,8 +14,8 @@
 mod common;
 
 use common::{
-    AT, Env, Out, attenuate_args, delegate_args, issue_args, keygen_args, prove_at, verify_args,
-    verify_at,
+    AT, Env, Out, ROOT_ISSUE, attenuate_args, delegate_args, issue_args, keygen_args, prove_at,
+    verify_args, verify_at,
 };
 
 /// Runs one step, records it in the transcript, and returns its output.
@@ -54,18 +54,7 @@ fn session(format: &str) {
     step(
         &env,
         &mut log,
-        &issue_args(
-            "issuer.json",
-            &cap,
-            &[
-                "--bind-holder",
-                "alice.json",
-                "--store",
-                "store.db",
-                "--out",
-                "root.tok",
-            ],
-        ),
+        &issue_args("issuer.json", &cap, &ROOT_ISSUE),
     )
     .ok();
 

@@ -42,6 +42,17 @@ pub(crate) const REQUEST: [&str; 10] = [
     "limit=10",
 ];
 
+/// The `issue` flags of a session's root token: bound to alice, its lineage
+/// in store.db, written to root.tok.
+pub(crate) const ROOT_ISSUE: [&str; 6] = [
+    "--bind-holder",
+    "alice.json",
+    "--store",
+    "store.db",
+    "--out",
+    "root.tok",
+];
+
 /// 2026-01-01T00:10:00Z: inside every example capability's window.
 pub(crate) const AT: &str = "2026-01-01T00:10:00Z";
 
@@ -328,19 +339,7 @@ impl Env {
         self.run(&["holder-keygen", "--out", "alice.json"]).ok();
         self.run(&["holder-keygen", "--out", "bob.json"]).ok();
         let cap = Self::example("capability.toml");
-        self.issue(
-            "issuer.json",
-            &cap,
-            &[
-                "--bind-holder",
-                "alice.json",
-                "--store",
-                "store.db",
-                "--out",
-                "root.tok",
-            ],
-        )
-        .ok();
+        self.issue("issuer.json", &cap, &ROOT_ISSUE).ok();
     }
 
     /// keygen → issue a bearer token (unbound) from `examples/capability.toml`.
