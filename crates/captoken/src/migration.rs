@@ -20,7 +20,8 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::sync::{Mutex, PoisonError};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{PoisonError, RwLock};
 
 use captoken_core_types::{
     Attenuation, Capability, Denied, DenyReason, Error, ForeignLineage, Format, HolderSigningKey,
@@ -63,10 +64,14 @@ pub struct FormatCount {
 pub struct MultiVerifier {
     writer: Reader,
     others: Vec<Reader>,
-    /// Per format, per key: nested so that counting an allowed request
-    /// looks the key up by reference (no allocation once it has been seen).
-    allowed: Mutex<BTreeMap<Format, BTreeMap<KeyId, u64>>>,
-    denied: Mutex<BTreeMap<Option<Format>, u64>>,
+    /// Allowed requests per format read (fixed at construction), then per
+    /// key: counting takes a read lock and one atomic add (a write lock only
+    /// the first time a key is seen), so threads sharing the verifier do not
+    /// queue on a mutex.
+    allowed: BTreeMap<Format, RwLock<BTreeMap<KeyId, AtomicU64>>>,
+    /// Denied requests per format read, and of no format's marker.
+    denied: BTreeMap<Format, AtomicU64>,
+    unmarked: AtomicU64,
 }
 
 impl MultiVerifier {
@@ -95,11 +100,19 @@ impl MultiVerifier {
         let (mut writer, others): (Vec<Reader>, Vec<Reader>) =
             readers.into_iter().partition(|r| r.format() == writes);
         let writer = writer.pop().ok_or(MigrationError::WriterNotRead(writes))?;
+        let formats: Vec<Format> = std::iter::once(&writer)
+            .chain(&others)
+            .map(|r| r.format())
+            .collect();
         Ok(Self {
             writer,
             others,
-            allowed: Mutex::new(BTreeMap::new()),
-            denied: Mutex::new(BTreeMap::new()),
+            allowed: formats
+                .iter()
+                .map(|f| (*f, RwLock::new(BTreeMap::new())))
+                .collect(),
+            denied: formats.iter().map(|f| (*f, AtomicU64::new(0))).collect(),
+            unmarked: AtomicU64::new(0),
         })
     }
 
@@ -174,39 +187,54 @@ impl MultiVerifier {
         let format = reader.format();
         let verdict = reader.verify_text(text, request, &ctx.with_foreign(self));
         match &verdict {
-            Ok(v) => {
-                let mut allowed = self.allowed.lock().unwrap_or_else(PoisonError::into_inner);
-                let keys = allowed.entry(v.format).or_default();
-                match keys.get_mut(&v.key_id) {
-                    Some(n) => *n += 1,
-                    None => {
-                        keys.insert(v.key_id.clone(), 1);
-                    }
-                }
-            }
+            Ok(v) => self.count_allowed(v.format, &v.key_id),
             Err(_) => self.count_denied(Some(format)),
         }
         (Some(format), verdict)
     }
 
+    fn count_allowed(&self, format: Format, key_id: &KeyId) {
+        let Some(keys) = self.allowed.get(&format) else {
+            return;
+        };
+        if let Some(n) = keys
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(key_id)
+        {
+            n.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        keys.write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(key_id.clone())
+            .or_insert_with(|| AtomicU64::new(0))
+            .fetch_add(1, Ordering::Relaxed);
+    }
+
     /// Counts one denied request of `format` (`None`: no format's marker).
     pub(crate) fn count_denied(&self, format: Option<Format>) {
-        let mut denied = self.denied.lock().unwrap_or_else(PoisonError::into_inner);
-        *denied.entry(format).or_insert(0) += 1;
+        let counter = match format {
+            Some(f) => self.denied.get(&f).unwrap_or(&self.unmarked),
+            None => &self.unmarked,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Requests allowed so far, per format and key, in order.
     #[must_use]
     pub fn counts(&self) -> Vec<FormatCount> {
-        let allowed = self.allowed.lock().unwrap_or_else(PoisonError::into_inner);
-        allowed
+        self.allowed
             .iter()
             .flat_map(|(format, keys)| {
-                keys.iter().map(|(key_id, n)| FormatCount {
-                    format: *format,
-                    key_id: key_id.clone(),
-                    allowed: *n,
-                })
+                let keys = keys.read().unwrap_or_else(PoisonError::into_inner);
+                keys.iter()
+                    .map(|(key_id, n)| FormatCount {
+                        format: *format,
+                        key_id: key_id.clone(),
+                        allowed: n.load(Ordering::Relaxed),
+                    })
+                    .collect::<Vec<_>>()
             })
             .collect()
     }
@@ -214,8 +242,15 @@ impl MultiVerifier {
     /// Requests denied so far, per format (`None`: no format's marker).
     #[must_use]
     pub fn denied(&self) -> Vec<(Option<Format>, u64)> {
-        let denied = self.denied.lock().unwrap_or_else(PoisonError::into_inner);
-        denied.iter().map(|(f, n)| (*f, *n)).collect()
+        let unmarked = (None, self.unmarked.load(Ordering::Relaxed));
+        std::iter::once(unmarked)
+            .chain(
+                self.denied
+                    .iter()
+                    .map(|(f, n)| (Some(*f), n.load(Ordering::Relaxed))),
+            )
+            .filter(|(_, n)| *n > 0)
+            .collect()
     }
 
     /// The bridge issuer: re-issues the parent given as text (any re-issuing
