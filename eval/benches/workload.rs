@@ -214,6 +214,18 @@ fn hmac_floor(c: &mut Criterion) {
                 mac.verify_slice(black_box(&tag))
             })
         });
+        // DESIGN.md §12: the MAC and the token's lineage hash, both unavoidable.
+        let bytes = tokens[depth].as_bytes().to_vec();
+        let format = Hmac::provider(0).format();
+        group.bench_function(BenchmarkId::new("floor-hmac-lineage", depth), |b| {
+            b.iter(|| {
+                let mut mac =
+                    HmacSha256::new_from_slice(black_box(&SECRET)).expect("any key length");
+                mac.update(black_box(&signed));
+                let ok = mac.verify_slice(black_box(&tag));
+                (ok, LineageHash::compute(format, black_box(&bytes)))
+            })
+        });
     }
     group.finish();
 }

@@ -24,10 +24,16 @@ pub struct Comparison {
 pub const COMPARISONS: &[Comparison] = &[
     Comparison {
         provider: "hmac",
-        floors: &[(
-            "floor-hmac-sha256",
-            "one HMAC-SHA256 over the token's signed bytes",
-        )],
+        floors: &[
+            (
+                "floor-hmac-lineage",
+                "DESIGN.md §12: one HMAC-SHA256 over the token's signed bytes plus the SHA-256 of its lineage hash",
+            ),
+            (
+                "floor-hmac-sha256",
+                "one HMAC-SHA256 over the token's signed bytes",
+            ),
+        ],
         peers: &[
             (
                 "peer-jsonwebtoken-hs256",
