@@ -228,6 +228,7 @@ fn timings(
         "keyring",
         "gateway",
         "throughput",
+        "allocations",
         "store",
         "store-verify",
         "store-reserve-threads",

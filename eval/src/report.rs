@@ -299,6 +299,26 @@ pub fn throughput_table(timings: &Timings) -> String {
     t
 }
 
+/// The depths of the `allocations` group (heap allocations per cold verification).
+pub const ALLOCATION_DEPTHS: [usize; 2] = [0, 16];
+
+/// Heap allocations per cold verification of the workload chain, per
+/// provider and depth (counted by dhat, not timed).
+#[must_use]
+pub fn allocation_table(timings: &Timings) -> String {
+    let mut t = String::from("| provider | depth 0 | depth 16 |\n|---|---|---|\n");
+    for c in COMPARISONS {
+        let at = |d| {
+            timings
+                .median("allocations", c.provider, d)
+                .map_or_else(|| "–".to_owned(), |v| format!("{v:.0}"))
+        };
+        let [zero, deep] = ALLOCATION_DEPTHS;
+        let _ = writeln!(t, "| {} | {} | {} |", c.provider, at(zero), at(deep));
+    }
+    t
+}
+
 /// The keyring sizes of the `keyring` benchmark group (its parameter).
 pub const KEYRING_SIZES: [usize; 2] = [1, 1000];
 
@@ -809,6 +829,16 @@ pub fn tables(d: &Deterministic, timings: &Timings) -> BTreeMap<&'static str, St
             ),
         ),
         (
+            "allocations",
+            format!(
+                "{}\nCounted {} on {} ({} run).\n",
+                allocation_table(timings),
+                timings.date,
+                timings.machine,
+                timings.mode
+            ),
+        ),
+        (
             "throughput",
             format!(
                 "{}\nMeasured {} on {} ({} run).\n",
@@ -908,6 +938,9 @@ pub fn report(d: &Deterministic, timings: &Timings) -> String {
          `Gateway::check` (crate `captoken`) of a bearer token's text at depth 0 over in-memory stores: marker dispatch,\n\
          parsing, the provider's verification and the decision with its per-format counters, against the provider's own\n\
          `verify` of the already parsed token (the verify table's depth 0) and its `parse_text` plus `verify`.\n\n{gateway}\n\
+         ## Allocations per verification\n\n\
+         Heap allocations per cold verification of the workload chain (bearer, in-memory stores, caches warm), counted by\n\
+         dhat's heap profiler over 100 calls: the same on every run of the same build.\n\n{allocations}\n\
          ## Throughput on several threads\n\n\
          Verifications per second at depth 0 (bearer), one provider instance and one set of in-memory stores shared by\n\
          every thread (1, and every core of the machine); the time per verification across all threads is the benchmark's\n\
@@ -938,6 +971,7 @@ pub fn report(d: &Deterministic, timings: &Timings) -> String {
         possession = section("possession"),
         gateway = section("gateway"),
         throughput = section("throughput"),
+        allocations = section("allocations"),
         keyring = section("keyring"),
         stores = section("stores"),
         sizes = section("sizes"),

@@ -273,6 +273,15 @@ fn eval(full: bool, check: bool) -> Result<(), String> {
             "--",
         ])
         .args(if full { FULL_BENCH } else { QUICK_BENCH }))?;
+    // Allocation counts: a binary of their own (dhat's global allocator),
+    // written next to criterion's estimates.
+    run(cargo().current_dir(&root_dir).args([
+        "bench",
+        "--package",
+        "captoken-eval",
+        "--bench",
+        "allocations",
+    ]))?;
     run(eval_command("timings")
         .arg("--criterion")
         .arg(&criterion_dir)
