@@ -1024,18 +1024,11 @@ fn stores(c: &mut Criterion) {
     }
     let request = workload::request(STORE_VERIFY_DEPTH);
     let leaf = &tokens[STORE_VERIFY_DEPTH];
-    let mut group = c.benchmark_group("store-verify");
     let contexts = [
         ("hmac-memory", memory.cold()),
         ("hmac-sqlite", VerifyContext::new(&sqlite, &sqlite)),
     ];
-    for (name, ctx) in contexts {
-        assert!(p.verify(leaf, &request, &ctx).is_ok(), "{name}");
-        group.bench_function(BenchmarkId::new(name, STORE_VERIFY_DEPTH), |b| {
-            b.iter(|| p.verify(black_box(leaf), black_box(&request), &ctx))
-        });
-    }
-    group.finish();
+    cold_verify(c, &p, leaf, &request, &contexts);
 
     // Durable reservations per second, one handle per thread on one file.
     let mut group = c.benchmark_group("store-reserve-threads");
@@ -1184,7 +1177,6 @@ fn postgres_stores(c: &mut Criterion) {
     }
     let request = workload::request(STORE_VERIFY_DEPTH);
     let leaf = &tokens[STORE_VERIFY_DEPTH];
-    let mut group = c.benchmark_group("store-verify");
     let contexts = [
         ("hmac-postgres", VerifyContext::new(&store, &store)),
         (
@@ -1192,13 +1184,7 @@ fn postgres_stores(c: &mut Criterion) {
             VerifyContext::new(&snapshot, &store),
         ),
     ];
-    for (name, ctx) in contexts {
-        assert!(p.verify(leaf, &request, &ctx).is_ok(), "{name}");
-        group.bench_function(BenchmarkId::new(name, STORE_VERIFY_DEPTH), |b| {
-            b.iter(|| p.verify(black_box(leaf), black_box(&request), &ctx))
-        });
-    }
-    group.finish();
+    cold_verify(c, &p, leaf, &request, &contexts);
 
     // Reservations per second from several clients at once (replicas), each
     // with its own handle on one server.
@@ -1214,6 +1200,25 @@ fn postgres_stores(c: &mut Criterion) {
     }
     group.finish();
     drop((snapshot, store));
+}
+
+/// The `store-verify` group: cold verify of `leaf` over each named context.
+fn cold_verify<P: TokenProvider>(
+    c: &mut Criterion,
+    p: &P,
+    leaf: &Token,
+    request: &captoken_core_types::Request,
+    contexts: &[(&str, VerifyContext<'_>)],
+) {
+    let mut group = c.benchmark_group("store-verify");
+    for (name, ctx) in contexts {
+        assert!(p.verify(leaf, request, ctx).is_ok(), "{name}");
+        group.bench_function(
+            BenchmarkId::new(*name, captoken_eval::report::STORE_VERIFY_DEPTH),
+            |b| b.iter(|| p.verify(black_box(leaf), black_box(request), ctx)),
+        );
+    }
+    group.finish();
 }
 
 /// `iters` fresh reservations on each of `handles` at once, one thread per

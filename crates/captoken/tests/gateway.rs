@@ -45,6 +45,21 @@ fn gateway(provider: impl TokenProvider + Send + Sync + 'static, now: u64) -> Ga
         .unwrap()
 }
 
+/// Alice's key, a token `g` issued bound to it, and a request it allows.
+fn bound_to_alice(g: &Gateway) -> (HolderSigningKey, String, captoken::Request) {
+    let alice = HolderSigningKey::from_seed(&[1; 32]);
+    let bound = g
+        .issue(&capability(Subject::bound_to_key(
+            "agent:alice",
+            alice.public().clone(),
+        )))
+        .unwrap();
+    let request = g
+        .request("agent:alice", "fs", "read_file")
+        .with_arg("path", "/srv/data/a.txt");
+    (alice, bound, request)
+}
+
 fn reason(d: &Decision) -> Option<&'static str> {
     assert_eq!(d.reason().is_some(), !d.is_allowed());
     d.reason_code()
@@ -263,16 +278,7 @@ fn shared_by_threads_each_proof_accepted_once() {
     fn assert_send_sync<T: Send + Sync>() {}
     assert_send_sync::<Gateway>();
     let g = Arc::new(gateway(hmac(), NOW));
-    let alice = HolderSigningKey::from_seed(&[1; 32]);
-    let bound = g
-        .issue(&capability(Subject::bound_to_key(
-            "agent:alice",
-            alice.public().clone(),
-        )))
-        .unwrap();
-    let request = g
-        .request("agent:alice", "fs", "read_file")
-        .with_arg("path", "/srv/data/a.txt");
+    let (alice, bound, request) = bound_to_alice(&g);
     let proofs: Vec<String> = (0..200)
         .map(|_| g.prove(&bound, &request, &alice).unwrap())
         .collect();
@@ -372,16 +378,7 @@ fn gateways_share_a_sqlite_store() {
             .unwrap()
     };
     let (a, b) = (open(), open());
-    let alice = HolderSigningKey::from_seed(&[1; 32]);
-    let bound = a
-        .issue(&capability(Subject::bound_to_key(
-            "agent:alice",
-            alice.public().clone(),
-        )))
-        .unwrap();
-    let request = a
-        .request("agent:alice", "fs", "read_file")
-        .with_arg("path", "/srv/data/a.txt");
+    let (alice, bound, request) = bound_to_alice(&a);
     let proof = a.prove(&bound, &request, &alice).unwrap();
     assert!(a.check(&bound, Some(&proof), &request).is_allowed());
     assert_eq!(
@@ -428,16 +425,7 @@ fn replicas_share_a_postgres_store() {
             .unwrap()
     };
     let (a, b) = (replica(), replica());
-    let alice = HolderSigningKey::from_seed(&[1; 32]);
-    let bound = a
-        .issue(&capability(Subject::bound_to_key(
-            "agent:alice",
-            alice.public().clone(),
-        )))
-        .unwrap();
-    let request = a
-        .request("agent:alice", "fs", "read_file")
-        .with_arg("path", "/srv/data/a.txt");
+    let (alice, bound, request) = bound_to_alice(&a);
     let proof = a.prove(&bound, &request, &alice).unwrap();
     assert!(b.check(&bound, Some(&proof), &request).is_allowed());
     assert_eq!(
